@@ -1,0 +1,319 @@
+// Package health holds the domain of the cluster health manager: the normalised
+// registration a ClusterHealth workflow receives, the engine-contract records it
+// reads (clusters, nodes, actions) and the verdicts it reaches about nodes.
+//
+// It imports nothing but the standard library so that workflows, activities,
+// the store and the bridge can all share it.
+package health
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DetectionType names one way of detecting an unhealthy node (Senlin's
+// detection_modes[].type).
+type DetectionType string
+
+// Detection types, spelled as in Senlin health policy specs.
+const (
+	NodeStatusPolling       DetectionType = "NODE_STATUS_POLLING"
+	NodeStatusPollURL       DetectionType = "NODE_STATUS_POLL_URL"
+	HypervisorStatusPolling DetectionType = "HYPERVISOR_STATUS_POLLING"
+	LifecycleEvents         DetectionType = "LIFECYCLE_EVENTS"
+)
+
+// IsPolling reports whether the type is checked by polling rounds.
+func (t DetectionType) IsPolling() bool {
+	switch t {
+	case NodeStatusPolling, NodeStatusPollURL, HypervisorStatusPolling:
+		return true
+	}
+	return false
+}
+
+// Conditional says how the results of several detection modes combine.
+type Conditional string
+
+// Recovery conditionals, spelled as in Senlin.
+const (
+	// AnyFailed: a node is unhealthy when any mode says so.
+	AnyFailed Conditional = "ANY_FAILED"
+	// AllFailed: a node is unhealthy only when every mode says so.
+	AllFailed Conditional = "ALL_FAILED"
+)
+
+// Operation is a node recovery operation.
+type Operation string
+
+// Recovery operations accepted by the engine.
+const (
+	OpReboot   Operation = "REBOOT"
+	OpRebuild  Operation = "REBUILD"
+	OpRecreate Operation = "RECREATE"
+)
+
+// DetectionMode is one normalised detection mode: always the seven Senlin keys.
+type DetectionMode struct {
+	Type                        DetectionType `json:"type"`
+	PollURL                     string        `json:"poll_url"`
+	PollURLSSLVerify            bool          `json:"poll_url_ssl_verify"`
+	PollURLConnErrorAsUnhealthy bool          `json:"poll_url_conn_error_as_unhealthy"`
+	PollURLHealthyResponse      string        `json:"poll_url_healthy_response"`
+	// PollURLRetryLimit is the total number of attempts (not retries).
+	PollURLRetryLimit int `json:"poll_url_retry_limit"`
+	// PollURLRetryInterval is the number of seconds between attempts.
+	PollURLRetryInterval int `json:"poll_url_retry_interval"`
+}
+
+// Attempts is the total number of URL attempts, at least one.
+func (m DetectionMode) Attempts() int { return max(1, m.PollURLRetryLimit) }
+
+// RetryInterval is the pause between URL attempts.
+func (m DetectionMode) RetryInterval() time.Duration {
+	return time.Duration(m.PollURLRetryInterval) * time.Second
+}
+
+// RequestTimeout is Senlin's per-request timeout: max(0.1 * retry interval, 1 s).
+func (m DetectionMode) RequestTimeout() time.Duration {
+	return max(m.RetryInterval()/10, time.Second)
+}
+
+// RecoveryAction is the one recovery action of a policy.
+type RecoveryAction struct {
+	Name   Operation      `json:"name"`
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// Registration is the normalised, validated health policy of one cluster: what
+// the ClusterHealth workflow receives and carries across continue-as-new.
+// Durations are whole seconds, as in Senlin specs.
+type Registration struct {
+	ClusterID string `json:"cluster_id"`
+	// PolicyVersion is the spec version the registration came from (1.0, 1.1, 1.2).
+	PolicyVersion string `json:"policy_version,omitempty"`
+	// Interval is the check interval as written in the policy.
+	Interval int `json:"interval"`
+	// IntervalMax caps Interval (Senlin's check_interval_max); 0 means no cap.
+	IntervalMax         int             `json:"check_interval_max,omitempty"`
+	NodeUpdateTimeout   int             `json:"node_update_timeout"`
+	RecoveryConditional Conditional     `json:"recovery_conditional"`
+	DetectionModes      []DetectionMode `json:"detection_modes"`
+	Recovery            RecoveryAction  `json:"recover_action"`
+	Fencing             []string        `json:"fencing,omitempty"`
+	NodeDeleteTimeout   int             `json:"node_delete_timeout"`
+	NodeForceRecreate   bool            `json:"node_force_recreate"`
+}
+
+// RoundInterval is the effective spacing of polling rounds: the policy interval
+// capped by IntervalMax (Senlin's seed behaviour; its final version lost the cap).
+func (r Registration) RoundInterval() time.Duration {
+	i := r.Interval
+	if r.IntervalMax > 0 && i > r.IntervalMax {
+		i = r.IntervalMax
+	}
+	return time.Duration(i) * time.Second
+}
+
+// Grace is the time after a node's last update during which it is not judged unhealthy.
+func (r Registration) Grace() time.Duration {
+	return time.Duration(r.NodeUpdateTimeout) * time.Second
+}
+
+// Polling reports whether the registration runs polling rounds (as opposed to
+// LIFECYCLE_EVENTS only).
+func (r Registration) Polling() bool {
+	for _, m := range r.DetectionModes {
+		if !m.Type.IsPolling() {
+			return false
+		}
+	}
+	return len(r.DetectionModes) > 0
+}
+
+// Mode returns the first detection mode of the given type.
+func (r Registration) Mode(t DetectionType) (DetectionMode, bool) {
+	for _, m := range r.DetectionModes {
+		if m.Type == t {
+			return m, true
+		}
+	}
+	return DetectionMode{}, false
+}
+
+// RecoverParams builds what a recovery request carries: the operation, its
+// params, delete_timeout and force_recreate, nothing else.
+func (r Registration) RecoverParams() RecoverParams {
+	return RecoverParams{
+		Operation:       r.Recovery.Name,
+		OperationParams: r.Recovery.Params,
+		DeleteTimeout:   r.NodeDeleteTimeout,
+		ForceRecreate:   r.NodeForceRecreate,
+	}
+}
+
+// RecoverParams is the parameter set of a NODE_RECOVER action.
+type RecoverParams struct {
+	Operation       Operation      `json:"operation"`
+	OperationParams map[string]any `json:"operation_params,omitempty"`
+	DeleteTimeout   int            `json:"delete_timeout"`
+	ForceRecreate   bool           `json:"force_recreate"`
+}
+
+// NodeStatus is the engine's status of a node.
+type NodeStatus string
+
+// Node statuses, as in Senlin.
+const (
+	NodeInit       NodeStatus = "INIT"
+	NodeActive     NodeStatus = "ACTIVE"
+	NodeError      NodeStatus = "ERROR"
+	NodeWarning    NodeStatus = "WARNING"
+	NodeCreating   NodeStatus = "CREATING"
+	NodeUpdating   NodeStatus = "UPDATING"
+	NodeDeleting   NodeStatus = "DELETING"
+	NodeRecovering NodeStatus = "RECOVERING"
+	NodeOperating  NodeStatus = "OPERATING"
+)
+
+// Cluster is a cluster record of the engine contract.
+type Cluster struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Project     string `json:"project"`
+	User        string `json:"user"`
+	ProfileType string `json:"profile_type"`
+	// RecoverWebhook is the reference engine's recovery driver: an HTTP URL that
+	// receives a POST per recovery.
+	RecoverWebhook string `json:"recover_webhook,omitempty"`
+}
+
+// Node is a node record of the engine contract.
+type Node struct {
+	ID           string     `json:"id"`
+	ClusterID    string     `json:"cluster_id"`
+	Name         string     `json:"name"`
+	PhysicalID   string     `json:"physical_id,omitempty"`
+	Status       NodeStatus `json:"status"`
+	StatusReason string     `json:"status_reason,omitempty"`
+	InitAt       time.Time  `json:"init_at"`
+	// UpdatedAt is zero when the node never left its first status.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	// PhysicalStatus is what the engine last observed of the backing resource
+	// (for a Nova server: ACTIVE, SHUTOFF, ERROR, DELETED, ...; for a Heat stack:
+	// CREATE_COMPLETE, DELETE_COMPLETE, ...). Empty when unknown.
+	PhysicalStatus string `json:"physical_status,omitempty"`
+	// HypervisorState and HypervisorStatus are the engine's view of the node's
+	// hypervisor ("up"/"down", "enabled"/"disabled"); empty when unknown.
+	HypervisorState  string `json:"hypervisor_state,omitempty"`
+	HypervisorStatus string `json:"hypervisor_status,omitempty"`
+}
+
+// LastUpdate is the reference time of the grace period: UpdatedAt, else InitAt.
+func (n Node) LastUpdate() time.Time {
+	if !n.UpdatedAt.IsZero() {
+		return n.UpdatedAt
+	}
+	return n.InitAt
+}
+
+// ActionStatus is the status of an engine action.
+type ActionStatus string
+
+// Action statuses. Terminal: SUCCEEDED, FAILED, CANCELLED.
+const (
+	ActionReady     ActionStatus = "READY"
+	ActionRunning   ActionStatus = "RUNNING"
+	ActionSucceeded ActionStatus = "SUCCEEDED"
+	ActionFailed    ActionStatus = "FAILED"
+	ActionCancelled ActionStatus = "CANCELLED"
+)
+
+// Terminal reports whether the status is final.
+func (s ActionStatus) Terminal() bool {
+	return s == ActionSucceeded || s == ActionFailed || s == ActionCancelled
+}
+
+// ActionNodeRecover is the only action this project asks the engine for.
+const ActionNodeRecover = "NODE_RECOVER"
+
+// Action is an action record of the engine contract.
+type Action struct {
+	ID             string        `json:"id"`
+	IdempotencyKey string        `json:"idempotency_key"`
+	ClusterID      string        `json:"cluster_id"`
+	NodeID         string        `json:"node_id"`
+	Action         string        `json:"action"`
+	Params         RecoverParams `json:"params"`
+	Status         ActionStatus  `json:"status"`
+	Reason         string        `json:"reason,omitempty"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
+}
+
+// Verdict is the outcome of checking one node with one mode, or combined.
+type Verdict string
+
+// Verdicts.
+const (
+	Healthy   Verdict = "healthy"
+	Unhealthy Verdict = "unhealthy"
+	// Unknown: the check could not run. Counted and shown, never recovers.
+	Unknown Verdict = "unknown"
+	// Skipped: the node is not ACTIVE, so it is not judged.
+	Skipped Verdict = "skipped"
+)
+
+// HealthEvent is one entry of the durable incident timeline.
+type HealthEvent struct {
+	ClusterID string    `json:"cluster_id"`
+	NodeID    string    `json:"node_id"`
+	At        time.Time `json:"at"`
+	From      Verdict   `json:"from"`
+	To        Verdict   `json:"to"`
+	Reason    string    `json:"reason,omitempty"`
+	ActionID  string    `json:"action_id,omitempty"`
+}
+
+// RecoverSignal asks a cluster's workflow to recover one node; it comes from the
+// signal bridge (a lifecycle notification) or from an operator.
+type RecoverSignal struct {
+	NodeID     string `json:"node_id"`
+	Event      string `json:"event,omitempty"`
+	State      string `json:"state,omitempty"`
+	PhysicalID string `json:"physical_id,omitempty"`
+	Publisher  string `json:"publisher,omitempty"`
+	// Timestamp is the notification's own timestamp, as published.
+	Timestamp string `json:"timestamp,omitempty"`
+	// MessageID deduplicates redelivered notifications.
+	MessageID string `json:"message_id,omitempty"`
+	// Project is the notification context's project; empty from operators.
+	Project string `json:"project,omitempty"`
+	// Source says where the request came from: "nova", "heat", "operator", ...
+	Source string `json:"source,omitempty"`
+}
+
+// ErrNotFound is wrapped by lookups of records that do not exist.
+var ErrNotFound = errors.New("not found")
+
+// ProbeResult is the outcome of one poll-URL attempt against one node.
+type ProbeResult struct {
+	// Healthy is the verdict of the attempt, after poll_url_conn_error_as_unhealthy
+	// has been applied to connection errors.
+	Healthy bool `json:"healthy"`
+	// ConnError is set when the attempt failed before a 2xx body could be read:
+	// bad scheme, transport error, non-2xx status, oversized body.
+	ConnError bool `json:"conn_error,omitempty"`
+	// StatusCode is the HTTP status, 0 when none was received.
+	StatusCode int `json:"status_code,omitempty"`
+	// Detail explains the verdict in a few words, for logs and the UI.
+	Detail string `json:"detail,omitempty"`
+}
+
+// URLFor expands every literal {nodename} in the mode's poll URL with the node
+// name, path-escaped.
+func (m DetectionMode) URLFor(nodeName string) string {
+	return strings.ReplaceAll(m.PollURL, "{nodename}", url.PathEscape(nodeName))
+}

@@ -1,0 +1,88 @@
+// Package workflows holds the ClusterHealth workflow and its wire contract:
+// task queue, workflow IDs, signal, query and search attribute names.
+package workflows
+
+import (
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// TaskQueue is the task queue of the ClusterHealth workflow and its activities.
+const TaskQueue = "cluster-health"
+
+// WorkflowName is the registered name of the ClusterHealth workflow.
+const WorkflowName = "ClusterHealth"
+
+// workflowIDPrefix prefixes every ClusterHealth workflow ID.
+const workflowIDPrefix = "cluster-health/"
+
+// WorkflowID is the ID of the ClusterHealth workflow of a cluster: one per cluster.
+func WorkflowID(clusterID string) string { return workflowIDPrefix + clusterID }
+
+// ClusterIDFromWorkflowID is the inverse of WorkflowID.
+func ClusterIDFromWorkflowID(id string) (string, bool) {
+	return strings.CutPrefix(id, workflowIDPrefix)
+}
+
+// Signal names. Registered names are wire contracts: never rename them.
+const (
+	SignalEnable     = "enable"
+	SignalDisable    = "disable"
+	SignalRecover    = "recover"
+	SignalUpdate     = "update"
+	SignalUnregister = "unregister"
+)
+
+// QueryStatus is the name of the status query.
+const QueryStatus = "status"
+
+// Search attributes that keep the Temporal UI useful for a fleet.
+var (
+	SAClusterID      = temporal.NewSearchAttributeKeyKeyword("ClusterId")
+	SAHealthEnabled  = temporal.NewSearchAttributeKeyBool("HealthEnabled")
+	SAHealthState    = temporal.NewSearchAttributeKeyKeyword("HealthState")
+	SAUnhealthyNodes = temporal.NewSearchAttributeKeyInt64("UnhealthyNodes")
+)
+
+// SearchAttributes lists every custom search attribute the workflow sets, so a
+// dev server or an operator can register them.
+func SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		SAClusterID.ValueSet(""),
+		SAHealthEnabled.ValueSet(false),
+		SAHealthState.ValueSet(""),
+		SAUnhealthyNodes.ValueSet(0),
+	)
+}
+
+// EnableSignal turns checks on.
+type EnableSignal struct {
+	Requester string `json:"requester,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// DisableSignal turns checks off, optionally only until Until.
+type DisableSignal struct {
+	Requester string `json:"requester,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// For, when positive, makes the disable a lease: checks resume by themselves
+	// once it has passed (measured from when the workflow receives the signal).
+	ForSeconds int `json:"for_seconds,omitempty"`
+}
+
+// RecoverSignal asks for the recovery of one node.
+type RecoverSignal = health.RecoverSignal
+
+// UpdateSignal replaces the registration with a new, validated one.
+type UpdateSignal struct {
+	Registration health.Registration `json:"registration"`
+}
+
+// UnregisterSignal ends the workflow cleanly.
+type UnregisterSignal struct {
+	Requester string `json:"requester,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
