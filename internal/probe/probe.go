@@ -1,0 +1,255 @@
+// Package probe makes Senlin-compatible poll-URL attempts (NODE_STATUS_POLL_URL):
+// one HTTP GET per call, judged by status, body size and a healthy-response
+// pattern. Retries and their spacing belong to the caller.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// DefaultMaxBody is Senlin's max_response_size: the largest body, in bytes, a
+// poll URL may return before the attempt counts as a connection error.
+const DefaultMaxBody int64 = 524288
+
+// ConfigDetailPrefix starts the Detail of a result whose mode could not be
+// applied at all (an invalid poll_url_healthy_response). Policy validation
+// rejects such modes before they reach a prober, so seeing it means a bug or a
+// registration that bypassed validation; callers should report the check as
+// unknown rather than recover the node (see IsConfigError).
+const ConfigDetailPrefix = "config: "
+
+const (
+	// drainLimit bounds how much of an unread body is discarded so that the
+	// connection can be reused; larger remainders close the connection instead.
+	drainLimit = 64 << 10
+	// maxRedirects matches net/http's default policy.
+	maxRedirects = 10
+	// patternCacheSize bounds the compiled-pattern cache; patterns come from
+	// registered policies, so a handful is normal and the bound only guards
+	// against unbounded growth.
+	patternCacheSize = 256
+	userAgent        = "healthd-probe/1"
+)
+
+// Prober makes poll-URL attempts. It is safe for concurrent use and should be
+// shared: it keeps one HTTP client that verifies TLS certificates and one that
+// does not, so connections are reused across attempts.
+type Prober struct {
+	maxBody  int64
+	verify   *http.Client
+	insecure *http.Client
+
+	mu       sync.Mutex
+	patterns map[string]compiled
+}
+
+type compiled struct {
+	re  *regexp.Regexp
+	err error
+}
+
+// New returns a Prober that accepts bodies of up to maxBody bytes; 0 (or a
+// negative value) means DefaultMaxBody.
+func New(maxBody int64) *Prober {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	return &Prober{
+		maxBody:  maxBody,
+		verify:   newClient(false),
+		insecure: newClient(true),
+		patterns: make(map[string]compiled),
+	}
+}
+
+func newClient(skipVerify bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		// Proxies from the environment, as Go's default transport and Senlin's
+		// requests library do; NO_PROXY excludes node addresses where needed.
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		// Only the poll_url_ssl_verify switch turns verification off.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: skipVerify},
+	}
+	return &http.Client{
+		Transport: tr,
+		// The per-attempt deadline comes from the request context.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+			}
+			if s := req.URL.Scheme; s != "http" && s != "https" {
+				return fmt.Errorf("redirect to unsupported scheme %q", s)
+			}
+			return nil
+		},
+	}
+}
+
+// IsConfigError reports whether the result says the mode itself is broken
+// (invalid healthy-response pattern) rather than anything about the node.
+func IsConfigError(r health.ProbeResult) bool {
+	return !r.Healthy && !r.ConnError && strings.HasPrefix(r.Detail, ConfigDetailPrefix)
+}
+
+// Probe makes one GET attempt against rawURL (already expanded with
+// health.DetectionMode.URLFor) and judges it with the mode's options.
+//
+// The attempt ends at mode.RequestTimeout() or at ctx's deadline, whichever is
+// earlier. A bad scheme, a transport error, a timeout, a non-2xx status or a
+// body larger than the cap is a connection error, healthy unless
+// poll_url_conn_error_as_unhealthy is set. Otherwise the body is searched for
+// poll_url_healthy_response (an empty pattern matches any body). A canceled ctx
+// also yields a connection error; callers that care check ctx.Err() themselves.
+func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.DetectionMode) health.ProbeResult {
+	u, err := url.Parse(rawURL)
+	switch {
+	case rawURL == "":
+		return connError(mode, 0, "empty URL")
+	case err != nil:
+		return connError(mode, 0, fmt.Sprintf("invalid URL: %v", unwrapURLError(err)))
+	case u.Scheme != "http" && u.Scheme != "https":
+		return connError(mode, 0, fmt.Sprintf("unsupported URL scheme %q", u.Scheme))
+	case u.Host == "":
+		return connError(mode, 0, "URL has no host")
+	}
+
+	re, err := p.pattern(mode.PollURLHealthyResponse)
+	if err != nil {
+		return health.ProbeResult{Detail: ConfigDetailPrefix + "invalid poll_url_healthy_response: " + err.Error()}
+	}
+
+	timeout := mode.RequestTimeout()
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	ctx, cancel := context.WithTimeout(ctx, mode.RequestTimeout())
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return connError(mode, 0, fmt.Sprintf("invalid URL: %v", err))
+	}
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("Accept", "*/*")
+
+	client := p.verify
+	if !mode.PollURLSSLVerify {
+		client = p.insecure
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return connError(mode, 0, describe(ctx, err, timeout))
+	}
+	defer func() {
+		_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+		_ = resp.Body.Close()
+	}()
+
+	status := resp.Status
+	if status == "" {
+		status = fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return connError(mode, resp.StatusCode, status)
+	}
+	if resp.ContentLength > p.maxBody {
+		return connError(mode, resp.StatusCode, fmt.Sprintf("body exceeds %d bytes", p.maxBody))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody+1))
+	if err != nil {
+		return connError(mode, resp.StatusCode, "reading body: "+describe(ctx, err, timeout))
+	}
+	if int64(len(body)) > p.maxBody {
+		return connError(mode, resp.StatusCode, fmt.Sprintf("body exceeds %d bytes", p.maxBody))
+	}
+	if re != nil && !re.Match(body) {
+		return health.ProbeResult{StatusCode: resp.StatusCode, Detail: status + ", pattern not matched"}
+	}
+	return health.ProbeResult{Healthy: true, StatusCode: resp.StatusCode, Detail: status + ", pattern matched"}
+}
+
+// connError applies poll_url_conn_error_as_unhealthy to a failed attempt.
+func connError(mode health.DetectionMode, code int, detail string) health.ProbeResult {
+	return health.ProbeResult{
+		Healthy:    !mode.PollURLConnErrorAsUnhealthy,
+		ConnError:  true,
+		StatusCode: code,
+		Detail:     detail,
+	}
+}
+
+// pattern returns the compiled healthy-response pattern, nil for the empty
+// pattern (which matches every body).
+func (p *Prober) pattern(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.patterns[expr]; ok {
+		return c.re, c.err
+	}
+	re, err := regexp.Compile(expr)
+	if len(p.patterns) >= patternCacheSize {
+		clear(p.patterns)
+	}
+	p.patterns[expr] = compiled{re: re, err: err}
+	return re, err
+}
+
+// describe turns a request error into a few words: "timeout after 1s",
+// "connect: connection refused", "tls: failed to verify certificate: ...".
+func describe(ctx context.Context, err error, timeout time.Duration) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err) {
+		return "timeout after " + timeout.Round(time.Millisecond).String()
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return "canceled"
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) {
+		return sysErr.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.Error()
+	}
+	return unwrapURLError(err).Error()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unwrapURLError drops the `Get "http://...":` prefix a *url.Error adds: the
+// URL is logged next to the result anyway.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
