@@ -1,0 +1,307 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// Error types of non-retryable application errors. They are wire contracts:
+// the workflow matches on them.
+const (
+	// ErrTypeBadInput: the input cannot be acted on; retrying will not help.
+	ErrTypeBadInput = "BadInput"
+	// ErrTypeNodeNotFound: the node to recover does not exist in the cluster.
+	ErrTypeNodeNotFound = "NodeNotFound"
+	// ErrTypeActionNotFound: the action to wait for does not exist.
+	ErrTypeActionNotFound = "ActionNotFound"
+	// ErrTypeNodeURLUnhealthy: a poll-URL confirmation attempt failed again.
+	// It is retryable on purpose: the RetryPolicy is Senlin's URL retry.
+	ErrTypeNodeURLUnhealthy = "NodeURLUnhealthy"
+)
+
+// Activities are the ClusterHealth activities.
+type Activities struct {
+	Store   Store
+	Watcher ActionWatcher
+	Prober  URLProber
+	Clock   Clock
+	// SweepConcurrency bounds the poll-URL requests of one sweep.
+	SweepConcurrency int
+	// PollInterval is the fallback poll of WaitForAction when no notification
+	// arrives (Senlin polls every 2 s).
+	PollInterval time.Duration
+}
+
+func (a *Activities) now() time.Time {
+	if a.Clock != nil {
+		return a.Clock.Now()
+	}
+	return time.Now()
+}
+
+// CheckClusterInput is the input of CheckCluster.
+type CheckClusterInput struct {
+	ClusterID   string                 `json:"cluster_id"`
+	Modes       []health.DetectionMode `json:"modes"`
+	Conditional health.Conditional     `json:"conditional"`
+}
+
+// NodeCheck is the sweep result of one node.
+type NodeCheck struct {
+	ID         string              `json:"id"`
+	Name       string              `json:"name"`
+	Status     health.NodeStatus   `json:"status"`
+	PhysicalID string              `json:"physical_id,omitempty"`
+	LastUpdate time.Time           `json:"last_update"`
+	Results    []health.ModeResult `json:"results,omitempty"`
+}
+
+// CheckClusterResult is the result of CheckCluster.
+type CheckClusterResult struct {
+	// ClusterMissing is set when the cluster record does not exist.
+	ClusterMissing bool           `json:"cluster_missing,omitempty"`
+	Cluster        health.Cluster `json:"cluster"`
+	Nodes          []NodeCheck    `json:"nodes"`
+	CheckedAt      time.Time      `json:"checked_at"`
+}
+
+// CheckCluster lists the cluster's nodes and runs every polling mode over the
+// ACTIVE ones, poll-URL requests in parallel (bounded). An unhealthy node is a
+// result, not an error; an error means the sweep itself could not run.
+func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (CheckClusterResult, error) {
+	if in.ClusterID == "" {
+		return CheckClusterResult{}, temporal.NewNonRetryableApplicationError("cluster_id is empty", ErrTypeBadInput, nil)
+	}
+	cl, err := a.Store.GetCluster(ctx, in.ClusterID)
+	if errors.Is(err, health.ErrNotFound) {
+		return CheckClusterResult{ClusterMissing: true, CheckedAt: a.now()}, nil
+	}
+	if err != nil {
+		return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
+	}
+	nodes, err := a.Store.ListNodes(ctx, in.ClusterID)
+	if err != nil {
+		return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
+	}
+	res := CheckClusterResult{Cluster: cl, Nodes: make([]NodeCheck, len(nodes))}
+	limit := max(1, a.SweepConcurrency)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		res.Nodes[i] = NodeCheck{ID: n.ID, Name: n.Name, Status: n.Status, PhysicalID: n.PhysicalID, LastUpdate: n.LastUpdate()}
+		if n.Status != health.NodeActive {
+			continue // skipped: only ACTIVE nodes are judged
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res.Nodes[i].Results = health.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
+				return a.runMode(ctx, m, n)
+			})
+		}()
+		if i%64 == 0 {
+			activity.RecordHeartbeat(ctx, i)
+		}
+	}
+	wg.Wait()
+	res.CheckedAt = a.now()
+	return res, ctx.Err()
+}
+
+func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node) health.ModeResult {
+	switch m.Type {
+	case health.NodeStatusPolling:
+		return health.CheckNodeStatus(n)
+	case health.HypervisorStatusPolling:
+		return health.CheckHypervisor(n)
+	case health.NodeStatusPollURL:
+		p := a.Prober.Probe(ctx, m.URLFor(n.Name), m)
+		switch {
+		case p.Healthy:
+			return health.ModeResult{Verdict: health.Healthy, Detail: p.Detail}
+		case m.Attempts() > 1:
+			return health.ModeResult{Verdict: health.Unhealthy, Suspect: true, Detail: p.Detail}
+		}
+		return health.ModeResult{Verdict: health.Unhealthy, Detail: p.Detail}
+	}
+	return health.ModeResult{Verdict: health.Unknown, Detail: "detection type " + string(m.Type) + " is not polled"}
+}
+
+// ConfirmNodeURLInput is the input of ConfirmNodeURL.
+type ConfirmNodeURLInput struct {
+	ClusterID string               `json:"cluster_id"`
+	NodeID    string               `json:"node_id"`
+	NodeName  string               `json:"node_name"`
+	Mode      health.DetectionMode `json:"mode"`
+}
+
+// ConfirmNodeURLResult is the result of ConfirmNodeURL.
+type ConfirmNodeURLResult struct {
+	Detail string `json:"detail"`
+}
+
+// ConfirmNodeURL makes one more poll-URL attempt for a node that failed the
+// sweep. A failed attempt is returned as a retryable NodeURLUnhealthy error so
+// the activity's RetryPolicy (Senlin's retry limit and interval) drives the
+// remaining attempts and each one shows in the Temporal UI.
+func (a *Activities) ConfirmNodeURL(ctx context.Context, in ConfirmNodeURLInput) (ConfirmNodeURLResult, error) {
+	p := a.Prober.Probe(ctx, in.Mode.URLFor(in.NodeName), in.Mode)
+	if p.Healthy {
+		return ConfirmNodeURLResult{Detail: p.Detail}, nil
+	}
+	return ConfirmNodeURLResult{}, temporal.NewApplicationError(p.Detail, ErrTypeNodeURLUnhealthy)
+}
+
+// RecoverNodeInput is the input of RecoverNode.
+type RecoverNodeInput struct {
+	ClusterID string `json:"cluster_id"`
+	NodeID    string `json:"node_id"`
+	// Key is the idempotency key: cluster, node and incident sequence number.
+	Key    string               `json:"key"`
+	Params health.RecoverParams `json:"params"`
+	// ExpectPhysicalID, when set, makes the request a no-op if the node's
+	// physical resource changed since the event that asked for it (an event
+	// about a resource the engine already replaced).
+	ExpectPhysicalID string `json:"expect_physical_id,omitempty"`
+}
+
+// RecoverNodeResult is the result of RecoverNode.
+type RecoverNodeResult struct {
+	ActionID string `json:"action_id,omitempty"`
+	Created  bool   `json:"created"`
+	// Skipped explains why no action was requested, when none was.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// RecoverNode asks the engine to recover a node by inserting a NODE_RECOVER
+// action; the idempotency key makes a retried or replayed request return the
+// same action instead of creating another.
+func (a *Activities) RecoverNode(ctx context.Context, in RecoverNodeInput) (RecoverNodeResult, error) {
+	if in.Key == "" || in.NodeID == "" || in.ClusterID == "" {
+		return RecoverNodeResult{}, temporal.NewNonRetryableApplicationError("cluster_id, node_id and key are required", ErrTypeBadInput, nil)
+	}
+	nodes, err := a.Store.ListNodes(ctx, in.ClusterID)
+	if err != nil {
+		return RecoverNodeResult{}, fmt.Errorf("recover node: %w", err)
+	}
+	var node *health.Node
+	for i := range nodes {
+		if nodes[i].ID == in.NodeID {
+			node = &nodes[i]
+		}
+	}
+	if node == nil {
+		return RecoverNodeResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("node %s is not a member of cluster %s", in.NodeID, in.ClusterID), ErrTypeNodeNotFound, nil)
+	}
+	if in.ExpectPhysicalID != "" && node.PhysicalID != "" && node.PhysicalID != in.ExpectPhysicalID {
+		return RecoverNodeResult{Skipped: fmt.Sprintf("event is about physical resource %s, node now has %s", in.ExpectPhysicalID, node.PhysicalID)}, nil
+	}
+	act, created, err := a.Store.CreateRecoverAction(ctx, in.Key, in.ClusterID, in.NodeID, in.Params)
+	if err != nil {
+		return RecoverNodeResult{}, fmt.Errorf("recover node: %w", err)
+	}
+	return RecoverNodeResult{ActionID: act.ID, Created: created}, nil
+}
+
+// WaitForActionInput is the input of WaitForAction.
+type WaitForActionInput struct {
+	ActionID string `json:"action_id"`
+	// Deadline bounds the wait (node_update_timeout after the request); it is
+	// absolute so that a retried attempt keeps the original bound.
+	Deadline time.Time `json:"deadline"`
+}
+
+// WaitForActionResult is the result of WaitForAction.
+type WaitForActionResult struct {
+	Status   health.ActionStatus `json:"status"`
+	Reason   string              `json:"reason,omitempty"`
+	TimedOut bool                `json:"timed_out,omitempty"`
+}
+
+// WaitForAction waits until the action is SUCCEEDED, FAILED or CANCELLED, or
+// the deadline passes (then the action is left running). It wakes on the
+// engine's notifications and polls as a fallback, heartbeating meanwhile.
+func (a *Activities) WaitForAction(ctx context.Context, in WaitForActionInput) (WaitForActionResult, error) {
+	if in.ActionID == "" {
+		return WaitForActionResult{}, temporal.NewNonRetryableApplicationError("action_id is empty", ErrTypeBadInput, nil)
+	}
+	var wake <-chan struct{}
+	if a.Watcher != nil {
+		ch, stop := a.Watcher.Watch(in.ActionID)
+		defer stop()
+		wake = ch
+	}
+	poll := a.PollInterval
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	ticker := time.NewTicker(poll)
+	defer ticker.Stop()
+	for {
+		act, err := a.Store.GetAction(ctx, in.ActionID)
+		if errors.Is(err, health.ErrNotFound) {
+			return WaitForActionResult{}, temporal.NewNonRetryableApplicationError("action "+in.ActionID+" does not exist", ErrTypeActionNotFound, err)
+		}
+		if err != nil {
+			return WaitForActionResult{}, fmt.Errorf("wait for action: %w", err)
+		}
+		if act.Status.Terminal() {
+			return WaitForActionResult{Status: act.Status, Reason: act.Reason}, nil
+		}
+		left := in.Deadline.Sub(a.now())
+		if left <= 0 {
+			return WaitForActionResult{Status: act.Status, Reason: act.Reason, TimedOut: true}, nil
+		}
+		activity.RecordHeartbeat(ctx, act.Status)
+		deadline := time.NewTimer(left)
+		select {
+		case <-ctx.Done():
+			deadline.Stop()
+			return WaitForActionResult{}, ctx.Err()
+		case <-wake:
+		case <-ticker.C:
+		case <-deadline.C:
+		}
+		deadline.Stop()
+	}
+}
+
+// RecordHealthEvents appends verdict changes to the durable incident timeline.
+func (a *Activities) RecordHealthEvents(ctx context.Context, events []health.HealthEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if err := a.Store.AddHealthEvents(ctx, events); err != nil {
+		return fmt.Errorf("record health events: %w", err)
+	}
+	return nil
+}
+
+// DescribeCluster returns the cluster record; a missing cluster is an empty
+// result with Missing set, not an error.
+func (a *Activities) DescribeCluster(ctx context.Context, clusterID string) (DescribeClusterResult, error) {
+	cl, err := a.Store.GetCluster(ctx, clusterID)
+	if errors.Is(err, health.ErrNotFound) {
+		return DescribeClusterResult{Missing: true}, nil
+	}
+	if err != nil {
+		return DescribeClusterResult{}, fmt.Errorf("describe cluster: %w", err)
+	}
+	return DescribeClusterResult{Cluster: cl}, nil
+}
+
+// DescribeClusterResult is the result of DescribeCluster.
+type DescribeClusterResult struct {
+	Cluster health.Cluster `json:"cluster"`
+	Missing bool           `json:"missing,omitempty"`
+}

@@ -1,0 +1,96 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// sweepOptions: the sweep may take up to a round interval (bounded to keep a
+// lost worker from stalling a cluster), and is retried a few times quickly;
+// a sweep that cannot run leaves verdicts as they were.
+func sweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute),
+		Summary:             "check cluster " + reg.ClusterID,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        10 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+		},
+	})
+}
+
+// confirmOptions turns Senlin's URL retry into a RetryPolicy: attempts spaced
+// poll_url_retry_interval apart, poll_url_retry_limit in total counting the
+// sweep's attempt.
+func confirmOptions(ctx workflow.Context, m health.DetectionMode, node string) workflow.Context {
+	every := max(m.RetryInterval(), 100*time.Millisecond)
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: m.RequestTimeout() + 10*time.Second,
+		Summary:             "confirm poll URL of " + node,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        every,
+			BackoffCoefficient:     1,
+			MaximumInterval:        every,
+			MaximumAttempts:        int32(max(m.Attempts()-1, 1)),
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+		},
+	})
+}
+
+// recoverOptions: asking for a recovery must not be lost to a brief database
+// outage, but a node that is not a member is final.
+func recoverOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput, activities.ErrTypeNodeNotFound},
+		},
+	})
+}
+
+// waitOptions bounds the wait by its deadline; the heartbeat timeout lets
+// another worker take the wait over quickly when one dies.
+func waitOptions(ctx workflow.Context, left time.Duration, summary string) workflow.Context {
+	left = max(left, 0)
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ScheduleToCloseTimeout: left + 2*time.Minute,
+		StartToCloseTimeout:    left + time.Minute,
+		HeartbeatTimeout:       20 * time.Second,
+		Summary:                summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        15 * time.Second,
+			MaximumAttempts:        50,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput, activities.ErrTypeActionNotFound},
+		},
+	})
+}
+
+// quickOptions is for short bookkeeping activities.
+func quickOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+		},
+	})
+}
