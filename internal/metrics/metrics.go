@@ -1,0 +1,184 @@
+// Package metrics defines the Prometheus metrics of every healthd process in
+// one place and serves them with the liveness and readiness endpoints.
+//
+// Labels are deliberately low-cardinality: no cluster or node IDs, which belong
+// in logs, the status query and the health_events timeline.
+package metrics
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+const namespace = "healthd"
+
+// RecoveryOutcome is how a requested recovery ended.
+type RecoveryOutcome string
+
+// Recovery outcomes.
+const (
+	RecoverySucceeded RecoveryOutcome = "succeeded"
+	RecoveryFailed    RecoveryOutcome = "failed"
+	RecoveryCancelled RecoveryOutcome = "cancelled"
+	// RecoveryTimedOut: the action did not finish within node_update_timeout.
+	RecoveryTimedOut RecoveryOutcome = "timed_out"
+)
+
+// BridgeOutcome is what the signal bridge did with one notification.
+type BridgeOutcome string
+
+// Bridge outcomes.
+const (
+	// BridgeSignalled: the cluster's workflow accepted the recover signal.
+	BridgeSignalled BridgeOutcome = "signalled"
+	// BridgeNotRegistered: no workflow for the cluster; acknowledged.
+	BridgeNotRegistered BridgeOutcome = "not_registered"
+	// BridgeIgnored: not a health-relevant notification (event, filter).
+	BridgeIgnored BridgeOutcome = "ignored"
+	// BridgeMalformed: the body could not be parsed; dead-lettered.
+	BridgeMalformed BridgeOutcome = "malformed"
+	// BridgeRetried: Temporal was unreachable; left unacknowledged for redelivery.
+	BridgeRetried BridgeOutcome = "retried"
+)
+
+// Metrics holds every healthd metric. Each process registers all of them and
+// updates the ones it owns; the others stay at zero. The methods are safe for
+// concurrent use and do nothing on a nil *Metrics, so tests may pass nil.
+type Metrics struct {
+	// Rounds counts polling rounds run (healthd_rounds_total).
+	Rounds prometheus.Counter
+	// Checks counts node verdicts by verdict (healthd_checks_total).
+	Checks *prometheus.CounterVec
+	// Recoveries counts finished recoveries by outcome (healthd_recoveries_total).
+	Recoveries *prometheus.CounterVec
+	// DetectionToRecovery is the time from detecting an unhealthy node to the
+	// end of its recovery (healthd_detection_to_recovery_seconds).
+	DetectionToRecovery prometheus.Histogram
+	// BridgeMessages counts notifications by outcome (healthd_bridge_messages_total).
+	BridgeMessages *prometheus.CounterVec
+	// EngineActions counts the status changes the reference engine made to
+	// actions, by new status in lower case (healthd_engine_actions_total).
+	EngineActions *prometheus.CounterVec
+}
+
+// New creates the metrics and registers them on reg; it panics if they are
+// already registered there, as registering twice is a programming error.
+// Known label values are initialised so every series is exported from the start.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Rounds: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "rounds_total",
+			Help:      "Polling rounds run.",
+		}),
+		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "checks_total",
+			Help:      "Node verdicts reached, by verdict (healthy, unhealthy, unknown, skipped).",
+		}, []string{"verdict"}),
+		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "recoveries_total",
+			Help:      "Finished recoveries, by outcome.",
+		}, []string{"outcome"}),
+		DetectionToRecovery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace,
+			Name:      "detection_to_recovery_seconds",
+			Help:      "Time from detecting an unhealthy node to the end of its recovery.",
+			// From a quick reboot to a slow recreate bounded by node_update_timeout.
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
+		}),
+		BridgeMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "bridge_messages_total",
+			Help:      "Notifications handled by the signal bridge, by outcome.",
+		}, []string{"outcome"}),
+		EngineActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "engine_actions_total",
+			Help:      "Action status changes made by the reference engine, by new status.",
+		}, []string{"status"}),
+	}
+	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.DetectionToRecovery, m.BridgeMessages, m.EngineActions)
+
+	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
+		m.Checks.WithLabelValues(string(v))
+	}
+	for _, o := range []RecoveryOutcome{RecoverySucceeded, RecoveryFailed, RecoveryCancelled, RecoveryTimedOut} {
+		m.Recoveries.WithLabelValues(string(o))
+	}
+	for _, o := range []BridgeOutcome{BridgeSignalled, BridgeNotRegistered, BridgeIgnored, BridgeMalformed, BridgeRetried} {
+		m.BridgeMessages.WithLabelValues(string(o))
+	}
+	for _, s := range []health.ActionStatus{health.ActionRunning, health.ActionSucceeded, health.ActionFailed, health.ActionCancelled} {
+		m.EngineActions.WithLabelValues(statusLabel(s))
+	}
+	return m
+}
+
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors, ready for New.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// Round counts one polling round.
+func (m *Metrics) Round() {
+	if m == nil {
+		return
+	}
+	m.Rounds.Inc()
+}
+
+// Check counts one node verdict.
+func (m *Metrics) Check(v health.Verdict) {
+	if m == nil {
+		return
+	}
+	m.Checks.WithLabelValues(string(v)).Inc()
+}
+
+// Recovery counts one finished recovery.
+func (m *Metrics) Recovery(o RecoveryOutcome) {
+	if m == nil {
+		return
+	}
+	m.Recoveries.WithLabelValues(string(o)).Inc()
+}
+
+// ObserveDetectionToRecovery records the time from detection to the end of a
+// recovery.
+func (m *Metrics) ObserveDetectionToRecovery(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.DetectionToRecovery.Observe(d.Seconds())
+}
+
+// BridgeMessage counts one notification handled by the bridge.
+func (m *Metrics) BridgeMessage(o BridgeOutcome) {
+	if m == nil {
+		return
+	}
+	m.BridgeMessages.WithLabelValues(string(o)).Inc()
+}
+
+// EngineAction counts one action status change made by the engine.
+func (m *Metrics) EngineAction(s health.ActionStatus) {
+	if m == nil {
+		return
+	}
+	m.EngineActions.WithLabelValues(statusLabel(s)).Inc()
+}
+
+func statusLabel(s health.ActionStatus) string { return strings.ToLower(string(s)) }

@@ -1,0 +1,268 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/metrics"
+)
+
+// collect gathers what c exports.
+func collect(c prometheus.Collector) []prometheus.Metric {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	var ms []prometheus.Metric
+	for m := range ch {
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+func collectCount(c prometheus.Collector) int { return len(collect(c)) }
+
+// counterValue is the value of a collector that exports exactly one counter.
+func counterValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ms := collect(c)
+	if len(ms) != 1 {
+		t.Fatalf("got %d metrics, want 1", len(ms))
+	}
+	var pb dto.Metric
+	if err := ms[0].Write(&pb); err != nil {
+		t.Fatalf("write metric: %v", err)
+	}
+	return pb.GetCounter().GetValue()
+}
+
+func TestMetricsCount(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	m.Round()
+	m.Round()
+	m.Check(health.Healthy)
+	m.Check(health.Unhealthy)
+	m.Check(health.Unhealthy)
+	m.Recovery(metrics.RecoveryTimedOut)
+	m.ObserveDetectionToRecovery(90 * time.Second)
+	m.BridgeMessage(metrics.BridgeMalformed)
+	m.EngineAction(health.ActionSucceeded)
+
+	tests := []struct {
+		name string
+		c    prometheus.Collector
+		want float64
+	}{
+		{"rounds", m.Rounds, 2},
+		{"healthy checks", m.Checks.WithLabelValues("healthy"), 1},
+		{"unhealthy checks", m.Checks.WithLabelValues("unhealthy"), 2},
+		{"unknown checks", m.Checks.WithLabelValues("unknown"), 0},
+		{"timed out recoveries", m.Recoveries.WithLabelValues("timed_out"), 1},
+		{"malformed messages", m.BridgeMessages.WithLabelValues("malformed"), 1},
+		{"succeeded actions", m.EngineActions.WithLabelValues("succeeded"), 1},
+	}
+	for _, tt := range tests {
+		if got := counterValue(t, tt.c); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := collectCount(m.DetectionToRecovery); got != 1 {
+		t.Errorf("histogram: got %d series, want 1", got)
+	}
+}
+
+func TestMetricsSeriesExportedFromStart(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	tests := []struct {
+		name string
+		c    prometheus.Collector
+		want int
+	}{
+		{"checks by verdict", m.Checks, 4},
+		{"recoveries by outcome", m.Recoveries, 4},
+		{"bridge messages by outcome", m.BridgeMessages, 5},
+		{"engine actions by status", m.EngineActions, 4},
+	}
+	for _, tt := range tests {
+		if got := collectCount(tt.c); got != tt.want {
+			t.Errorf("%s: got %d series, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestNilMetricsIsNoop(t *testing.T) {
+	var m *metrics.Metrics
+	m.Round()
+	m.Check(health.Healthy)
+	m.Recovery(metrics.RecoverySucceeded)
+	m.ObserveDetectionToRecovery(time.Second)
+	m.BridgeMessage(metrics.BridgeSignalled)
+	m.EngineAction(health.ActionFailed)
+}
+
+// serve runs ServeListener on a loopback port and returns its base URL and a
+// function that stops it and returns its error.
+func serve(t *testing.T, reg *prometheus.Registry, ready func() error) (string, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- metrics.ServeListener(ctx, ln, reg, ready, zaptest.NewLogger(t)) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("got ServeListener still running 10s after cancel, want it stopped")
+			return nil
+		}
+	})
+	t.Cleanup(func() { _ = stop() })
+	return "http://" + ln.Addr().String(), stop
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("get %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func TestServeEndpoints(t *testing.T) {
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+	var notReady atomic.Pointer[error]
+	starting := errors.New("temporal: not connected")
+	notReady.Store(&starting)
+	ready := func() error {
+		if p := notReady.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}
+	base, stop := serve(t, reg, ready)
+
+	if code, body := get(t, base+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz: got %d %q, want 200 \"ok\\n\"", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "temporal: not connected") {
+		t.Errorf("readyz before ready: got %d %q, want 503 naming the error", code, body)
+	}
+	notReady.Store(nil)
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("readyz when ready: got %d %q, want 200 \"ok\\n\"", code, body)
+	}
+
+	m.Check(health.Unhealthy)
+	m.BridgeMessage(metrics.BridgeSignalled)
+	code, body := get(t, base+"/metrics")
+	if code != http.StatusOK {
+		t.Errorf("metrics: got status %d, want 200", code)
+	}
+	for _, want := range []string{
+		`healthd_checks_total{verdict="unhealthy"} 1`,
+		`healthd_checks_total{verdict="healthy"} 0`,
+		`healthd_bridge_messages_total{outcome="signalled"} 1`,
+		`healthd_rounds_total 0`,
+		`healthd_detection_to_recovery_seconds_count 0`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics: got a body without %q, want it present", want)
+		}
+	}
+
+	if code, _ := get(t, base+"/nothing"); code != http.StatusNotFound {
+		t.Errorf("unknown path: got %d, want 404", code)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("got ServeListener error %v after cancel, want nil", err)
+	}
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
+		t.Errorf("got a connection after shutdown, want the listener closed")
+	}
+}
+
+func TestServeNilReady(t *testing.T) {
+	base, stop := serve(t, prometheus.NewRegistry(), nil)
+	if code, _ := get(t, base+"/readyz"); code != http.StatusOK {
+		t.Errorf("readyz: got %d, want 200 with a nil ready func", code)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("got ServeListener error %v after cancel, want nil", err)
+	}
+}
+
+func TestServeEmptyAddrDisabled(t *testing.T) {
+	if err := metrics.Serve(t.Context(), "", prometheus.NewRegistry(), nil, nil); err != nil {
+		t.Errorf("got %v, want nil for an empty address", err)
+	}
+}
+
+func TestServeBadAddr(t *testing.T) {
+	err := metrics.Serve(t.Context(), "127.0.0.1:notaport", prometheus.NewRegistry(), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "metrics: listen on 127.0.0.1:notaport") {
+		t.Errorf("got %v, want a listen error naming the address", err)
+	}
+}
+
+func TestServeAddr(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	// Port 0 picks a free port.
+	go func() { done <- metrics.Serve(ctx, "127.0.0.1:0", prometheus.NewRegistry(), nil, zap.New(core)) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.FilterMessage("serving metrics and health endpoints").Len() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("got Serve returning %v before serving, want it serving", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("got no serving log within 10s, want one")
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("got %v, want nil after cancel", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("got Serve still running 10s after cancel, want it stopped")
+	}
+}
