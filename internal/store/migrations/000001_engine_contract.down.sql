@@ -1,0 +1,9 @@
+BEGIN;
+
+DROP TABLE IF EXISTS health_events;
+DROP TABLE IF EXISTS actions;
+DROP FUNCTION IF EXISTS health_actions_notify();
+DROP TABLE IF EXISTS nodes;
+DROP TABLE IF EXISTS clusters;
+
+COMMIT;
