@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// codeForeignKeyViolation is the Postgres error code of a reference to a
+// missing row; UpsertNode maps it to health.ErrNotFound.
+const codeForeignKeyViolation = "23503"
+
+const clusterColumns = `id, name, project, "user", profile_type, COALESCE(recover_webhook, '')`
+
+// GetCluster returns the cluster; the error wraps health.ErrNotFound when it
+// does not exist.
+func (s *Store) GetCluster(ctx context.Context, id string) (health.Cluster, error) {
+	var c health.Cluster
+	err := s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id).
+		Scan(&c.ID, &c.Name, &c.Project, &c.User, &c.ProfileType, &c.RecoverWebhook)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return health.Cluster{}, fmt.Errorf("store: get cluster %q: %w", id, health.ErrNotFound)
+	}
+	if err != nil {
+		return health.Cluster{}, fmt.Errorf("store: get cluster %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// UpsertCluster creates the cluster or overwrites every field of an existing
+// one.
+func (s *Store) UpsertCluster(ctx context.Context, c health.Cluster) error {
+	if c.ID == "" {
+		return errors.New("store: upsert cluster: empty cluster id")
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO clusters (id, name, project, "user", profile_type, recover_webhook)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET
+			name = EXCLUDED.name,
+			project = EXCLUDED.project,
+			"user" = EXCLUDED."user",
+			profile_type = EXCLUDED.profile_type,
+			recover_webhook = EXCLUDED.recover_webhook,
+			updated_at = now()`,
+		c.ID, c.Name, c.Project, c.User, c.ProfileType, c.RecoverWebhook)
+	if err != nil {
+		return fmt.Errorf("store: upsert cluster %q: %w", c.ID, err)
+	}
+	return nil
+}
+
+// DeleteCluster deletes the cluster and, by cascade, its nodes. Actions and
+// health events stay: they are the record of what happened. The error wraps
+// health.ErrNotFound when the cluster does not exist.
+func (s *Store) DeleteCluster(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM clusters WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete cluster %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: delete cluster %q: %w", id, health.ErrNotFound)
+	}
+	return nil
+}
+
+const nodeColumns = `id, cluster_id, name, COALESCE(physical_id, ''), status,
+	COALESCE(status_reason, ''), init_at, updated_at, COALESCE(physical_status, ''),
+	COALESCE(hypervisor_state, ''), COALESCE(hypervisor_status, '')`
+
+func scanNode(row pgx.Row) (health.Node, error) {
+	var (
+		n       health.Node
+		updated *time.Time
+	)
+	err := row.Scan(&n.ID, &n.ClusterID, &n.Name, &n.PhysicalID, &n.Status,
+		&n.StatusReason, &n.InitAt, &updated, &n.PhysicalStatus,
+		&n.HypervisorState, &n.HypervisorStatus)
+	if err != nil {
+		return health.Node{}, err
+	}
+	n.InitAt = n.InitAt.UTC()
+	if updated != nil {
+		n.UpdatedAt = updated.UTC()
+	}
+	return n, nil
+}
+
+// ListNodes returns every node of the cluster, whatever its status, ordered by
+// name then id. A cluster without nodes, or an unknown one, gives an empty list.
+func (s *Store) ListNodes(ctx context.Context, clusterID string) ([]health.Node, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+nodeColumns+` FROM nodes WHERE cluster_id = $1 ORDER BY name, id`, clusterID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list nodes of cluster %q: %w", clusterID, err)
+	}
+	nodes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (health.Node, error) {
+		return scanNode(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list nodes of cluster %q: %w", clusterID, err)
+	}
+	return nodes, nil
+}
+
+// GetNode returns the node; the error wraps health.ErrNotFound when it does
+// not exist.
+func (s *Store) GetNode(ctx context.Context, id string) (health.Node, error) {
+	n, err := scanNode(s.pool.QueryRow(ctx, `SELECT `+nodeColumns+` FROM nodes WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return health.Node{}, fmt.Errorf("store: get node %q: %w", id, health.ErrNotFound)
+	}
+	if err != nil {
+		return health.Node{}, fmt.Errorf("store: get node %q: %w", id, err)
+	}
+	return n, nil
+}
+
+// UpsertNode creates the node or overwrites every field of an existing one.
+// A zero UpdatedAt is stored as NULL (the node never left its first status).
+// A zero InitAt means now() for a new node and keeps the stored value of an
+// existing one. An empty Status means INIT. The error wraps health.ErrNotFound
+// when the node's cluster does not exist.
+func (s *Store) UpsertNode(ctx context.Context, n health.Node) error {
+	if n.ID == "" {
+		return errors.New("store: upsert node: empty node id")
+	}
+	status := n.Status
+	if status == "" {
+		status = health.NodeInit
+	}
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO nodes (id, cluster_id, name, physical_id, status, status_reason,
+			init_at, updated_at, physical_status, hypervisor_state, hypervisor_status)
+		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8, $9, $10, $11)
+		ON CONFLICT (id) DO UPDATE SET
+			cluster_id = EXCLUDED.cluster_id,
+			name = EXCLUDED.name,
+			physical_id = EXCLUDED.physical_id,
+			status = EXCLUDED.status,
+			status_reason = EXCLUDED.status_reason,
+			init_at = COALESCE($7, nodes.init_at),
+			updated_at = EXCLUDED.updated_at,
+			physical_status = EXCLUDED.physical_status,
+			hypervisor_state = EXCLUDED.hypervisor_state,
+			hypervisor_status = EXCLUDED.hypervisor_status`,
+		n.ID, n.ClusterID, n.Name, n.PhysicalID, string(status), n.StatusReason,
+		nullTime(n.InitAt), nullTime(n.UpdatedAt), n.PhysicalStatus,
+		n.HypervisorState, n.HypervisorStatus)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == codeForeignKeyViolation {
+		return fmt.Errorf("store: upsert node %q: cluster %q: %w", n.ID, n.ClusterID, health.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: upsert node %q: %w", n.ID, err)
+	}
+	return nil
+}
+
+// refreshesUpdatedAt reports whether moving a node into status sets its
+// updated_at to now. Senlin's Node.set_status refreshes it on every
+// transition except into CREATING, UPDATING, RECOVERING and OPERATING, so the
+// grace period of a node in one of those runs from its last settled status.
+func refreshesUpdatedAt(status health.NodeStatus) bool {
+	switch status {
+	case health.NodeCreating, health.NodeUpdating, health.NodeRecovering, health.NodeOperating:
+		return false
+	}
+	return true
+}
+
+// SetNodeStatus moves the node into status with reason, applying Senlin's
+// timestamp rule: updated_at becomes now() on every transition except into
+// CREATING, UPDATING, RECOVERING and OPERATING. The error wraps
+// health.ErrNotFound when the node does not exist.
+func (s *Store) SetNodeStatus(ctx context.Context, nodeID string, status health.NodeStatus, reason string) error {
+	if status == "" {
+		return fmt.Errorf("store: set status of node %q: empty status", nodeID)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE nodes SET
+			status = $2,
+			status_reason = $3,
+			updated_at = CASE WHEN $4::boolean THEN now() ELSE updated_at END
+		WHERE id = $1`,
+		nodeID, string(status), reason, refreshesUpdatedAt(status))
+	if err != nil {
+		return fmt.Errorf("store: set status of node %q: %w", nodeID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: set status of node %q: %w", nodeID, health.ErrNotFound)
+	}
+	return nil
+}
+
+// SetNodePhysicalStatus records what the engine last observed of the node's
+// backing resource. It is not a status transition: updated_at is unchanged.
+// The error wraps health.ErrNotFound when the node does not exist.
+func (s *Store) SetNodePhysicalStatus(ctx context.Context, nodeID, physicalStatus string) error {
+	tag, err := s.pool.Exec(ctx,
+		`UPDATE nodes SET physical_status = $2 WHERE id = $1`, nodeID, physicalStatus)
+	if err != nil {
+		return fmt.Errorf("store: set physical status of node %q: %w", nodeID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: set physical status of node %q: %w", nodeID, health.ErrNotFound)
+	}
+	return nil
+}
+
+// nullTime maps the zero time to SQL NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
