@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/probe"
 )
 
 // Error types of non-retryable application errors. They are wire contracts:
@@ -33,6 +35,8 @@ type Activities struct {
 	Watcher ActionWatcher
 	Prober  URLProber
 	Clock   Clock
+	// Observer, when set, is told about sweeps and recoveries.
+	Observer Observer
 	// SweepConcurrency bounds the poll-URL requests of one sweep.
 	SweepConcurrency int
 	// PollInterval is the fallback poll of WaitForAction when no notification
@@ -114,6 +118,13 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	}
 	wg.Wait()
 	res.CheckedAt = a.now()
+	if a.Observer != nil {
+		var all []health.ModeResult
+		for _, n := range res.Nodes {
+			all = append(all, n.Results...)
+		}
+		a.Observer.Swept(all)
+	}
 	return res, ctx.Err()
 }
 
@@ -126,6 +137,8 @@ func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n heal
 	case health.NodeStatusPollURL:
 		p := a.Prober.Probe(ctx, m.URLFor(n.Name), m)
 		switch {
+		case strings.HasPrefix(p.Detail, probe.ConfigDetailPrefix):
+			return health.ModeResult{Verdict: health.Unknown, Detail: p.Detail}
 		case p.Healthy:
 			return health.ModeResult{Verdict: health.Healthy, Detail: p.Detail}
 		case m.Attempts() > 1:
@@ -256,10 +269,16 @@ func (a *Activities) WaitForAction(ctx context.Context, in WaitForActionInput) (
 			return WaitForActionResult{}, fmt.Errorf("wait for action: %w", err)
 		}
 		if act.Status.Terminal() {
+			if a.Observer != nil {
+				a.Observer.Recovered(act.Status, false, act.UpdatedAt.Sub(act.CreatedAt))
+			}
 			return WaitForActionResult{Status: act.Status, Reason: act.Reason}, nil
 		}
 		left := in.Deadline.Sub(a.now())
 		if left <= 0 {
+			if a.Observer != nil {
+				a.Observer.Recovered(act.Status, true, a.now().Sub(act.CreatedAt))
+			}
 			return WaitForActionResult{Status: act.Status, Reason: act.Reason, TimedOut: true}, nil
 		}
 		activity.RecordHeartbeat(ctx, act.Status)

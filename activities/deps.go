@@ -41,3 +41,12 @@ type URLProber interface {
 
 // Clock tells the time; tests may replace it.
 type Clock interface{ Now() time.Time }
+
+// Observer is told about sweeps and finished recoveries (metrics); optional.
+type Observer interface {
+	// Swept reports one sweep and the provisional verdict of every mode result.
+	Swept(results []health.ModeResult)
+	// Recovered reports a recovery action's end: its status, whether the wait
+	// timed out, and the time from request to end.
+	Recovered(status health.ActionStatus, timedOut bool, took time.Duration)
+}

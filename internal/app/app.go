@@ -1,0 +1,234 @@
+// Package app wires the processes together: configuration, logging, the
+// Temporal client, the Postgres store, the health worker, the reference
+// engine, the signal bridge and the metrics endpoint. The worker binary, dev
+// mode and end-to-end tests all run through Main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"go.uber.org/zap"
+
+	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/engine"
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/logging"
+	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/probe"
+	"github.com/clusterhealth/healthd/internal/store"
+	"github.com/clusterhealth/healthd/workflows"
+)
+
+// Roles a process can run.
+const (
+	RoleHealth = "health"
+	RoleEngine = "engine"
+	RoleBridge = "bridge"
+)
+
+// Main runs one or more roles in one process.
+type Main struct {
+	Config   config.Config
+	Logger   *zap.Logger
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+
+	mu     sync.Mutex
+	ready  map[string]func() error
+	Client client.Client
+	Store  *store.Store
+}
+
+// New builds a Main with a fresh metrics registry.
+func New(cfg config.Config, logger *zap.Logger) *Main {
+	reg := metrics.NewRegistry()
+	return &Main{Config: cfg, Logger: logger, Registry: reg, Metrics: metrics.New(reg), ready: map[string]func() error{}}
+}
+
+// Migrate applies the store migrations and returns.
+func (m *Main) Migrate(ctx context.Context) error {
+	st, err := store.Open(ctx, m.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("database migrated")
+	return nil
+}
+
+// Run runs the roles until ctx ends, then shuts them down gracefully.
+func (m *Main) Run(ctx context.Context, roles ...string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	needStore := slices.Contains(roles, RoleHealth) || slices.Contains(roles, RoleEngine)
+	needTemporal := slices.Contains(roles, RoleHealth) || slices.Contains(roles, RoleBridge)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	goRun("metrics", func(ctx context.Context) error {
+		return metrics.Serve(ctx, m.Config.MetricsAddr, m.Registry, m.readiness, m.Logger)
+	})
+
+	var watcher *store.Watcher
+	if needStore {
+		st, err := store.Open(ctx, m.Config.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			return err
+		}
+		m.Store = st
+		m.setReady("postgres", func() error { return st.Ping(context.Background()) })
+		watcher = store.NewWatcher(st.Pool())
+		watcher.OnError = func(err error) { m.Logger.Warn("action watcher", zap.Error(err)) }
+		goRun("watcher", watcher.Run)
+	}
+	if needTemporal {
+		c, err := m.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		m.Client = c
+		m.setReady("temporal", func() error {
+			_, err := c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
+			return err
+		})
+	}
+	for _, r := range roles {
+		switch r {
+		case RoleHealth:
+			w := worker.New(m.Client, m.Config.TemporalTaskQueue, worker.Options{})
+			w.RegisterWorkflowWithOptions(workflows.ClusterHealth, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			w.RegisterActivity(&activities.Activities{
+				Store:            m.Store,
+				Watcher:          watcher,
+				Prober:           probe.New(0),
+				Observer:         observer{m.Metrics},
+				SweepConcurrency: m.Config.SweepConcurrency,
+			})
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("health worker: %w", err)
+			}
+			defer w.Stop()
+			m.Logger.Info("health worker started", zap.String("task_queue", m.Config.TemporalTaskQueue))
+		case RoleEngine:
+			host, _ := os.Hostname()
+			ex := &engine.Executor{
+				Store: m.Store, Watcher: watcher, Logger: m.Logger.Named("engine"), Observer: m.Metrics,
+				HTTP:    &http.Client{Timeout: m.Config.EngineWebhookTimeout},
+				Workers: m.Config.EngineWorkers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
+			}
+			goRun("engine", ex.Run)
+			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.EngineWorkers))
+		case RoleBridge:
+			if err := m.startBridge(ctx, goRun); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown role %q", r)
+		}
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	m.Logger.Info("shutting down")
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func (m *Main) setReady(name string, f func() error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ready[name] = f
+}
+
+func (m *Main) readiness() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for name, f := range m.ready {
+		if err := f(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dial connects to Temporal, retrying with backoff so workers may start
+// before the server.
+func (m *Main) dial(ctx context.Context) (client.Client, error) {
+	backoff := 500 * time.Millisecond
+	for {
+		c, err := client.DialContext(ctx, client.Options{
+			HostPort:  m.Config.TemporalAddress,
+			Namespace: m.Config.TemporalNamespace,
+			Logger:    logging.Temporal(m.Logger.Named("temporal")),
+		})
+		if err == nil {
+			return c, nil
+		}
+		m.Logger.Warn("cannot reach Temporal, retrying", zap.String("address", m.Config.TemporalAddress),
+			zap.Duration("in", backoff), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", m.Config.TemporalAddress, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 15*time.Second)
+	}
+}
+
+// observer feeds activity observations into Prometheus.
+type observer struct{ m *metrics.Metrics }
+
+func (o observer) Swept(results []health.ModeResult) {
+	o.m.Round()
+	for _, r := range results {
+		o.m.Check(r.Verdict)
+	}
+}
+
+func (o observer) Recovered(st health.ActionStatus, timedOut bool, took time.Duration) {
+	switch {
+	case timedOut:
+		o.m.Recovery(metrics.RecoveryTimedOut)
+	case st == health.ActionSucceeded:
+		o.m.Recovery(metrics.RecoverySucceeded)
+		o.m.ObserveDetectionToRecovery(took)
+	case st == health.ActionCancelled:
+		o.m.Recovery(metrics.RecoveryCancelled)
+	default:
+		o.m.Recovery(metrics.RecoveryFailed)
+	}
+}
