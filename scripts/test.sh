@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# test.sh: run every check and test of the project, as CI does.
+#
+#   scripts/test.sh                  # every package
+#   scripts/test.sh ./internal/...   # only these package patterns
+#
+# Brings up PostgreSQL and RabbitMQ (ensure-services.sh) and the Temporal CLI
+# (install-temporal.sh) first: the integration and end-to-end tests need them
+# and fail, rather than skip, without them. Then go vet, a gofmt check and the
+# tests with the race detector. Works from any directory.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ "$#" -eq 0 ]; then
+	set -- ./...
+fi
+
+bash scripts/ensure-services.sh
+bash scripts/install-temporal.sh
+export TEMPORAL_CLI_PATH="$PWD/.bin/temporal"
+
+echo "== go vet $*"
+go vet "$@"
+
+# go_files lists the project's Go files: tracked or new, not ignored.
+go_files() {
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		git ls-files -co --exclude-standard -- '*.go' | while IFS= read -r f; do
+			if [ -f "$f" ]; then printf '%s\n' "$f"; fi
+		done
+	else
+		find . \( -path ./.bin -o -path ./.data -o -path ./.git \) -prune -o -name '*.go' -print
+	fi
+}
+
+# in_patterns keeps the files that belong to the package patterns given: a
+# pattern ending in /... covers its directory tree, any other its directory.
+in_patterns() {
+	local f p dir
+	while IFS= read -r f; do
+		f="${f#./}"
+		for p in "$@"; do
+			p="${p#./}"
+			case "$p" in
+			... | "") printf '%s\n' "$f"; break ;;
+			*/...) case "$f" in "${p%/...}"/*) printf '%s\n' "$f"; break ;; esac ;;
+			*)
+				dir="$(dirname "$f")"
+				if [ "$dir" = "${p%/}" ]; then printf '%s\n' "$f"; break; fi
+				;;
+			esac
+		done
+	done
+}
+
+echo "== gofmt"
+unformatted="$(go_files | in_patterns "$@" | xargs -r gofmt -l)"
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change these files (run gofmt -w):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go test -race $*"
+go test -race -count=1 -timeout 20m "$@"
