@@ -1,0 +1,528 @@
+package healthclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/workflows"
+)
+
+// The tests share one Temporal dev server (the temporal CLI binary) and one
+// in-process worker running the real ClusterHealth workflow and activities
+// over an in-memory engine. Each test uses its own cluster IDs.
+var (
+	serverOnce sync.Once
+	server     *testsuite.DevServer
+	serverErr  error
+	testWorker worker.Worker
+	engine     *fakeEngine
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testWorker != nil {
+		testWorker.Stop()
+	}
+	if server != nil {
+		server.Client().Close()
+		if err := server.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop temporal dev server:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// temporalClient returns a client of the shared dev server, starting the
+// server and the worker on first use. A missing server binary fails the test.
+func temporalClient(t *testing.T) client.Client {
+	t.Helper()
+	serverOnce.Do(func() { serverErr = startServer() })
+	if serverErr != nil {
+		t.Fatal(serverErr)
+	}
+	return server.Client()
+}
+
+func startServer() error {
+	path := os.Getenv("TEMPORAL_CLI_PATH")
+	if path == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(root, ".bin", "temporal")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("temporal CLI not found at %s (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %w", path, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	server, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:     path,
+		LogLevel:         "error",
+		SearchAttributes: workflows.SearchAttributes(),
+		ClientOptions:    &client.Options{HostPort: net.JoinHostPort("127.0.0.1", port), Logger: logger},
+		Stdout:           io.Discard,
+		Stderr:           os.Stderr,
+	})
+	if err != nil {
+		return fmt.Errorf("start temporal dev server from %s: %w", path, err)
+	}
+	engine = newFakeEngine()
+	testWorker = worker.New(server.Client(), workflows.TaskQueue, worker.Options{})
+	testWorker.RegisterWorkflowWithOptions(workflows.ClusterHealth, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	testWorker.RegisterActivity(&activities.Activities{Store: engine, Prober: engine, SweepConcurrency: 4, PollInterval: 50 * time.Millisecond})
+	if err := testWorker.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	return nil
+}
+
+// repoRoot walks up from the working directory to the directory of go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// fakeEngine is an in-memory engine contract: every cluster exists with two
+// ACTIVE nodes, and every recovery succeeds at once. As the poll-URL prober it
+// finds every node healthy.
+type fakeEngine struct {
+	mu      sync.Mutex
+	actions map[string]health.Action // by idempotency key
+	events  []health.HealthEvent
+}
+
+func newFakeEngine() *fakeEngine { return &fakeEngine{actions: map[string]health.Action{}} }
+
+func (e *fakeEngine) GetCluster(_ context.Context, id string) (health.Cluster, error) {
+	return health.Cluster{ID: id, Name: "cluster " + id, Project: "p1"}, nil
+}
+
+func (e *fakeEngine) ListNodes(_ context.Context, clusterID string) ([]health.Node, error) {
+	at := time.Now().Add(-time.Hour)
+	return []health.Node{
+		{ID: clusterID + "-n1", ClusterID: clusterID, Name: "node-1", Status: health.NodeActive, InitAt: at,
+			PhysicalID: "s1", PhysicalStatus: "ACTIVE"},
+		{ID: clusterID + "-n2", ClusterID: clusterID, Name: "node-2", Status: health.NodeActive, InitAt: at,
+			PhysicalID: "s2", PhysicalStatus: "ACTIVE"},
+	}, nil
+}
+
+func (e *fakeEngine) CreateRecoverAction(_ context.Context, key, clusterID, nodeID string, p health.RecoverParams) (health.Action, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a, ok := e.actions[key]; ok {
+		return a, false, nil
+	}
+	now := time.Now()
+	a := health.Action{ID: fmt.Sprintf("a%d", len(e.actions)+1), IdempotencyKey: key, ClusterID: clusterID, NodeID: nodeID,
+		Action: health.ActionNodeRecover, Params: p, Status: health.ActionSucceeded, CreatedAt: now, UpdatedAt: now}
+	e.actions[key] = a
+	return a, true, nil
+}
+
+func (e *fakeEngine) GetAction(_ context.Context, id string) (health.Action, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, a := range e.actions {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return health.Action{}, fmt.Errorf("action %s: %w", id, health.ErrNotFound)
+}
+
+func (e *fakeEngine) AddHealthEvents(_ context.Context, events []health.HealthEvent) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, events...)
+	return nil
+}
+
+func (e *fakeEngine) Probe(context.Context, string, health.DetectionMode) health.ProbeResult {
+	return health.ProbeResult{Healthy: true, StatusCode: 200, Detail: "200 OK"}
+}
+
+// registration parses a small policy the way the starter does.
+func registration(t *testing.T, clusterID string) health.Registration {
+	t.Helper()
+	const spec = `
+type: senlin.policy.health
+version: 1.1
+properties:
+  detection:
+    interval: 60
+    detection_modes:
+      - type: NODE_STATUS_POLL_URL
+        options:
+          poll_url: "http://{nodename}.example/health"
+  recovery:
+    actions:
+      - name: RECREATE
+`
+	pol, err := health.ParsePolicy([]byte(spec), health.DefaultLimits)
+	if err != nil {
+		t.Fatalf("parse policy: %v", err)
+	}
+	return pol.Registration(clusterID)
+}
+
+// clusterID is a cluster ID unique to the test.
+func clusterID(t *testing.T) string {
+	return strings.ReplaceAll(t.Name(), "/", "-")
+}
+
+// eventually calls cond until it returns "" or the deadline passes, then
+// fails with the last thing cond reported.
+func eventually(t *testing.T, timeout time.Duration, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := cond()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", timeout, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestRegisterTwiceRunsOneWorkflow(t *testing.T) {
+	tc := temporalClient(t)
+	hc := healthclient.New(tc)
+	ctx := testContext(t)
+	id := clusterID(t)
+	reg := registration(t, id)
+
+	run1, err := hc.Register(ctx, reg, healthclient.RegisterOptions{})
+	if err != nil {
+		t.Fatalf("first register: %v", err)
+	}
+	reg.Interval = 120
+	run2, err := hc.Register(ctx, reg, healthclient.RegisterOptions{})
+	if err != nil {
+		t.Fatalf("second register: %v", err)
+	}
+	if run1 == "" || run2 != run1 {
+		t.Fatalf("second register: got run %q, want the first run %q", run2, run1)
+	}
+
+	eventually(t, 20*time.Second, func() string {
+		entries, err := hc.List(ctx, healthclient.ListFilter{})
+		if err != nil {
+			return "list: " + err.Error()
+		}
+		var mine []healthclient.ListEntry
+		for _, e := range entries {
+			if e.ClusterID == id {
+				mine = append(mine, e)
+			}
+		}
+		if len(mine) != 1 || mine[0].RunID != run1 {
+			return fmt.Sprintf("list: got %+v, want one entry of run %s", mine, run1)
+		}
+		if !mine[0].Enabled || mine[0].StartTime.IsZero() {
+			return fmt.Sprintf("list: got %+v, want enabled with a start time", mine[0])
+		}
+		return ""
+	})
+
+	// The second registration reached the running workflow as an update.
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		if err != nil {
+			return "status: " + err.Error()
+		}
+		if st.Registration.Interval != 120 {
+			return fmt.Sprintf("status: got interval %d, want 120", st.Registration.Interval)
+		}
+		return ""
+	})
+	unregister(t, tc, hc, id, run1)
+}
+
+func TestStatusDisableEnable(t *testing.T) {
+	tc := temporalClient(t)
+	hc := healthclient.New(tc)
+	ctx := testContext(t)
+	id := clusterID(t)
+	reg := registration(t, id)
+
+	run, err := hc.Register(ctx, reg, healthclient.RegisterOptions{})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		switch {
+		case err != nil:
+			return "status: " + err.Error()
+		case st.ClusterID != id || st.Registration.ClusterID != id:
+			return fmt.Sprintf("status: got cluster %q with registration of %q, want %q", st.ClusterID, st.Registration.ClusterID, id)
+		case st.Registration.Recovery.Name != health.OpRecreate:
+			return fmt.Sprintf("status: got recovery %q, want %q", st.Registration.Recovery.Name, health.OpRecreate)
+		case !st.Enabled:
+			return "status: got disabled, want enabled"
+		case st.Counters.Rounds < 1 || len(st.Nodes) != 2:
+			return fmt.Sprintf("status: got %d rounds and %d nodes, want the first round done over 2 nodes", st.Counters.Rounds, len(st.Nodes))
+		}
+		return ""
+	})
+
+	if err := hc.Disable(ctx, id, workflows.DisableSignal{Requester: "alice", Reason: "maintenance", ForSeconds: 3600}); err != nil {
+		t.Fatalf("disable: %v", err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		switch {
+		case err != nil:
+			return "status: " + err.Error()
+		case st.Enabled || st.State != workflows.StateDisabled:
+			return fmt.Sprintf("status after disable: got enabled %t, state %q, want disabled", st.Enabled, st.State)
+		case !strings.Contains(st.EnabledNote, "alice") || st.DisabledUntil.IsZero():
+			return fmt.Sprintf("status after disable: got note %q, until %v, want alice's note and a lease end", st.EnabledNote, st.DisabledUntil)
+		}
+		return ""
+	})
+	disabled := false
+	eventually(t, 20*time.Second, func() string {
+		entries, err := hc.List(ctx, healthclient.ListFilter{State: workflows.StateDisabled, Enabled: &disabled})
+		if err != nil {
+			return "list disabled: " + err.Error()
+		}
+		for _, e := range entries {
+			if e.ClusterID == id {
+				return ""
+			}
+		}
+		return fmt.Sprintf("list disabled: got %+v, want %s among them", entries, id)
+	})
+
+	if err := hc.Enable(ctx, id, workflows.EnableSignal{Requester: "bob"}); err != nil {
+		t.Fatalf("enable: %v", err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		switch {
+		case err != nil:
+			return "status: " + err.Error()
+		case !st.Enabled || !strings.Contains(st.EnabledNote, "bob"):
+			return fmt.Sprintf("status after enable: got enabled %t, note %q, want enabled by bob", st.Enabled, st.EnabledNote)
+		}
+		return ""
+	})
+
+	// An operator's recover request is acted on: the fake engine succeeds at once.
+	if err := hc.Recover(ctx, id, health.RecoverSignal{NodeID: id + "-n1", Source: "operator"}); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		if err != nil {
+			return "status: " + err.Error()
+		}
+		if st.Counters.RecoveriesSucceeded != 1 || len(st.Recent) != 1 || st.Recent[0].Source != "operator" {
+			return fmt.Sprintf("status after recover: got %d succeeded, recent %+v, want one operator recovery",
+				st.Counters.RecoveriesSucceeded, st.Recent)
+		}
+		return ""
+	})
+	unregister(t, tc, hc, id, run)
+}
+
+// unregister unregisters the cluster and waits for its workflow to complete.
+func unregister(t *testing.T, tc client.Client, hc *healthclient.Client, id, runID string) {
+	t.Helper()
+	ctx := testContext(t)
+	if err := hc.Unregister(ctx, id, workflows.UnregisterSignal{Requester: "test", Reason: "done"}); err != nil {
+		t.Fatalf("unregister: %v", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := tc.GetWorkflow(wctx, workflows.WorkflowID(id), runID).Get(wctx, nil); err != nil {
+		t.Fatalf("workflow after unregister: got %v, want it completed", err)
+	}
+}
+
+func TestUnregisterThenNotRegistered(t *testing.T) {
+	tc := temporalClient(t)
+	hc := healthclient.New(tc)
+	ctx := testContext(t)
+	id := clusterID(t)
+
+	run, err := hc.Register(ctx, registration(t, id), healthclient.RegisterOptions{Disabled: true})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		st, err := hc.Status(ctx, id)
+		switch {
+		case err != nil:
+			return "status: " + err.Error()
+		case st.Enabled || st.Counters.Rounds != 0:
+			return fmt.Sprintf("status of a cluster registered disabled: got enabled %t after %d rounds, want disabled, no round",
+				st.Enabled, st.Counters.Rounds)
+		}
+		return ""
+	})
+	unregister(t, tc, hc, id, run)
+
+	// The finished workflow answers nothing, and receives nothing.
+	if _, err := hc.Status(ctx, id); !errors.Is(err, healthclient.ErrNotRegistered) {
+		t.Errorf("status after unregister: got %v, want ErrNotRegistered", err)
+	}
+	if err := hc.Enable(ctx, id, workflows.EnableSignal{}); !errors.Is(err, healthclient.ErrNotRegistered) {
+		t.Errorf("enable after unregister: got %v, want ErrNotRegistered", err)
+	}
+
+	// Registering again starts a new run.
+	run2, err := hc.Register(ctx, registration(t, id), healthclient.RegisterOptions{})
+	if err != nil {
+		t.Fatalf("register again: %v", err)
+	}
+	if run2 == run {
+		t.Fatalf("register again: got the finished run %s, want a new one", run)
+	}
+	unregister(t, tc, hc, id, run2)
+}
+
+func TestNeverRegistered(t *testing.T) {
+	hc := healthclient.New(temporalClient(t))
+	ctx := testContext(t)
+	id := clusterID(t)
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"recover", func() error { return hc.Recover(ctx, id, health.RecoverSignal{NodeID: "n1", Source: "operator"}) }},
+		{"enable", func() error { return hc.Enable(ctx, id, workflows.EnableSignal{}) }},
+		{"disable", func() error { return hc.Disable(ctx, id, workflows.DisableSignal{}) }},
+		{"update", func() error { return hc.Update(ctx, registration(t, id)) }},
+		{"unregister", func() error { return hc.Unregister(ctx, id, workflows.UnregisterSignal{}) }},
+		{"status", func() error { _, err := hc.Status(ctx, id); return err }},
+	}
+	for _, c := range calls {
+		err := c.call()
+		if !errors.Is(err, healthclient.ErrNotRegistered) {
+			t.Errorf("%s: got %v, want ErrNotRegistered", c.name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("%s: got %q, want the cluster ID %s in it", c.name, err, id)
+		}
+	}
+}
+
+// TestInvalidInput needs no server: bad input is rejected before any call.
+func TestInvalidInput(t *testing.T) {
+	hc := healthclient.New(nil)
+	ctx := context.Background()
+	valid := registration(t, "c1")
+	noModes := valid
+	noModes.DetectionModes = nil
+
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"register without cluster", func() error {
+			_, err := hc.Register(ctx, health.Registration{}, healthclient.RegisterOptions{})
+			return err
+		}, "ClusterID"},
+		{"register without modes", func() error {
+			_, err := hc.Register(ctx, noModes, healthclient.RegisterOptions{})
+			return err
+		}, "properties.detection.detection_modes"},
+		{"update without cluster", func() error { return hc.Update(ctx, health.Registration{}) }, "ClusterID"},
+		{"enable without cluster", func() error { return hc.Enable(ctx, "", workflows.EnableSignal{}) }, "cluster ID"},
+		{"disable without cluster", func() error { return hc.Disable(ctx, "", workflows.DisableSignal{}) }, "cluster ID"},
+		{"disable for negative", func() error { return hc.Disable(ctx, "c1", workflows.DisableSignal{ForSeconds: -1}) }, "ForSeconds"},
+		{"recover without cluster", func() error { return hc.Recover(ctx, "", health.RecoverSignal{NodeID: "n1"}) }, "cluster ID"},
+		{"recover without node", func() error { return hc.Recover(ctx, "c1", health.RecoverSignal{}) }, "NodeID"},
+		{"unregister without cluster", func() error { return hc.Unregister(ctx, "", workflows.UnregisterSignal{}) }, "cluster ID"},
+		{"status without cluster", func() error { _, err := hc.Status(ctx, ""); return err }, "cluster ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestListQuery(t *testing.T) {
+	yes := true
+	tests := []struct {
+		f    healthclient.ListFilter
+		want string
+	}{
+		{healthclient.ListFilter{}, "WorkflowType = 'ClusterHealth' AND ExecutionStatus = 'Running'"},
+		{healthclient.ListFilter{State: "degraded", Enabled: &yes},
+			"WorkflowType = 'ClusterHealth' AND ExecutionStatus = 'Running' AND HealthState = 'degraded' AND HealthEnabled = true"},
+		{healthclient.ListFilter{State: `it's`}, `WorkflowType = 'ClusterHealth' AND ExecutionStatus = 'Running' AND HealthState = 'it\'s'`},
+	}
+	for _, tt := range tests {
+		if got := healthclient.ListQuery(tt.f); got != tt.want {
+			t.Errorf("ListQuery(%+v):\ngot  %s\nwant %s", tt.f, got, tt.want)
+		}
+	}
+}
