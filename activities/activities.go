@@ -171,7 +171,9 @@ func (a *Activities) ConfirmNodeURL(ctx context.Context, in ConfirmNodeURLInput)
 	if p.Healthy {
 		return ConfirmNodeURLResult{Detail: p.Detail}, nil
 	}
-	return ConfirmNodeURLResult{}, temporal.NewApplicationError(p.Detail, ErrTypeNodeURLUnhealthy)
+	// Benign: an unhealthy node is expected, not an alert about the worker.
+	return ConfirmNodeURLResult{}, temporal.NewApplicationErrorWithOptions(p.Detail, ErrTypeNodeURLUnhealthy,
+		temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
 }
 
 // RecoverNodeInput is the input of RecoverNode.

@@ -45,10 +45,19 @@ type Main struct {
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 
-	mu     sync.Mutex
-	ready  map[string]func() error
+	mu      sync.Mutex
+	ready   map[string]func() error
+	started bool
+	// Client and Store are set once Run has connected; see Started.
 	Client client.Client
 	Store  *store.Store
+}
+
+// Started reports whether Run has connected and started every role.
+func (m *Main) Started() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.started
 }
 
 // New builds a Main with a fresh metrics registry.
@@ -156,6 +165,9 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			return fmt.Errorf("unknown role %q", r)
 		}
 	}
+	m.mu.Lock()
+	m.started = true
+	m.mu.Unlock()
 	var err error
 	select {
 	case <-ctx.Done():

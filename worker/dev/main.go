@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -167,7 +168,7 @@ func startDemo(ctx context.Context, cfg config.Config, logger *zap.Logger, addr 
   Watch it:      go run ./starter status --cluster %s
   Node states:   curl %s/
 
-`, reg.ClusterID, nodes, d.URL, uiURL, cfg.TemporalNamespace, workflows.WorkflowID(reg.ClusterID), d.URL, reg.ClusterID, d.URL)
+`, reg.ClusterID, nodes, d.URL, uiURL, cfg.TemporalNamespace, url.PathEscape(workflows.WorkflowID(reg.ClusterID)), d.URL, reg.ClusterID, d.URL)
 	return nil
 }
 

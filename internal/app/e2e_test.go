@@ -1,0 +1,189 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clusterhealth/healthd/internal/app"
+	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/devserver"
+	"github.com/clusterhealth/healthd/internal/engine"
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/workflows"
+)
+
+// startTemporal starts a real Temporal dev server for the test; it fails the
+// test when the CLI is missing.
+func startTemporal(t *testing.T) *devserver.Server {
+	t.Helper()
+	srv, err := devserver.Start(context.Background(), devserver.Options{})
+	if err != nil {
+		t.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
+}
+
+// nodes is a set of httptest "nodes" whose health can be switched.
+type nodes struct {
+	mu      sync.Mutex
+	broken  map[string]bool
+	srv     *httptest.Server
+	webhook atomic.Int32
+	hook    *httptest.Server
+}
+
+func newNodes(t *testing.T, names ...string) *nodes {
+	n := &nodes{broken: map[string]bool{}}
+	for _, name := range names {
+		n.broken[name] = false
+	}
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.Trim(r.URL.Path, "/")
+		n.mu.Lock()
+		broken := n.broken[name]
+		n.mu.Unlock()
+		if broken {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "status: ok")
+	}))
+	n.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req engine.WebhookRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		n.webhook.Add(1)
+		n.mu.Lock()
+		n.broken[req.NodeName] = false
+		n.mu.Unlock()
+	}))
+	t.Cleanup(n.srv.Close)
+	t.Cleanup(n.hook.Close)
+	return n
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestEndToEndRecovery(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	temporalSrv := startTemporal(t)
+	dsn := storetest.DSN(t)
+
+	cfg := config.Defaults()
+	cfg.TemporalAddress = temporalSrv.Address
+	cfg.DatabaseURL = dsn
+	cfg.MetricsAddr = ""
+	m := app.New(cfg, zaptest.NewLogger(t))
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("app run: %v", err)
+		}
+	})
+	waitFor(t, "the app to open its store", 30*time.Second, func() bool { return m.Started() })
+
+	ns := newNodes(t, "n-1", "n-2", "n-3")
+	ns.broken["n-2"] = true
+	st := m.Store
+	if err := st.UpsertCluster(ctx, health.Cluster{ID: "c-e2e", Name: "e2e", Project: "p", RecoverWebhook: ns.hook.URL}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("n-%d", i)
+		if err := st.UpsertNode(ctx, health.Node{ID: "id-" + name, ClusterID: "c-e2e", Name: name, PhysicalID: "vm-" + name,
+			Status: health.NodeActive, InitAt: time.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := health.Registration{
+		ClusterID: "c-e2e", Interval: 2, NodeUpdateTimeout: 60, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL, PollURL: ns.srv.URL + "/{nodename}",
+			PollURLSSLVerify: true, PollURLConnErrorAsUnhealthy: true, PollURLHealthyResponse: "ok",
+			PollURLRetryLimit: 2, PollURLRetryInterval: 1}},
+		Recovery: health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20,
+	}
+	c, err := client.Dial(client.Options{HostPort: temporalSrv.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID("c-e2e"), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatalf("start workflow: %v", err)
+	}
+	status := func() workflows.Status {
+		v, err := c.QueryWorkflow(ctx, workflows.WorkflowID("c-e2e"), "", workflows.QueryStatus)
+		if err != nil {
+			return workflows.Status{}
+		}
+		var s workflows.Status
+		_ = v.Get(&s)
+		return s
+	}
+	waitFor(t, "the recovery to succeed", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
+	after := status().Counters.Rounds
+	// Two more full rounds must not ask again for the mended node.
+	waitFor(t, "two more rounds", 30*time.Second, func() bool { return status().Counters.Rounds >= after+2 })
+
+	acts, err := st.ListActions(ctx, "c-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acts) != 1 {
+		t.Fatalf("actions: got %d, want exactly 1: %+v", len(acts), acts)
+	}
+	if got, want := acts[0].NodeID, "id-n-2"; got != want {
+		t.Errorf("action node: got %s, want %s", got, want)
+	}
+	if got, want := acts[0].Status, health.ActionSucceeded; got != want {
+		t.Errorf("action status: got %s, want %s", got, want)
+	}
+	if got := ns.webhook.Load(); got != 1 {
+		t.Errorf("webhook calls: got %d, want 1", got)
+	}
+	s := status()
+	if len(s.Recent) != 1 || s.Recent[0].ActionID != acts[0].ID || s.Recent[0].Outcome != "SUCCEEDED" {
+		t.Errorf("status recent recoveries: got %+v, want the SUCCEEDED action %s", s.Recent, acts[0].ID)
+	}
+	node, err := st.GetNode(ctx, "id-n-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Status != health.NodeActive || node.UpdatedAt.IsZero() {
+		t.Errorf("recovered node: got status %s updated %s, want ACTIVE and updated", node.Status, node.UpdatedAt)
+	}
+	evs, err := st.ListHealthEvents(ctx, "c-e2e", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 {
+		t.Error("health events: got none, want the incident timeline")
+	}
+}
