@@ -1,0 +1,165 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/workflows"
+)
+
+// timeLayout is how the CLI shows times: UTC, to the second.
+const timeLayout = "2006-01-02 15:04:05 UTC"
+
+// formatTime shows t in UTC, or "-" when it is zero.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// formatWhen shows t with how long ago (or in how long) it is from now.
+func formatWhen(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now).Round(time.Second)
+	switch {
+	case d > 0:
+		return fmt.Sprintf("%s (in %s)", formatTime(t), d)
+	case d < 0:
+		return fmt.Sprintf("%s (%s ago)", formatTime(t), -d)
+	}
+	return formatTime(t) + " (now)"
+}
+
+// oneLine keeps a free-text field on one table line.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeStatus prints a cluster's status as a few readable tables.
+func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, "\t")) }
+
+	row("Cluster:", st.ClusterID)
+	row("Workflow:", fmt.Sprintf("%s (run %d)", workflows.WorkflowID(st.ClusterID), st.Runs))
+	row("State:", st.State)
+	checks := "disabled"
+	if st.Enabled {
+		checks = "enabled"
+	}
+	if st.EnabledNote != "" {
+		checks += " (" + oneLine(st.EnabledNote) + ")"
+	}
+	row("Checks:", checks)
+	if !st.DisabledUntil.IsZero() {
+		row("Disabled until:", formatWhen(st.DisabledUntil, now))
+	}
+	row("Policy:", st.Registration.Summary())
+	row("Last round:", formatWhen(st.LastRound, now))
+	switch {
+	case st.RoundRunning:
+		row("Next round:", "a round is running now")
+	case st.NextRound.IsZero():
+		row("Next round:", "none scheduled")
+	default:
+		row("Next round:", formatWhen(st.NextRound, now))
+	}
+	c := st.Counters
+	row("Rounds:", fmt.Sprintf("%d (missed %d, failed %d)", c.Rounds, c.MissedRounds, c.RoundErrors))
+	row("Verdicts:", fmt.Sprintf("healthy %d, unhealthy %d, unknown %d, skipped %d", c.Healthy, c.Unhealthy, c.Unknown, c.Skipped))
+	row("Recoveries:", fmt.Sprintf("requested %d, succeeded %d, failed %d, timed out %d, skipped %d",
+		c.RecoveriesRequested, c.RecoveriesSucceeded, c.RecoveriesFailed, c.RecoveriesTimedOut, c.RecoveriesSkipped))
+	row("Recover requests:", fmt.Sprintf("%d received, %d ignored", c.RecoverSignals, c.SignalsIgnored))
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print status: %w", err)
+	}
+
+	fmt.Fprintf(w, "\nNodes (%d)\n", len(st.Nodes))
+	if len(st.Nodes) == 0 {
+		fmt.Fprintln(w, "  none seen yet")
+	} else {
+		row("  NAME", "ID", "STATUS", "VERDICT", "SINCE", "REASON")
+		for _, n := range st.Nodes {
+			verdict := string(n.Verdict)
+			if n.Recovering {
+				verdict += " (recovering)"
+			}
+			row("  "+oneLine(n.Name), n.ID, oneLine(n.Status), verdict, formatWhen(n.Since, now), oneLine(n.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("print status: %w", err)
+		}
+	}
+
+	fmt.Fprintf(w, "\nRecoveries in flight (%d)\n", len(st.InFlight))
+	if len(st.InFlight) == 0 {
+		fmt.Fprintln(w, "  none")
+	} else {
+		row("  NODE", "ACTION", "SOURCE", "REQUESTED", "DEADLINE", "REASON")
+		for _, r := range st.InFlight {
+			row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), formatWhen(r.Requested, now), formatWhen(r.Deadline, now), oneLine(r.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("print status: %w", err)
+		}
+	}
+
+	fmt.Fprintf(w, "\nRecent recoveries (%d)\n", len(st.Recent))
+	if len(st.Recent) == 0 {
+		fmt.Fprintln(w, "  none")
+		return nil
+	}
+	row("  NODE", "ACTION", "SOURCE", "OUTCOME", "FINISHED", "DETAIL")
+	for i := len(st.Recent) - 1; i >= 0; i-- { // newest first
+		r := st.Recent[i]
+		detail := r.Detail
+		if detail == "" {
+			detail = r.Reason
+		}
+		row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), oneLine(r.Outcome), formatWhen(r.Finished, now), oneLine(detail))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print status: %w", err)
+	}
+	return nil
+}
+
+// nodeLabel names the node of a recovery: its name when known, else its ID.
+func nodeLabel(r workflows.Recovery) string {
+	if r.NodeName != "" {
+		return oneLine(r.NodeName)
+	}
+	return oneLine(r.NodeID)
+}
+
+// writeList prints the registered clusters as a table.
+func writeList(w io.Writer, entries []healthclient.ListEntry, now time.Time) error {
+	if len(entries) == 0 {
+		_, err := fmt.Fprintln(w, "no registered clusters match")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tSTATE\tCHECKS\tUNHEALTHY\tRUN STARTED\tRUN ID")
+	for _, e := range entries {
+		checks := "disabled"
+		if e.Enabled {
+			checks = "enabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", e.ClusterID, oneLine(e.State), checks, e.UnhealthyNodes, formatWhen(e.StartTime, now), e.RunID)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print list: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+// Command starter registers clusters with the cluster health manager and
+// operates on their ClusterHealth workflows: register, update, unregister,
+// enable, disable, recover, status and list. It validates Senlin health policy
+// specs offline with validate.
+//
+//	starter validate --policy health.yaml
+//	starter register --cluster c1 --policy health.yaml
+//	starter status --cluster c1
+//
+// Settings come from the environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// ...) and the matching flags override them. It exits 1 on any error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit status: 0, or 1
+// after printing the error to errOut.
+func run(ctx context.Context, args []string, out, errOut io.Writer) int {
+	root := newRootCmd(out, errOut)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(errOut, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+// newRootCmd builds the starter command tree, reading settings from the
+// process environment.
+func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	return newApp(out, errOut, os.Getenv).rootCmd()
+}
+
+// Settings the starter uses; the other healthd settings have no flag here and
+// their problems are not reported.
+var (
+	temporalSettings = []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE"}
+	limitSettings    = []string{"HEALTH_CHECK_INTERVAL_MIN", "CHECK_INTERVAL_MAX"}
+)
+
+// defaultTimeout bounds each command's calls to Temporal.
+const defaultTimeout = 30 * time.Second
+
+// app holds what the commands share: settings, output and how to reach
+// Temporal.
+type app struct {
+	out, errOut io.Writer
+	cfg         config.Config
+	// loadErr holds the problems of the environment, reported by the commands
+	// that use the setting unless a flag replaced its value.
+	loadErr error
+	flags   *pflag.FlagSet
+	timeout time.Duration
+	// requester names the operator in signals: the OS user name.
+	requester string
+	now       func() time.Time
+	// dial connects to Temporal; tests replace it.
+	dial func(ctx context.Context, cfg config.Config) (*healthclient.Client, func(), error)
+}
+
+func newApp(out, errOut io.Writer, getenv func(string) string) *app {
+	cfg, err := config.Load(getenv)
+	return &app{
+		out:       out,
+		errOut:    errOut,
+		cfg:       cfg,
+		loadErr:   err,
+		timeout:   defaultTimeout,
+		requester: requester(),
+		now:       time.Now,
+		dial:      dialTemporal,
+	}
+}
+
+// requester is the OS user name, or "starter" when it cannot be found.
+func requester() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "starter"
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "starter",
+		Short: "Register clusters with the cluster health manager and operate on them",
+		Long: `starter registers clusters with the cluster health manager and operates on
+their health checks. Each registered cluster has one ClusterHealth workflow
+(ID cluster-health/<cluster id>) on Temporal that polls its nodes, recovers
+unhealthy ones through the engine, and answers status queries.
+
+A cluster's health policy is a Senlin health policy spec (type
+senlin.policy.health, versions 1.0 to 1.2) in YAML or JSON. Check one offline
+with "starter validate --policy FILE".
+
+Settings come from the environment and the flags below override them:
+TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, and the interval
+bounds policies are validated against, HEALTH_CHECK_INTERVAL_MIN and
+CHECK_INTERVAL_MAX.`,
+		Example: `  starter validate --policy health.yaml
+  starter register --cluster c1 --policy health.yaml
+  starter status --cluster c1
+  starter --temporal-address temporal.example.com:7233 list --state degraded`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(a.out)
+	root.SetErr(a.errOut)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nrun %q for usage", err, c.CommandPath()+" --help")
+	})
+
+	// Only the starter's settings become flags, so that its help lists no
+	// database or RabbitMQ options.
+	all := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	a.cfg.RegisterFlags(all)
+	a.flags = root.PersistentFlags()
+	for _, env := range slices.Concat(temporalSettings, limitSettings) {
+		a.flags.AddFlag(all.Lookup(config.FlagName(env)))
+	}
+	a.flags.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Temporal, per command")
+
+	root.AddCommand(
+		a.validateCmd(),
+		a.registerCmd(),
+		a.updateCmd(),
+		a.unregisterCmd(),
+		a.enableCmd(),
+		a.disableCmd(),
+		a.recoverCmd(),
+		a.statusCmd(),
+		a.listCmd(),
+	)
+	return root
+}
+
+// checkConfig reports the problems of the given settings, all at once: values
+// from the environment that could not be parsed (unless a flag replaced them)
+// and values that break a rule.
+func (a *app) checkConfig(envs ...string) error {
+	var errs []error
+	seen := map[string]bool{}
+	add := func(err error, fromEnv bool) {
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || !slices.Contains(envs, fe.Var) || seen[fe.Error()] {
+			return
+		}
+		if f := a.flags.Lookup(config.FlagName(fe.Var)); fromEnv && f != nil && f.Changed {
+			return // the flag replaced the environment's value
+		}
+		seen[fe.Error()] = true
+		errs = append(errs, fmt.Errorf("  %w (or flag --%s)", fe, config.FlagName(fe.Var)))
+	}
+	for _, err := range unjoin(a.loadErr) {
+		add(err, true)
+	}
+	for _, err := range unjoin(a.cfg.Validate()) {
+		add(err, false)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid settings:\n%w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// unjoin returns the errors joined in err, or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// withClient checks the Temporal settings, connects, and runs fn with a
+// context bounded by --timeout.
+func (a *app) withClient(ctx context.Context, fn func(ctx context.Context, hc *healthclient.Client) error) error {
+	if err := a.checkConfig(temporalSettings...); err != nil {
+		return err
+	}
+	if a.timeout <= 0 {
+		return fmt.Errorf("--timeout must be a positive duration such as 30s, got %s", a.timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	hc, closeClient, err := a.dial(ctx, a.cfg)
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	err = fn(ctx, hc)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%w\nno answer within %s (--timeout): is a health worker (`worker health`) running "+
+			"on task queue %s of namespace %s?", err, a.timeout, a.cfg.TemporalTaskQueue, a.cfg.TemporalNamespace)
+	}
+	return err
+}
+
+// dialTemporal connects to the configured Temporal frontend.
+func dialTemporal(ctx context.Context, cfg config.Config) (*healthclient.Client, func(), error) {
+	// The SDK logs retries and warnings; a CLI reports errors itself.
+	quiet := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  cfg.TemporalAddress,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    quiet,
+	})
+	if err != nil {
+		return nil, nil, connectError(cfg, err)
+	}
+	return healthclient.New(c), c.Close, nil
+}
+
+// connectError explains a failed connection: where, and what to check.
+func connectError(cfg config.Config, err error) error {
+	return fmt.Errorf("cannot connect to Temporal at %s (namespace %s): %w\n"+
+		"is the Temporal server running there? start one locally with `temporal server start-dev`, "+
+		"or point --temporal-address (TEMPORAL_ADDRESS) at yours", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+}
+
+// notRegistered explains ErrNotRegistered with the command that fixes it;
+// other errors pass through.
+func notRegistered(clusterID string, err error) error {
+	if errors.Is(err, healthclient.ErrNotRegistered) {
+		return fmt.Errorf("cluster %s is not registered: run `starter register --cluster %s --policy FILE` first",
+			clusterID, shellQuote(clusterID))
+	}
+	return err
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// characters, so that suggested commands can be pasted.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
