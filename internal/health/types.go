@@ -2,8 +2,8 @@
 // registration a ClusterHealth workflow receives, the engine-contract records it
 // reads (clusters, nodes, actions) and the verdicts it reaches about nodes.
 //
-// It imports nothing but the standard library so that workflows, activities,
-// the store and the bridge can all share it.
+// It imports no service client (Postgres, AMQP, Temporal, logging), so
+// workflows, activities, the store and the bridge can all share it.
 package health
 
 import (
