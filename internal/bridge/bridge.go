@@ -1,0 +1,669 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/zap"
+
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/metrics"
+)
+
+// Config configures a Bridge. Zero fields take the defaults that WithDefaults
+// lists; only URL is required.
+type Config struct {
+	// URL is the AMQP URL, amqp://user:password@host:5672/vhost. It is never
+	// logged with its password.
+	URL string
+	// NovaExchange is Nova's control exchange (default "nova").
+	NovaExchange string
+	// HeatExchange is Heat's control exchange (default "heat").
+	HeatExchange string
+	// NovaQueue and HeatQueue are the bridge's own durable queues (defaults
+	// "healthd.nova" and "healthd.heat"). Replicas share them as competing
+	// consumers. They must not be oslo's default queues, which are named like
+	// the routing keys and read by other services.
+	NovaQueue string
+	HeatQueue string
+	// RoutingKeys bind both queues to their exchange (default
+	// versioned_notifications.info, versioned_notifications.error,
+	// notifications.info, notifications.error).
+	RoutingKeys []string
+	// DeadLetterExchange receives the bodies that cannot be parsed (default
+	// "healthd.dlx", a durable fanout exchange of the bridge's own).
+	DeadLetterExchange string
+	// DeadLetterQueue is bound to DeadLetterExchange (default "healthd.dead").
+	DeadLetterQueue string
+	// Prefetch limits the unacknowledged deliveries per queue (default 32).
+	Prefetch int
+	// Concurrency is the number of deliveries handled at once per queue
+	// (default 4, at most Prefetch).
+	Concurrency int
+	// ExchangeDurable is the durability the bridge gives an exchange it has to
+	// create because oslo.messaging has not declared it yet. It must match the
+	// deployment's [oslo_messaging_rabbit] amqp_durable_queues (default false,
+	// oslo's default): a publisher whose declaration differs gets 406 and its
+	// notifications are lost. Existing exchanges are only checked passively.
+	ExchangeDurable bool
+	// RetryBackoffMin and RetryBackoffMax bound the capped exponential backoff
+	// between attempts to signal while Temporal is unreachable (defaults 500ms
+	// and 30s).
+	RetryBackoffMin time.Duration
+	RetryBackoffMax time.Duration
+	// ReconnectBackoffMin and ReconnectBackoffMax bound the backoff between
+	// connection attempts to RabbitMQ (defaults 500ms and 30s).
+	ReconnectBackoffMin time.Duration
+	ReconnectBackoffMax time.Duration
+	// SignalTimeout bounds one signal call (default 10s). A call in flight at
+	// shutdown is allowed to finish within it.
+	SignalTimeout time.Duration
+	// DialTimeout bounds connecting and the AMQP handshake (default 10s).
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat interval (default 10s).
+	Heartbeat time.Duration
+	// ConnectionName is shown by RabbitMQ for the bridge's connection (default
+	// "healthd-bridge").
+	ConnectionName string
+}
+
+// WithDefaults returns the configuration with every zero field set to its
+// default.
+func (c Config) WithDefaults() Config {
+	setString := func(s *string, def string) {
+		if *s == "" {
+			*s = def
+		}
+	}
+	setDuration := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setString(&c.NovaExchange, "nova")
+	setString(&c.HeatExchange, "heat")
+	setString(&c.NovaQueue, "healthd.nova")
+	setString(&c.HeatQueue, "healthd.heat")
+	setString(&c.DeadLetterExchange, "healthd.dlx")
+	setString(&c.DeadLetterQueue, "healthd.dead")
+	setString(&c.ConnectionName, "healthd-bridge")
+	if len(c.RoutingKeys) == 0 {
+		c.RoutingKeys = []string{
+			"versioned_notifications.info", "versioned_notifications.error",
+			"notifications.info", "notifications.error",
+		}
+	}
+	if c.Prefetch == 0 {
+		c.Prefetch = 32
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = min(4, c.Prefetch)
+	}
+	setDuration(&c.RetryBackoffMin, 500*time.Millisecond)
+	setDuration(&c.RetryBackoffMax, 30*time.Second)
+	setDuration(&c.ReconnectBackoffMin, 500*time.Millisecond)
+	setDuration(&c.ReconnectBackoffMax, 30*time.Second)
+	setDuration(&c.SignalTimeout, 10*time.Second)
+	setDuration(&c.DialTimeout, 10*time.Second)
+	setDuration(&c.Heartbeat, 10*time.Second)
+	return c
+}
+
+// Validate reports every problem of the configuration at once. Call it on a
+// configuration with defaults applied.
+func (c Config) Validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("url: required"))
+	} else if _, err := amqp.ParseURI(c.URL); err != nil {
+		// The raw parse error quotes the URL, password included.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		errs = append(errs, fmt.Errorf("url: not a valid AMQP URL: %w", err))
+	}
+	if c.NovaExchange == c.HeatExchange {
+		errs = append(errs, fmt.Errorf("nova and heat exchanges: both are %q; every notification would be read twice", c.NovaExchange))
+	}
+	queues := []string{c.NovaQueue, c.HeatQueue, c.DeadLetterQueue}
+	for i, q := range queues {
+		if slices.Contains(queues[:i], q) {
+			errs = append(errs, fmt.Errorf("queues: %q is used twice; the nova, heat and dead-letter queues must differ", q))
+		}
+		if slices.Contains(c.RoutingKeys, q) {
+			errs = append(errs, fmt.Errorf("queues: %q is oslo's default queue for that routing key, which other services read; name the bridge's own queue", q))
+		}
+	}
+	if c.Prefetch < 1 {
+		errs = append(errs, fmt.Errorf("prefetch: %d is below 1", c.Prefetch))
+	}
+	if c.Concurrency < 1 || c.Concurrency > c.Prefetch {
+		errs = append(errs, fmt.Errorf("concurrency: %d is not between 1 and prefetch (%d)", c.Concurrency, c.Prefetch))
+	}
+	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
+		errs = append(errs, fmt.Errorf("retry backoff: min %s and max %s must be positive with min <= max", c.RetryBackoffMin, c.RetryBackoffMax))
+	}
+	if c.ReconnectBackoffMin <= 0 || c.ReconnectBackoffMax < c.ReconnectBackoffMin {
+		errs = append(errs, fmt.Errorf("reconnect backoff: min %s and max %s must be positive with min <= max", c.ReconnectBackoffMin, c.ReconnectBackoffMax))
+	}
+	if c.SignalTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("signal timeout: %s is not positive", c.SignalTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Signaller delivers a recover signal to the workflow of a cluster.
+type Signaller interface {
+	// Signal returns nil once the signal is accepted, an error wrapping
+	// ErrNotRegistered when the cluster has no running workflow, and any other
+	// error when it could not tell (the bridge retries those).
+	Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error
+}
+
+// ErrNotRegistered is wrapped by Signaller errors when the cluster's workflow
+// does not exist (or has ended): the cluster is not registered.
+var ErrNotRegistered = errors.New("cluster not registered")
+
+// outcomeLabels are the outcomes the bridge counts, as internal/metrics names
+// them.
+var outcomeLabels = []metrics.BridgeOutcome{
+	metrics.BridgeSignalled, metrics.BridgeNotRegistered, metrics.BridgeIgnored,
+	metrics.BridgeMalformed, metrics.BridgeRetried,
+}
+
+// maxUnregisteredLogged bounds the set of clusters already logged as not
+// registered; the set starts over when full.
+const maxUnregisteredLogged = 1024
+
+// errNotConnected is what Ready says before the first connection.
+var errNotConnected = errors.New("bridge: not connected to rabbitmq yet")
+
+// Bridge consumes Nova and Heat notifications from RabbitMQ and signals the
+// ClusterHealth workflow of the cluster a failed node belongs to.
+type Bridge struct {
+	cfg       Config
+	signaller Signaller
+	log       *zap.Logger
+	counters  map[metrics.BridgeOutcome]prometheus.Counter
+
+	mu           sync.Mutex
+	readyErr     error
+	conn         *amqp.Connection
+	unregistered map[string]struct{}
+
+	// sessions counts the connections that reached consuming; tests wait on it.
+	sessions atomic.Int64
+}
+
+// New returns a bridge; Run starts it. Defaults are applied to cfg. outcomes
+// counts deliveries by outcome and must have the single label "outcome"
+// (metrics.Metrics.BridgeMessages); nil counts nothing, and a nil logger logs
+// nothing.
+func New(cfg Config, s Signaller, logger *zap.Logger, outcomes *prometheus.CounterVec) *Bridge {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	b := &Bridge{
+		cfg:          cfg.WithDefaults(),
+		signaller:    s,
+		log:          logger,
+		counters:     make(map[metrics.BridgeOutcome]prometheus.Counter, len(outcomeLabels)),
+		readyErr:     errNotConnected,
+		unregistered: make(map[string]struct{}),
+	}
+	if outcomes != nil {
+		for _, o := range outcomeLabels {
+			c, err := outcomes.GetMetricWithLabelValues(string(o))
+			if err != nil {
+				logger.Error("bridge outcome counter has the wrong labels; not counting", zap.Error(err))
+				clear(b.counters)
+				break
+			}
+			b.counters[o] = c
+		}
+	}
+	return b
+}
+
+// Ready returns nil while the bridge is connected and consuming, and why not
+// otherwise; it backs /readyz.
+func (b *Bridge) Ready() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.readyErr
+}
+
+func (b *Bridge) setReady(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.readyErr = err
+}
+
+// Run connects, declares the topology and consumes until ctx is done, then
+// stops consuming, lets the deliveries in flight finish, requeues the
+// prefetched ones and closes. It reconnects by itself, with capped exponential
+// backoff, whenever the connection is lost. It returns nil after a shutdown and
+// an error only for an invalid configuration.
+func (b *Bridge) Run(ctx context.Context) error {
+	if err := b.cfg.Validate(); err != nil {
+		return fmt.Errorf("bridge config: %w", err)
+	}
+	b.log.Info("bridge starting",
+		zap.String("amqp_url", redactURL(b.cfg.URL)),
+		zap.String("nova_exchange", b.cfg.NovaExchange), zap.String("nova_queue", b.cfg.NovaQueue),
+		zap.String("heat_exchange", b.cfg.HeatExchange), zap.String("heat_queue", b.cfg.HeatQueue),
+		zap.Strings("routing_keys", b.cfg.RoutingKeys))
+	delay := b.cfg.ReconnectBackoffMin
+	for {
+		consumed, err := b.session(ctx)
+		if ctx.Err() != nil {
+			b.setReady(errors.New("bridge: stopped"))
+			b.log.Info("bridge stopped")
+			return nil
+		}
+		b.setReady(fmt.Errorf("bridge: rabbitmq: %w", err))
+		if consumed {
+			delay = b.cfg.ReconnectBackoffMin
+		}
+		b.log.Warn("rabbitmq unavailable, reconnecting", zap.Error(err), zap.Duration("backoff", delay))
+		if !sleep(ctx, delay) {
+			b.setReady(errors.New("bridge: stopped"))
+			return nil
+		}
+		delay = min(2*delay, b.cfg.ReconnectBackoffMax)
+	}
+}
+
+// consumer is one queue being consumed during a session.
+type consumer struct {
+	queue      string
+	tag        string
+	deliveries <-chan amqp.Delivery
+}
+
+// session runs one connection from dial to loss or shutdown. consumed reports
+// whether it got as far as consuming.
+func (b *Bridge) session(ctx context.Context) (consumed bool, err error) {
+	conn, err := b.dial(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	b.setConn(conn)
+	defer b.setConn(nil)
+	connClosed := conn.NotifyClose(make(chan *amqp.Error, 1))
+
+	if err := b.declare(conn); err != nil {
+		return false, err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return false, fmt.Errorf("open consumer channel: %w", err)
+	}
+	defer ch.Close()
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	cancelled := ch.NotifyCancel(make(chan string, 2))
+	if err := ch.Qos(b.cfg.Prefetch, 0, false); err != nil {
+		return false, fmt.Errorf("set prefetch %d: %w", b.cfg.Prefetch, err)
+	}
+	consumers := make([]consumer, 0, 2)
+	for _, q := range []string{b.cfg.NovaQueue, b.cfg.HeatQueue} {
+		tag := fmt.Sprintf("%s.%s.%d", b.cfg.ConnectionName, q, b.sessions.Load()+1)
+		d, err := ch.Consume(q, tag, false, false, false, false, nil)
+		if err != nil {
+			return false, fmt.Errorf("consume queue %q: %w", q, err)
+		}
+		consumers = append(consumers, consumer{queue: q, tag: tag, deliveries: d})
+	}
+
+	// lost is closed when the connection or the channel goes away, or the
+	// server cancels a consumer (its queue was deleted): the session is over
+	// and unacknowledged deliveries will be redelivered.
+	lost := make(chan struct{})
+	var lostErr error
+	go func() {
+		defer close(lost)
+		select {
+		case e, ok := <-connClosed:
+			lostErr = closeReason("connection closed", e, ok)
+		case e, ok := <-chClosed:
+			lostErr = closeReason("channel closed", e, ok)
+		case tag, ok := <-cancelled:
+			if ok {
+				lostErr = fmt.Errorf("consumer %s cancelled by the server", tag)
+			} else {
+				lostErr = errors.New("channel closed")
+			}
+		}
+	}()
+
+	b.sessions.Add(1)
+	b.setReady(nil)
+	b.log.Info("bridge consuming", zap.String("nova_queue", b.cfg.NovaQueue), zap.String("heat_queue", b.cfg.HeatQueue),
+		zap.Int("prefetch", b.cfg.Prefetch), zap.Int("concurrency", b.cfg.Concurrency))
+
+	var wg sync.WaitGroup
+	for _, c := range consumers {
+		for range b.cfg.Concurrency {
+			wg.Go(func() { b.work(ctx, lost, c) })
+		}
+	}
+	select {
+	case <-ctx.Done():
+		b.setReady(errors.New("bridge: shutting down"))
+		// Stop the flow first; the workers then finish what they hold and
+		// requeue what was prefetched, and the deliveries channels close.
+		for _, c := range consumers {
+			if err := ch.Cancel(c.tag, false); err != nil {
+				b.log.Warn("cancel consumer failed", zap.String("queue", c.queue), zap.Error(err))
+				_ = ch.Close()
+			}
+		}
+		wg.Wait()
+		return true, ctx.Err()
+	case <-lost:
+		_ = ch.Close()
+		wg.Wait()
+		return true, lostErr
+	}
+}
+
+// closeReason describes a NotifyClose event; ok is false when the channel was
+// closed without an error (a graceful close).
+func closeReason(what string, e *amqp.Error, ok bool) error {
+	if ok && e != nil {
+		return fmt.Errorf("%s: %w", what, e)
+	}
+	return errors.New(what)
+}
+
+// dial connects without outliving ctx.
+func (b *Bridge) dial(ctx context.Context) (*amqp.Connection, error) {
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName(b.cfg.ConnectionName)
+	cfg := amqp.Config{
+		Heartbeat:  b.cfg.Heartbeat,
+		Properties: props,
+		Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
+	}
+	type result struct {
+		conn *amqp.Connection
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := amqp.DialConfig(b.cfg.URL, cfg)
+		done <- result{conn, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", redactURL(b.cfg.URL), r.err)
+		}
+		return r.conn, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.conn != nil {
+				_ = r.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (b *Bridge) setConn(conn *amqp.Connection) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.conn = conn
+}
+
+// dropConnection closes the current connection from the client side, as a
+// lost connection would; tests use it where they cannot close it from the
+// server.
+func (b *Bridge) dropConnection() error {
+	b.mu.Lock()
+	conn := b.conn
+	b.mu.Unlock()
+	if conn == nil {
+		return errors.New("not connected")
+	}
+	return conn.Close()
+}
+
+// declare makes sure the exchanges exist and declares the bridge's own
+// queues, bindings and dead-letter exchange.
+func (b *Bridge) declare(conn *amqp.Connection) error {
+	for _, ex := range []string{b.cfg.NovaExchange, b.cfg.HeatExchange} {
+		if err := b.ensureExchange(conn, ex); err != nil {
+			return err
+		}
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open topology channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(b.cfg.DeadLetterExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare dead-letter exchange %q: %w", b.cfg.DeadLetterExchange, err)
+	}
+	if _, err := ch.QueueDeclare(b.cfg.DeadLetterQueue, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare dead-letter queue %q: %w", b.cfg.DeadLetterQueue, err)
+	}
+	if err := ch.QueueBind(b.cfg.DeadLetterQueue, "", b.cfg.DeadLetterExchange, false, nil); err != nil {
+		return fmt.Errorf("bind dead-letter queue %q: %w", b.cfg.DeadLetterQueue, err)
+	}
+	args := amqp.Table{"x-dead-letter-exchange": b.cfg.DeadLetterExchange}
+	for _, qe := range [][2]string{{b.cfg.NovaQueue, b.cfg.NovaExchange}, {b.cfg.HeatQueue, b.cfg.HeatExchange}} {
+		queue, exchange := qe[0], qe[1]
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %q (durable, dead-lettering to %q): %w", queue, b.cfg.DeadLetterExchange, err)
+		}
+		for _, key := range b.cfg.RoutingKeys {
+			if err := ch.QueueBind(queue, key, exchange, false, nil); err != nil {
+				return fmt.Errorf("bind queue %q to exchange %q with key %q: %w", queue, exchange, key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ensureExchange checks passively that an exchange exists and creates it,
+// with oslo.messaging's own arguments, only when it does not. A failed passive
+// declaration closes its channel, hence a channel of its own.
+func (b *Bridge) ensureExchange(conn *amqp.Connection, name string) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel to check exchange %q: %w", name, err)
+	}
+	err = ch.ExchangeDeclarePassive(name, amqp.ExchangeTopic, false, false, false, false, nil)
+	if err == nil {
+		_ = ch.Close()
+		return nil
+	}
+	var aerr *amqp.Error
+	if !errors.As(err, &aerr) || aerr.Code != amqp.NotFound {
+		_ = ch.Close()
+		return fmt.Errorf("check exchange %q: %w", name, err)
+	}
+	ch, err = conn.Channel()
+	if err != nil {
+		return fmt.Errorf("open channel to declare exchange %q: %w", name, err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(name, amqp.ExchangeTopic, b.cfg.ExchangeDurable, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %q (topic, durable=%t, as oslo.messaging would): %w", name, b.cfg.ExchangeDurable, err)
+	}
+	b.log.Info("exchange created; oslo.messaging had not declared it yet",
+		zap.String("exchange", name), zap.Bool("durable", b.cfg.ExchangeDurable))
+	return nil
+}
+
+// work handles the deliveries of one consumer until its channel closes.
+func (b *Bridge) work(ctx context.Context, lost <-chan struct{}, c consumer) {
+	log := b.log.With(zap.String("queue", c.queue))
+	for d := range c.deliveries {
+		if ctx.Err() != nil {
+			// Shutting down: leave prefetched messages to another consumer.
+			if err := d.Nack(false, true); err != nil {
+				log.Warn("requeue at shutdown failed; rabbitmq will redeliver", zap.Error(err))
+			}
+			continue
+		}
+		b.handle(ctx, lost, log, d)
+	}
+}
+
+// handle settles one delivery: dead-letter, ignore, or signal and then ack.
+func (b *Bridge) handle(ctx context.Context, lost <-chan struct{}, log *zap.Logger, d amqp.Delivery) {
+	log = log.With(zap.String("exchange", d.Exchange), zap.String("routing_key", d.RoutingKey))
+	n, err := ParseDelivery(d.Exchange, d.RoutingKey, d.Body)
+	if err != nil {
+		b.deadLetter(log, d, err.Error())
+		return
+	}
+	log = log.With(zap.String("message_id", n.MessageID), zap.String("event_type", n.EventType))
+	ev, out := Classify(n)
+	switch out.Kind {
+	case KindMalformed:
+		b.deadLetter(log, d, out.Reason)
+	case KindIgnored:
+		log.Debug("notification ignored", zap.String("reason", out.Reason))
+		b.settle(log, d.Ack(false), "ack")
+		b.count(metrics.BridgeIgnored)
+	default:
+		b.signal(ctx, lost, log, d, ev)
+	}
+}
+
+// deadLetter rejects without requeue, so the queue's dead-letter exchange
+// keeps the body for inspection and it is never redelivered in a loop.
+func (b *Bridge) deadLetter(log *zap.Logger, d amqp.Delivery, reason string) {
+	log.Warn("malformed notification dead-lettered",
+		zap.String("reason", reason), zap.Int("body_bytes", len(d.Body)),
+		zap.String("dead_letter_exchange", b.cfg.DeadLetterExchange))
+	b.settle(log, d.Reject(false), "reject")
+	b.count(metrics.BridgeMalformed)
+}
+
+// signal sends the event's signal and acknowledges the delivery once it was
+// accepted. While the signaller fails for another reason than
+// ErrNotRegistered (Temporal unreachable), it retries the same delivery in
+// place with capped exponential backoff, without acknowledging it; at
+// shutdown it requeues it, and when the connection is lost RabbitMQ
+// redelivers it.
+func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logger, d amqp.Delivery, ev Event) {
+	log = log.With(zap.String("cluster_id", ev.ClusterID), zap.String("node_id", ev.Signal.NodeID),
+		zap.String("event", ev.Signal.Event), zap.String("source", ev.Signal.Source))
+	backoff := b.cfg.RetryBackoffMin
+	for attempt := 1; ; attempt++ {
+		err := b.callSignaller(ctx, ev)
+		switch {
+		case err == nil:
+			b.settle(log, d.Ack(false), "ack")
+			b.count(metrics.BridgeSignalled)
+			b.forgetUnregistered(ev.ClusterID)
+			log.Info("recover signal sent", zap.Int("attempt", attempt))
+			return
+		case errors.Is(err, ErrNotRegistered):
+			b.settle(log, d.Ack(false), "ack")
+			b.count(metrics.BridgeNotRegistered)
+			if b.firstUnregistered(ev.ClusterID) {
+				log.Info("notification for a cluster that is not registered dropped; later ones are dropped silently", zap.Error(err))
+			}
+			return
+		}
+		b.count(metrics.BridgeRetried)
+		log.Warn("signal failed, retrying", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("backoff", backoff))
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.settle(log, d.Nack(false, true), "requeue")
+			log.Info("shutting down: notification requeued unsignalled")
+			return
+		case <-lost:
+			t.Stop()
+			log.Warn("rabbitmq connection lost: notification left unacknowledged for redelivery")
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, b.cfg.RetryBackoffMax)
+	}
+}
+
+// callSignaller bounds one signal call by SignalTimeout, detached from ctx so
+// that a call in flight at shutdown can finish and be acknowledged.
+func (b *Bridge) callSignaller(ctx context.Context, ev Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.SignalTimeout)
+	defer cancel()
+	return b.signaller.Signal(ctx, ev.ClusterID, ev.Signal)
+}
+
+// settle logs a failed ack, nack or reject: the channel is gone and RabbitMQ
+// will redeliver the message (a signal sent twice carries the same message ID,
+// which the workflow deduplicates).
+func (b *Bridge) settle(log *zap.Logger, err error, op string) {
+	if err != nil {
+		log.Warn(op+" failed; rabbitmq will redeliver", zap.Error(err))
+	}
+}
+
+func (b *Bridge) count(outcome metrics.BridgeOutcome) {
+	if c := b.counters[outcome]; c != nil {
+		c.Inc()
+	}
+}
+
+// firstUnregistered reports whether the cluster was not yet logged as not
+// registered, and remembers it.
+func (b *Bridge) firstUnregistered(clusterID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, seen := b.unregistered[clusterID]; seen {
+		return false
+	}
+	if len(b.unregistered) >= maxUnregisteredLogged {
+		clear(b.unregistered)
+	}
+	b.unregistered[clusterID] = struct{}{}
+	return true
+}
+
+// forgetUnregistered lets a cluster that is registered again be logged the
+// next time it is not.
+func (b *Bridge) forgetUnregistered(clusterID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.unregistered, clusterID)
+}
+
+// sleep waits for d or ctx, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// redactURL hides the password of an AMQP URL for logs and errors.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return strings.TrimSpace(u.Redacted())
+}
