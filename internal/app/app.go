@@ -185,6 +185,9 @@ func (m *Main) setReady(name string, f func() error) {
 	m.ready[name] = f
 }
 
+// Ready reports nil when every dependency of the running roles answers.
+func (m *Main) Ready() error { return m.readiness() }
+
 func (m *Main) readiness() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

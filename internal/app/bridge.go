@@ -1,7 +1,34 @@
 package app
 
-import "context"
+import (
+	"context"
+	"fmt"
 
-func (m *Main) startBridge(ctx context.Context, goRun func(string, func(context.Context) error)) error {
+	"github.com/clusterhealth/healthd/internal/bridge"
+)
+
+// bridgeConfig maps the process settings onto the bridge's own.
+func (m *Main) bridgeConfig() bridge.Config {
+	c := m.Config
+	return bridge.Config{
+		URL:                c.AMQPURL,
+		NovaExchange:       c.NovaControlExchange,
+		HeatExchange:       c.HeatControlExchange,
+		NovaQueue:          c.BridgeNovaQueue,
+		HeatQueue:          c.BridgeHeatQueue,
+		DeadLetterExchange: c.BridgeDeadLetterExchange,
+		Prefetch:           c.BridgePrefetch,
+		ExchangeDurable:    c.AMQPDurableExchanges,
+	}.WithDefaults()
+}
+
+func (m *Main) startBridge(_ context.Context, goRun func(string, func(context.Context) error)) error {
+	cfg := m.bridgeConfig()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("bridge: %w", err)
+	}
+	b := bridge.New(cfg, bridge.TemporalSignaller{Client: m.Client}, m.Logger.Named("bridge"), m.Metrics.BridgeMessages)
+	m.setReady("rabbitmq", b.Ready)
+	goRun("bridge", b.Run)
 	return nil
 }

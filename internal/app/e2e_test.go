@@ -26,7 +26,7 @@ import (
 
 // startTemporal starts a real Temporal dev server for the test; it fails the
 // test when the CLI is missing.
-func startTemporal(t *testing.T) *devserver.Server {
+func startTemporal(t testing.TB) *devserver.Server {
 	t.Helper()
 	srv, err := devserver.Start(context.Background(), devserver.Options{})
 	if err != nil {
@@ -45,7 +45,7 @@ type nodes struct {
 	hook    *httptest.Server
 }
 
-func newNodes(t *testing.T, names ...string) *nodes {
+func newNodes(t testing.TB, names ...string) *nodes {
 	n := &nodes{broken: map[string]bool{}}
 	for _, name := range names {
 		n.broken[name] = false
@@ -77,7 +77,7 @@ func newNodes(t *testing.T, names ...string) *nodes {
 	return n
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -179,6 +179,7 @@ func TestEndToEndRecovery(t *testing.T) {
 	if node.Status != health.NodeActive || node.UpdatedAt.IsZero() {
 		t.Errorf("recovered node: got status %s updated %s, want ACTIVE and updated", node.Status, node.UpdatedAt)
 	}
+	recordHistory(t, c, workflows.WorkflowID("c-e2e"), "poll_url_recovery")
 	evs, err := st.ListHealthEvents(ctx, "c-e2e", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,80 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// withNode rewrites a captured oslo 2.0 delivery so that it is about another
+// node, under a fresh message id.
+func withNode(t testing.TB, body []byte, nodeID, messageID string) []byte {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatal(err)
+	}
+	var msg map[string]any
+	if err := json.Unmarshal([]byte(env["oslo.message"].(string)), &msg); err != nil {
+		t.Fatal(err)
+	}
+	msg["message_id"] = messageID
+	msg["payload"].(map[string]any)["metadata"].(map[string]any)["cluster_node_id"] = nodeID
+	inner, _ := json.Marshal(msg)
+	env["oslo.message"] = string(inner)
+	out, _ := json.Marshal(env)
+	return out
+}
+
+// BenchmarkDetectionLatency measures the time from publishing a Nova failure
+// notification to RabbitMQ until its recovery action row exists in Postgres,
+// through the bridge, Temporal and the ClusterHealth workflow. It reports the
+// median and the 99th percentile.
+func BenchmarkDetectionLatency(b *testing.B) {
+	ctx := context.Background()
+	s := startEventsStack(b)
+	f := loadFixture(b, "member.nova.compute.instance.shutdown.end.messagingv2")
+	cid := f.event.ClusterID
+	s.registerEvents(b, ctx, cid, f.event.Signal.Project)
+	waitFor(b, "the workflow to learn its cluster", 30*time.Second, func() bool { return s.status(ctx, cid).ClusterID != "" })
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		node := fmt.Sprintf("bench-node-%06d", i)
+		if err := s.app.Store.UpsertNode(ctx, health.Node{ID: node, ClusterID: cid, Name: node, Status: health.NodeActive}); err != nil {
+			b.Fatal(err)
+		}
+		body := withNode(b, f.body, node, fmt.Sprintf("bench-msg-%06d", i))
+		b.StartTimer()
+		t0 := time.Now()
+		s.publish(b, f, body)
+		deadline := t0.Add(30 * time.Second)
+		for {
+			acts, err := s.app.Store.ListActions(ctx, cid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(acts) > i {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("no action for %s after 30s", node)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	b.ReportMetric(float64(p(0.50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p(0.99).Microseconds())/1000, "p99-ms")
+	b.Logf("publish to action row over %d notifications: p50 %s, p99 %s", len(lat), p(0.50), p(0.99))
+}

@@ -1,0 +1,220 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clusterhealth/healthd/internal/app"
+	"github.com/clusterhealth/healthd/internal/bridge"
+	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/workflows"
+)
+
+// fixture is a delivery captured from the real oslo.messaging notifier.
+type fixture struct {
+	name       string
+	exchange   string
+	routingKey string
+	body       []byte
+	event      bridge.Event
+}
+
+func loadFixture(t testing.TB, name string) fixture {
+	t.Helper()
+	dir := filepath.Join("..", "bridge", "testdata", "oslo")
+	body, err := os.ReadFile(filepath.Join(dir, name+".body.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, name+".amqp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props struct {
+		Exchange   string `json:"exchange"`
+		RoutingKey string `json:"routing_key"`
+	}
+	if err := json.Unmarshal(raw, &props); err != nil {
+		t.Fatal(err)
+	}
+	n, err := bridge.ParseDelivery(props.Exchange, props.RoutingKey, body)
+	if err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+	ev, _ := bridge.Classify(n)
+	return fixture{name: name, exchange: props.Exchange, routingKey: props.RoutingKey, body: body, event: ev}
+}
+
+func amqpURL() string {
+	if u := os.Getenv("TEST_AMQP_URL"); u != "" {
+		return u
+	}
+	return config.Defaults().AMQPURL
+}
+
+// eventsStack runs health, engine and bridge against a real Temporal dev
+// server, a fresh database and the local RabbitMQ, with exchanges and queues
+// of the test's own.
+type eventsStack struct {
+	app      *app.Main
+	temporal client.Client
+	ch       *amqp.Channel
+	exchange map[string]string // oslo control exchange -> the test's exchange
+	hooks    *nodes
+}
+
+func startEventsStack(t testing.TB) *eventsStack {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := startTemporal(t)
+	cfg := config.Defaults()
+	cfg.TemporalAddress = srv.Address
+	cfg.DatabaseURL = storetest.DSN(t)
+	cfg.AMQPURL = amqpURL()
+	cfg.MetricsAddr = ""
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	cfg.NovaControlExchange = "nova.e2e." + suffix
+	cfg.HeatControlExchange = "heat.e2e." + suffix
+	cfg.BridgeNovaQueue = "healthd.nova.e2e." + suffix
+	cfg.BridgeHeatQueue = "healthd.heat.e2e." + suffix
+	cfg.BridgeDeadLetterExchange = "healthd.dlx.e2e." + suffix
+	m := app.New(cfg, zaptest.NewLogger(t))
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine, app.RoleBridge) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("app run: %v", err)
+		}
+	})
+	waitFor(t, "the app to start", 30*time.Second, m.Started)
+	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
+
+	conn, err := amqp.Dial(cfg.AMQPURL)
+	if err != nil {
+		t.Fatalf("connect to RabbitMQ at %s (is it running? scripts/ensure-services.sh starts it): %v", config.Defaults().Redacted()["AMQP_URL"], err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, x := range []string{cfg.NovaControlExchange, cfg.HeatControlExchange, cfg.BridgeDeadLetterExchange} {
+			_ = ch.ExchangeDelete(x, false, false)
+		}
+		for _, q := range []string{cfg.BridgeNovaQueue, cfg.BridgeHeatQueue} {
+			_, _ = ch.QueueDelete(q, false, false, false)
+		}
+	})
+	c, err := client.Dial(client.Options{HostPort: srv.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &eventsStack{app: m, temporal: c, ch: ch, hooks: newNodes(t),
+		exchange: map[string]string{"nova": cfg.NovaControlExchange, "heat": cfg.HeatControlExchange}}
+}
+
+func (s *eventsStack) publish(t testing.TB, f fixture, body []byte) {
+	t.Helper()
+	err := s.ch.PublishWithContext(context.Background(), s.exchange[f.exchange], f.routingKey, false, false, amqp.Publishing{
+		ContentType: "application/json", ContentEncoding: "utf-8", DeliveryMode: amqp.Persistent, Body: body,
+	})
+	if err != nil {
+		t.Fatalf("publish %s: %v", f.name, err)
+	}
+}
+
+func (s *eventsStack) registerEvents(t testing.TB, ctx context.Context, clusterID, project string, nodeIDs ...string) {
+	t.Helper()
+	st := s.app.Store
+	if err := st.UpsertCluster(ctx, health.Cluster{ID: clusterID, Name: "events", Project: project, ProfileType: "os.nova.server-1.0",
+		RecoverWebhook: s.hooks.hook.URL}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range nodeIDs {
+		if err := st.UpsertNode(ctx, health.Node{ID: id, ClusterID: clusterID, Name: "node-" + id[:8], Status: health.NodeActive,
+			InitAt: time.Now().Add(-time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := health.Registration{ClusterID: clusterID, Interval: 60, NodeUpdateTimeout: 60, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}},
+		Recovery:       health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20}
+	if _, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatalf("start workflow: %v", err)
+	}
+}
+
+func (s *eventsStack) status(ctx context.Context, clusterID string) workflows.Status {
+	v, err := s.temporal.QueryWorkflow(ctx, workflows.WorkflowID(clusterID), "", workflows.QueryStatus)
+	if err != nil {
+		return workflows.Status{}
+	}
+	var st workflows.Status
+	_ = v.Get(&st)
+	return st
+}
+
+// TestBridgeFixturesBecomeRecoveries publishes every captured failure
+// notification of a cluster member to its exchange and routing key; each one
+// must reach the cluster's workflow and end in a recovery action.
+func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
+	ctx := context.Background()
+	s := startEventsStack(t)
+	fixtures := []fixture{
+		loadFixture(t, "member.nova.compute.instance.shutdown.end.messagingv2"),
+		loadFixture(t, "member.nova.versioned.instance.power_off.end.messagingv2"),
+		loadFixture(t, "member.heat.orchestration.stack.delete.end.messagingv2"),
+	}
+	ev := fixtures[0].event
+	s.registerEvents(t, ctx, ev.ClusterID, ev.Signal.Project, ev.Signal.NodeID)
+	waitFor(t, "the workflow to learn its cluster", 30*time.Second, func() bool { return s.status(ctx, ev.ClusterID).ClusterID != "" })
+
+	for i, f := range fixtures {
+		if f.event.ClusterID != ev.ClusterID || f.event.Signal.NodeID != ev.Signal.NodeID {
+			t.Fatalf("%s: got cluster %s node %s, want the member %s/%s", f.name, f.event.ClusterID, f.event.Signal.NodeID, ev.ClusterID, ev.Signal.NodeID)
+		}
+		// The node's physical resource is the one the event is about.
+		if err := s.app.Store.UpsertNode(ctx, health.Node{ID: ev.Signal.NodeID, ClusterID: ev.ClusterID, Name: "member",
+			PhysicalID: f.event.Signal.PhysicalID, Status: health.NodeActive}); err != nil {
+			t.Fatal(err)
+		}
+		s.publish(t, f, f.body)
+		want := int64(i + 1)
+		waitFor(t, f.name+" to be recovered", 30*time.Second, func() bool {
+			return s.status(ctx, ev.ClusterID).Counters.RecoveriesSucceeded == want
+		})
+		acts, err := s.app.Store.ListActions(ctx, ev.ClusterID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(acts); got != i+1 {
+			t.Fatalf("after %s: got %d actions, want %d", f.name, got, i+1)
+		}
+		if acts[0].NodeID != ev.Signal.NodeID || acts[0].Params.Operation != health.OpRecreate {
+			t.Errorf("after %s: got action %+v, want RECREATE of %s", f.name, acts[0], ev.Signal.NodeID)
+		}
+	}
+	// A redelivery of a message already acted on is ignored (same message id).
+	s.publish(t, fixtures[0], fixtures[0].body)
+	waitFor(t, "the duplicate to be ignored", 30*time.Second, func() bool {
+		return s.status(ctx, ev.ClusterID).Counters.SignalsIgnored == 1
+	})
+	recordHistory(t, s.temporal, workflows.WorkflowID(ev.ClusterID), "lifecycle_events_recovery")
+	if acts, _ := s.app.Store.ListActions(ctx, ev.ClusterID); len(acts) != len(fixtures) {
+		t.Errorf("after a duplicate: got %d actions, want %d", len(acts), len(fixtures))
+	}
+}
