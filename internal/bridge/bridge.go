@@ -201,8 +201,8 @@ type Bridge struct {
 	conn         *amqp.Connection
 	unregistered map[string]struct{}
 
-	// sessions counts the connections that reached consuming; tests wait on it.
-	sessions atomic.Int64
+	// connections counts the connections that reached consuming; tests wait on it.
+	connections atomic.Int64
 }
 
 // New returns a bridge; Run starts it. Defaults are applied to cfg. outcomes
@@ -265,7 +265,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		zap.Strings("routing_keys", b.cfg.RoutingKeys))
 	delay := b.cfg.ReconnectBackoffMin
 	for {
-		consumed, err := b.session(ctx)
+		consumed, err := b.consume(ctx)
 		if ctx.Err() != nil {
 			b.setReady(errors.New("bridge: stopped"))
 			b.log.Info("bridge stopped")
@@ -284,16 +284,16 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 }
 
-// consumer is one queue being consumed during a session.
+// consumer is one queue being consumed on a connection.
 type consumer struct {
 	queue      string
 	tag        string
 	deliveries <-chan amqp.Delivery
 }
 
-// session runs one connection from dial to loss or shutdown. consumed reports
+// consume runs one connection from dial to loss or shutdown. consumed reports
 // whether it got as far as consuming.
-func (b *Bridge) session(ctx context.Context) (consumed bool, err error) {
+func (b *Bridge) consume(ctx context.Context) (consumed bool, err error) {
 	conn, err := b.dial(ctx)
 	if err != nil {
 		return false, err
@@ -318,7 +318,7 @@ func (b *Bridge) session(ctx context.Context) (consumed bool, err error) {
 	}
 	consumers := make([]consumer, 0, 2)
 	for _, q := range []string{b.cfg.NovaQueue, b.cfg.HeatQueue} {
-		tag := fmt.Sprintf("%s.%s.%d", b.cfg.ConnectionName, q, b.sessions.Load()+1)
+		tag := fmt.Sprintf("%s.%s.%d", b.cfg.ConnectionName, q, b.connections.Load()+1)
 		d, err := ch.Consume(q, tag, false, false, false, false, nil)
 		if err != nil {
 			return false, fmt.Errorf("consume queue %q: %w", q, err)
@@ -327,8 +327,8 @@ func (b *Bridge) session(ctx context.Context) (consumed bool, err error) {
 	}
 
 	// lost is closed when the connection or the channel goes away, or the
-	// server cancels a consumer (its queue was deleted): the session is over
-	// and unacknowledged deliveries will be redelivered.
+	// server cancels a consumer (its queue was deleted): this connection is
+	// over and its unacknowledged deliveries will be redelivered.
 	lost := make(chan struct{})
 	var lostErr error
 	go func() {
@@ -347,7 +347,7 @@ func (b *Bridge) session(ctx context.Context) (consumed bool, err error) {
 		}
 	}()
 
-	b.sessions.Add(1)
+	b.connections.Add(1)
 	b.setReady(nil)
 	b.log.Info("bridge consuming", zap.String("nova_queue", b.cfg.NovaQueue), zap.String("heat_queue", b.cfg.HeatQueue),
 		zap.Int("prefetch", b.cfg.Prefetch), zap.Int("concurrency", b.cfg.Concurrency))

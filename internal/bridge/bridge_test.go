@@ -509,11 +509,11 @@ func TestBridgeReconnects(t *testing.T) {
 	env := newTestEnv(t)
 	sig := &fakeSignaller{}
 	b := startBridge(t, env.cfg, sig)
-	if n := b.sessions.Load(); n != 1 {
-		t.Fatalf("got %d sessions, want 1", n)
+	if n := b.connections.Load(); n != 1 {
+		t.Fatalf("got %d connections, want 1", n)
 	}
 	forceClose(t, b.Bridge, env.cfg.ConnectionName)
-	waitFor(t, "a new session", func() bool { return b.sessions.Load() >= 2 && b.Ready() == nil })
+	waitFor(t, "a new connection", func() bool { return b.connections.Load() >= 2 && b.Ready() == nil })
 
 	env.publishFixture(fixtureByName(t, memberHeat))
 	waitFor(t, "the next message to be signalled", func() bool { return b.count(metrics.BridgeSignalled) == 1 })
@@ -542,7 +542,7 @@ func TestBridgeRedeliversAfterConnectionLossDuringRetry(t *testing.T) {
 	waitFor(t, "a failed attempt", func() bool { return b.count(metrics.BridgeRetried) >= 1 })
 
 	forceClose(t, b.Bridge, env.cfg.ConnectionName)
-	waitFor(t, "a new session", func() bool { return b.sessions.Load() >= 2 })
+	waitFor(t, "a new connection", func() bool { return b.connections.Load() >= 2 })
 	mu.Lock()
 	temporalUp = true
 	mu.Unlock()
