@@ -52,7 +52,7 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 	row := func(cols ...string) { fmt.Fprintln(tw, strings.Join(cols, "\t")) }
 
 	row("Cluster:", st.ClusterID)
-	row("Workflow:", fmt.Sprintf("%s (run %d)", workflows.WorkflowID(st.ClusterID), st.Runs))
+	row("Workflow:", fmt.Sprintf("%s (continued as new %d times)", workflows.WorkflowID(st.ClusterID), max(st.Runs-1, 0)))
 	row("State:", st.State)
 	checks := "disabled"
 	if st.Enabled {

@@ -264,6 +264,7 @@ func TestWriteStatus(t *testing.T) {
 	}
 	got := b.String()
 	for _, want := range []string{
+		"Workflow:          cluster-health/c1 (continued as new 1 times)",
 		"State:             disabled",
 		"Checks:            disabled (disabled by alice: upgrade)",
 		"Disabled until:    2026-11-25 12:30:00 UTC (in 30m0s)",
