@@ -663,8 +663,14 @@ func sourceOr(s string) string {
 
 func (w *clusterHealth) onUpdate(ctx workflow.Context, s UpdateSignal) {
 	r := s.Registration
-	if r.ClusterID != w.reg.ClusterID || r.Interval <= 0 || len(r.DetectionModes) == 0 {
-		w.logger.Error("update signal ignored: registration is not valid for this cluster", "cluster_id", w.reg.ClusterID, "got_cluster_id", r.ClusterID)
+	if r.ClusterID != w.reg.ClusterID {
+		w.logger.Error("update signal ignored: it is for another cluster", "cluster_id", w.reg.ClusterID, "got_cluster_id", r.ClusterID)
+		return
+	}
+	// Clients validate with the configured interval limits; the workflow checks
+	// every rule that needs no configuration, so a bad update never lands.
+	if err := r.Validate(health.Limits{}); err != nil {
+		w.logger.Error("update signal ignored: registration is not valid", "cluster_id", w.reg.ClusterID, "error", err.Error())
 		return
 	}
 	old := w.reg

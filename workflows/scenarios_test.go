@@ -176,3 +176,25 @@ func TestScenario31_MissingClusterEndsRegistration(t *testing.T) {
 		t.Fatalf("got completed=%v err=%v, want a clean end", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
 	}
 }
+
+// An update with an invalid registration is ignored; a valid one changes the
+// interval from the next round on.
+func TestUpdateSignalIsValidated(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	bad := urlRegistration()
+	bad.DetectionModes[0].PollURL = "ftp://x/{nodename}"
+	good := urlRegistration()
+	good.Interval = 120
+	h.at(10*time.Second, func() { h.env.SignalWorkflow(SignalUpdate, UpdateSignal{Registration: bad}) })
+	var afterBad, afterGood Status
+	h.at(20*time.Second, func() { afterBad = h.status() })
+	h.at(30*time.Second, func() { h.env.SignalWorkflow(SignalUpdate, UpdateSignal{Registration: good}) })
+	h.at(40*time.Second, func() { afterGood = h.status() })
+	h.run(Input{Registration: urlRegistration()}, 50*time.Second)
+	if afterBad.Registration.DetectionModes[0].PollURL != urlRegistration().DetectionModes[0].PollURL {
+		t.Errorf("after a bad update: got %s, want the old poll URL", afterBad.Registration.DetectionModes[0].PollURL)
+	}
+	if afterGood.Registration.Interval != 120 || !afterGood.NextRound.Equal(h.start.Add(120*time.Second)) {
+		t.Errorf("after a good update: got interval %d next %s, want 120 and start+120s", afterGood.Registration.Interval, afterGood.NextRound)
+	}
+}
