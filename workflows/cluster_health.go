@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,11 @@ func newClusterHealth(ctx workflow.Context, in Input) *clusterHealth {
 		}
 	}
 	st.Runs++
+	if st.Epoch == "" {
+		// The registration's identity in idempotency keys: stable across
+		// continue-as-new, new when the cluster is registered again.
+		st.Epoch = strconv.FormatInt(workflow.Now(ctx).UnixMilli(), 36)
+	}
 	if st.Nodes == nil {
 		st.Nodes = map[string]*NodeState{}
 	}
@@ -461,7 +467,7 @@ func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, 
 	rec := &Recovery{
 		NodeID:           nodeID,
 		NodeName:         nodeName,
-		Key:              fmt.Sprintf("%s/%s/%d", w.reg.ClusterID, nodeID, w.st.Incidents[nodeID]),
+		Key:              fmt.Sprintf("%s/%s/%s/%d", w.reg.ClusterID, w.st.Epoch, nodeID, w.st.Incidents[nodeID]),
 		Source:           source,
 		Reason:           reason,
 		Requested:        now,

@@ -48,6 +48,9 @@ type State struct {
 	Cluster health.Cluster `json:"cluster"`
 	// Recent lists the latest finished recoveries, newest last.
 	Recent []Recovery `json:"recent,omitempty"`
+	// Epoch tells this registration from earlier ones of the same cluster in
+	// recovery idempotency keys.
+	Epoch string `json:"epoch,omitempty"`
 	// Runs counts the runs of this workflow (continue-as-new generations).
 	Runs int `json:"runs"`
 }
