@@ -5,23 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -31,7 +27,7 @@ import (
 // over an in-memory engine. Each test uses its own cluster IDs.
 var (
 	serverOnce sync.Once
-	server     *testsuite.DevServer
+	server     *devserver.Server
 	serverErr  error
 	testWorker worker.Worker
 	engine     *fakeEngine
@@ -63,34 +59,12 @@ func temporalClient(t *testing.T) client.Client {
 }
 
 func startServer() error {
-	path := os.Getenv("TEMPORAL_CLI_PATH")
-	if path == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(root, ".bin", "temporal")
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("temporal CLI not found at %s (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %w", path, err)
-	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	server, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:     path,
-		LogLevel:         "error",
-		SearchAttributes: workflows.SearchAttributes(),
-		ClientOptions:    &client.Options{HostPort: net.JoinHostPort("127.0.0.1", port), Logger: logger},
-		Stdout:           io.Discard,
-		Stderr:           os.Stderr,
-	})
+	var err error
+	server, err = devserver.Start(ctx, devserver.Options{Output: io.Discard})
 	if err != nil {
-		return fmt.Errorf("start temporal dev server from %s: %w", path, err)
+		return fmt.Errorf("start temporal dev server (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %w", err)
 	}
 	engine = newFakeEngine()
 	testWorker = worker.New(server.Client(), workflows.TaskQueue, worker.Options{})
@@ -100,34 +74,6 @@ func startServer() error {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	return nil
-}
-
-// repoRoot walks up from the working directory to the directory of go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
 }
 
 // fakeEngine is an in-memory engine contract: every cluster exists with two

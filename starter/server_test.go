@@ -4,26 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -34,37 +27,11 @@ import (
 // address. A missing binary fails the test.
 func startTemporal(t *testing.T) string {
 	t.Helper()
-	path := os.Getenv("TEMPORAL_CLI_PATH")
-	if path == "" {
-		root, err := repoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(root, ".bin", "temporal")
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("temporal CLI not found at %s (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %v", path, err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-
-	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:     path,
-		LogLevel:         "error",
-		SearchAttributes: workflows.SearchAttributes(),
-		ClientOptions:    &client.Options{HostPort: addr, Logger: logger},
-		Stdout:           io.Discard,
-		Stderr:           os.Stderr,
-	})
+	srv, err := devserver.Start(ctx, devserver.Options{Output: io.Discard})
 	if err != nil {
-		t.Fatalf("start temporal dev server from %s: %v", path, err)
+		t.Fatalf("start temporal dev server (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %v", err)
 	}
 	t.Cleanup(func() {
 		srv.Client().Close()
@@ -80,25 +47,7 @@ func startTemporal(t *testing.T) string {
 		t.Fatalf("start worker: %v", err)
 	}
 	t.Cleanup(w.Stop)
-	return addr
-}
-
-// repoRoot walks up from the working directory to the directory of go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return srv.Address
 }
 
 // fakeEngine is an in-memory engine contract: every cluster exists with two

@@ -58,21 +58,6 @@ func SearchAttributes() temporal.SearchAttributes {
 	)
 }
 
-// InitialSearchAttributes are set when a cluster's workflow is started, so it
-// is findable in the UI before its first round.
-func InitialSearchAttributes(clusterID string, enabled bool) temporal.SearchAttributes {
-	state := StateHealthy
-	if !enabled {
-		state = StateDisabled
-	}
-	return temporal.NewSearchAttributes(
-		SAClusterID.ValueSet(clusterID),
-		SAHealthEnabled.ValueSet(enabled),
-		SAHealthState.ValueSet(state),
-		SAUnhealthyNodes.ValueSet(0),
-	)
-}
-
 // EnableSignal turns checks on.
 type EnableSignal struct {
 	Requester string `json:"requester,omitempty"`

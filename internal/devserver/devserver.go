@@ -131,5 +131,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	return &Server{srv: srv, Address: o.Address, UIURL: ui}, nil
 }
 
+// Client is a client of the server's namespace, closed by Stop.
+func (s *Server) Client() client.Client { return s.srv.Client() }
+
 // Stop stops the server.
 func (s *Server) Stop() error { return s.srv.Stop() }

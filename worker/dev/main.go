@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
+	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/demo"
@@ -148,14 +149,7 @@ func startDemo(ctx context.Context, cfg config.Config, logger *zap.Logger, addr 
 	}
 	defer c.Close()
 	reg := d.Registration()
-	_, err = c.SignalWithStartWorkflow(ctx, workflows.WorkflowID(reg.ClusterID), workflows.SignalUpdate,
-		workflows.UpdateSignal{Registration: reg},
-		client.StartWorkflowOptions{
-			TaskQueue:             cfg.TemporalTaskQueue,
-			StaticSummary:         "health of the demo cluster",
-			TypedSearchAttributes: workflows.InitialSearchAttributes(reg.ClusterID, true),
-		}, workflows.WorkflowName, workflows.Input{Registration: reg})
-	if err != nil {
+	if _, err := healthclient.New(c).Register(ctx, reg, healthclient.RegisterOptions{TaskQueue: cfg.TemporalTaskQueue}); err != nil {
 		return fmt.Errorf("register demo cluster: %w", err)
 	}
 	if uiURL == "" {
