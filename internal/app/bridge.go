@@ -11,14 +11,19 @@ import (
 func (m *Main) bridgeConfig() bridge.Config {
 	c := m.Config
 	return bridge.Config{
-		URL:                c.AMQPURL,
-		NovaExchange:       c.NovaControlExchange,
-		HeatExchange:       c.HeatControlExchange,
-		NovaQueue:          c.BridgeNovaQueue,
-		HeatQueue:          c.BridgeHeatQueue,
-		DeadLetterExchange: c.BridgeDeadLetterExchange,
-		Prefetch:           c.BridgePrefetch,
-		ExchangeDurable:    c.AMQPDurableExchanges,
+		URL:                 c.AMQPURL,
+		NovaExchange:        c.NovaControlExchange,
+		HeatExchange:        c.HeatControlExchange,
+		NovaQueue:           c.BridgeNovaQueue,
+		HeatQueue:           c.BridgeHeatQueue,
+		DeadLetterExchange:  c.BridgeDeadLetterExchange,
+		DeadLetterQueue:     c.BridgeDeadLetterQueue,
+		Prefetch:            c.BridgePrefetch,
+		Concurrency:         c.BridgeConcurrency,
+		SignalTimeout:       c.BridgeSignalTimeout,
+		RetryBackoffMax:     c.BridgeRetryBackoffMax,
+		ReconnectBackoffMax: c.BridgeReconnectBackoffMax,
+		ExchangeDurable:     c.AMQPDurableExchanges,
 	}.WithDefaults()
 }
 

@@ -93,9 +93,26 @@ type Config struct {
 	// BridgeDeadLetterExchange receives the messages the bridge cannot parse
 	// (BRIDGE_DEAD_LETTER_EXCHANGE).
 	BridgeDeadLetterExchange string
+	// BridgeDeadLetterQueue is the durable queue bound to the dead-letter
+	// exchange, where rejected notifications wait for inspection
+	// (BRIDGE_DEAD_LETTER_QUEUE).
+	BridgeDeadLetterQueue string
 	// BridgePrefetch is the AMQP prefetch count of each bridge consumer
 	// (BRIDGE_PREFETCH).
 	BridgePrefetch int
+	// BridgeConcurrency is the number of notifications each bridge consumer
+	// handles at the same time, at most BridgePrefetch (BRIDGE_CONCURRENCY).
+	BridgeConcurrency int
+	// BridgeSignalTimeout bounds one signal call to Temporal
+	// (BRIDGE_SIGNAL_TIMEOUT).
+	BridgeSignalTimeout time.Duration
+	// BridgeRetryBackoffMax caps the backoff between attempts to signal while
+	// Temporal is unreachable; the notification stays unacknowledged meanwhile
+	// (BRIDGE_RETRY_BACKOFF_MAX).
+	BridgeRetryBackoffMax time.Duration
+	// BridgeReconnectBackoffMax caps the backoff between attempts to reconnect
+	// to RabbitMQ (BRIDGE_RECONNECT_BACKOFF_MAX).
+	BridgeReconnectBackoffMax time.Duration
 	// AMQPDurableExchanges tells whether the deployment declares its control
 	// exchanges durable (AMQP_DURABLE_EXCHANGES, oslo's amqp_durable_queues).
 	AMQPDurableExchanges bool
@@ -111,28 +128,33 @@ type Config struct {
 // on one machine, talking to local services.
 func Defaults() Config {
 	return Config{
-		TemporalAddress:          "127.0.0.1:7233",
-		TemporalNamespace:        "default",
-		TemporalTaskQueue:        "cluster-health",
-		DatabaseURL:              "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
-		AMQPURL:                  "amqp://guest:guest@127.0.0.1:5672/",
-		LogFormat:                LogFormatJSON,
-		LogLevel:                 "info",
-		MetricsAddr:              "127.0.0.1:9464",
-		HealthCheckIntervalMin:   60,
-		CheckIntervalMax:         3600,
-		SweepConcurrency:         32,
-		EngineWorkers:            4,
-		EngineWebhookTimeout:     30 * time.Second,
-		NovaControlExchange:      "nova",
-		HeatControlExchange:      "heat",
-		BridgeNovaQueue:          "healthd.nova",
-		BridgeHeatQueue:          "healthd.heat",
-		BridgeDeadLetterExchange: "healthd.dlx",
-		BridgePrefetch:           32,
-		AMQPDurableExchanges:     false,
-		DevDataDir:               ".data",
-		DevUIPort:                8233,
+		TemporalAddress:           "127.0.0.1:7233",
+		TemporalNamespace:         "default",
+		TemporalTaskQueue:         "cluster-health",
+		DatabaseURL:               "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		AMQPURL:                   "amqp://guest:guest@127.0.0.1:5672/",
+		LogFormat:                 LogFormatJSON,
+		LogLevel:                  "info",
+		MetricsAddr:               "127.0.0.1:9464",
+		HealthCheckIntervalMin:    60,
+		CheckIntervalMax:          3600,
+		SweepConcurrency:          32,
+		EngineWorkers:             4,
+		EngineWebhookTimeout:      30 * time.Second,
+		NovaControlExchange:       "nova",
+		HeatControlExchange:       "heat",
+		BridgeNovaQueue:           "healthd.nova",
+		BridgeHeatQueue:           "healthd.heat",
+		BridgeDeadLetterExchange:  "healthd.dlx",
+		BridgeDeadLetterQueue:     "healthd.dead",
+		BridgePrefetch:            32,
+		BridgeConcurrency:         4,
+		BridgeSignalTimeout:       10 * time.Second,
+		BridgeRetryBackoffMax:     30 * time.Second,
+		BridgeReconnectBackoffMax: 30 * time.Second,
+		AMQPDurableExchanges:      false,
+		DevDataDir:                ".data",
+		DevUIPort:                 8233,
 	}
 }
 
@@ -188,6 +210,14 @@ func (c Config) problems() []*FieldError {
 	if c.BridgeNovaQueue != "" && c.BridgeNovaQueue == c.BridgeHeatQueue {
 		errs = append(errs, &FieldError{Var: "BRIDGE_HEAT_QUEUE", Rule: fmt.Sprintf(
 			"must differ from BRIDGE_NOVA_QUEUE, got %q for both", c.BridgeHeatQueue)})
+	}
+	if q := c.BridgeDeadLetterQueue; q != "" && (q == c.BridgeNovaQueue || q == c.BridgeHeatQueue) {
+		errs = append(errs, &FieldError{Var: "BRIDGE_DEAD_LETTER_QUEUE", Rule: fmt.Sprintf(
+			"must differ from BRIDGE_NOVA_QUEUE and BRIDGE_HEAT_QUEUE, got %q", q)})
+	}
+	if c.BridgePrefetch > 0 && c.BridgeConcurrency > c.BridgePrefetch {
+		errs = append(errs, &FieldError{Var: "BRIDGE_CONCURRENCY", Rule: fmt.Sprintf(
+			"must not be above BRIDGE_PREFETCH (%d), got %d", c.BridgePrefetch, c.BridgeConcurrency)})
 	}
 	return errs
 }
