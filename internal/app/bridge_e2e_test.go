@@ -68,6 +68,7 @@ func amqpURL() string {
 // of the test's own.
 type eventsStack struct {
 	app      *app.Main
+	cfg      config.Config
 	temporal client.Client
 	ch       *amqp.Channel
 	exchange map[string]string // oslo control exchange -> the test's exchange
@@ -75,10 +76,15 @@ type eventsStack struct {
 }
 
 func startEventsStack(t testing.TB) *eventsStack {
+	return startEventsStackOn(t, startTemporal(t).Address, nil)
+}
+
+// startEventsStackOn is startEventsStack against the Temporal frontend at
+// address, with tweak applied to the configuration last.
+func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)) *eventsStack {
 	ctx, cancel := context.WithCancel(context.Background())
-	srv := startTemporal(t)
 	cfg := config.Defaults()
-	cfg.TemporalAddress = srv.Address
+	cfg.TemporalAddress = address
 	cfg.DatabaseURL = storetest.DSN(t)
 	cfg.AMQPURL = amqpURL()
 	cfg.MetricsAddr = ""
@@ -88,6 +94,10 @@ func startEventsStack(t testing.TB) *eventsStack {
 	cfg.BridgeNovaQueue = "healthd.nova.e2e." + suffix
 	cfg.BridgeHeatQueue = "healthd.heat.e2e." + suffix
 	cfg.BridgeDeadLetterExchange = "healthd.dlx.e2e." + suffix
+	cfg.BridgeDeadLetterQueue = "healthd.dead.e2e." + suffix
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	m := app.New(cfg, zaptest.NewLogger(t))
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine, app.RoleBridge) }()
@@ -113,16 +123,16 @@ func startEventsStack(t testing.TB) *eventsStack {
 		for _, x := range []string{cfg.NovaControlExchange, cfg.HeatControlExchange, cfg.BridgeDeadLetterExchange} {
 			_ = ch.ExchangeDelete(x, false, false)
 		}
-		for _, q := range []string{cfg.BridgeNovaQueue, cfg.BridgeHeatQueue} {
+		for _, q := range []string{cfg.BridgeNovaQueue, cfg.BridgeHeatQueue, cfg.BridgeDeadLetterQueue} {
 			_, _ = ch.QueueDelete(q, false, false, false)
 		}
 	})
-	c, err := client.Dial(client.Options{HostPort: srv.Address})
+	c, err := client.Dial(client.Options{HostPort: address})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &eventsStack{app: m, temporal: c, ch: ch, hooks: newNodes(t),
+	return &eventsStack{app: m, cfg: cfg, temporal: c, ch: ch, hooks: newNodes(t),
 		exchange: map[string]string{"nova": cfg.NovaControlExchange, "heat": cfg.HeatControlExchange}}
 }
 
