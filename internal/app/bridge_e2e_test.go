@@ -17,6 +17,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/bridge"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -218,6 +219,31 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 			t.Errorf("after %s: got action %+v, want RECREATE of %s", f.name, acts[0], ev.Signal.NodeID)
 		}
 	}
+	// Notifications about instances and stacks of no cluster are counted as
+	// ignored, and a body that cannot be parsed is dead-lettered; neither
+	// becomes an action.
+	others := []string{
+		"nova.compute.instance.shutdown.end.messagingv2", "nova.compute.instance.shutdown.end.messaging",
+		"nova.compute.instance.shutdown.end.notifications-topic.messagingv2",
+		"heat.orchestration.stack.delete.end.messagingv2", "heat.orchestration.stack.delete.end.messaging",
+		"heat.orchestration.stack.delete.error.messagingv2",
+	}
+	for _, name := range others {
+		f := loadFixture(t, name)
+		s.publish(t, f, f.body)
+	}
+	s.publish(t, fixtures[0], []byte(`{"oslo.version": "2.0", "oslo.message": "{not json"}`))
+	waitFor(t, "the other notifications to be settled", 30*time.Second, func() bool {
+		return bridgeCount(t, s, metrics.BridgeIgnored) == float64(len(others)) && bridgeCount(t, s, metrics.BridgeMalformed) == 1
+	})
+	dead, err := s.ch.QueueDeclarePassive(s.cfg.BridgeDeadLetterQueue, true, false, false, false, nil)
+	if err != nil || dead.Messages != 1 {
+		t.Errorf("dead-letter queue %s: got %d messages (err %v), want the malformed one", s.cfg.BridgeDeadLetterQueue, dead.Messages, err)
+	}
+	if acts, _ := s.app.Store.ListActions(ctx, ev.ClusterID); len(acts) != len(fixtures) {
+		t.Errorf("after notifications of no cluster: got %d actions, want %d", len(acts), len(fixtures))
+	}
+
 	// A redelivery of a message already acted on is ignored (same message id).
 	s.publish(t, fixtures[0], fixtures[0].body)
 	waitFor(t, "the duplicate to be ignored", 30*time.Second, func() bool {
