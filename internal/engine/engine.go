@@ -1,12 +1,19 @@
 // Package engine is the reference engine executor: it claims READY recover
 // actions from the Postgres engine contract, calls the cluster's recovery
 // driver (an HTTP webhook), updates the node and finishes the action.
+//
+// A claim is a lease that the executor renews while it works. When an executor
+// dies (crash, kill -9) its lease runs out and another executor reclaims the
+// action and calls the webhook again, so no action stays RUNNING forever. A
+// webhook may therefore be called more than once for one action; every call
+// carries the action's id (action_id) so that receivers can deduplicate.
 package engine
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,10 +25,21 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
+// DefaultLease is the claim lease of an Executor whose Lease is zero, unless
+// twice its webhook timeout is longer.
+const DefaultLease = 60 * time.Second
+
 // Store is the part of the engine contract the executor uses.
 type Store interface {
-	ClaimReadyAction(ctx context.Context, worker string) (health.Action, bool, error)
-	FinishAction(ctx context.Context, id string, status health.ActionStatus, reason string) error
+	// ClaimReadyAction claims the oldest READY action, or RUNNING one whose
+	// lease expired, for worker until now + lease.
+	ClaimReadyAction(ctx context.Context, worker string, lease time.Duration) (health.Action, bool, error)
+	// RenewLease extends worker's claim to now + lease; the error wraps
+	// health.ErrLeaseLost when the action is no longer RUNNING under it.
+	RenewLease(ctx context.Context, id, worker string, lease time.Duration) error
+	// FinishClaimedAction finishes the action if it is still RUNNING under
+	// worker's claim; otherwise the error wraps health.ErrLeaseLost.
+	FinishClaimedAction(ctx context.Context, id, worker string, status health.ActionStatus, reason string) error
 	GetCluster(ctx context.Context, id string) (health.Cluster, error)
 	GetNode(ctx context.Context, id string) (health.Node, error)
 	SetNodeStatus(ctx context.Context, nodeID string, status health.NodeStatus, reason string) error
@@ -49,8 +67,23 @@ type Executor struct {
 	Workers int
 	// ID names this executor in claimed actions.
 	ID string
-	// PollInterval is the fallback claim poll when no notification arrives.
+	// PollInterval is the fallback claim poll when no notification arrives. It
+	// is also how often the executor looks for expired leases (a lease running
+	// out sends no notification).
 	PollInterval time.Duration
+	// Lease is how long a claim holds without renewal: after an executor dies,
+	// its actions wait this long before another executor reclaims them. While
+	// an action runs the executor renews its lease every Lease/3; when a
+	// renewal reports the lease lost (the action was reclaimed or finished by
+	// someone else), or the lease runs out before a renewal succeeds, the
+	// executor cancels the webhook call and leaves the action alone.
+	//
+	// Keep the webhook timeout (HTTP.Timeout) below the lease: then one call
+	// fits in one lease even when renewals fail, and a webhook that hangs
+	// holds its action no longer than the timeout (without a timeout, renewals
+	// would hold it forever). Run warns when it is not. Zero means
+	// DefaultLease, or twice the webhook timeout when that is longer.
+	Lease time.Duration
 }
 
 // WebhookRequest is the body POSTed to a cluster's recovery webhook.
@@ -66,8 +99,25 @@ type WebhookRequest struct {
 	ForceRecreate   bool           `json:"force_recreate"`
 }
 
+// lease is the effective claim lease.
+func (e *Executor) lease() time.Duration {
+	if e.Lease > 0 {
+		return e.Lease
+	}
+	l := DefaultLease
+	if e.HTTP != nil && 2*e.HTTP.Timeout > l {
+		l = 2 * e.HTTP.Timeout
+	}
+	return l
+}
+
 // Run executes actions until ctx ends.
 func (e *Executor) Run(ctx context.Context) error {
+	lease := e.lease()
+	if timeout := e.HTTP.Timeout; timeout <= 0 || timeout >= lease {
+		e.Logger.Warn("the recover webhook timeout should be below the action lease",
+			zap.Duration("webhook_timeout", timeout), zap.Duration("lease", lease))
+	}
 	wake, stop := e.Watcher.Watch("")
 	defer stop()
 	poll := e.PollInterval
@@ -107,13 +157,17 @@ func (e *Executor) Run(ctx context.Context) error {
 }
 
 func (e *Executor) work(ctx context.Context, worker string, kick <-chan struct{}) {
+	lease := e.lease()
 	for ctx.Err() == nil {
-		a, ok, err := e.Store.ClaimReadyAction(ctx, worker)
+		// The lease is measured from before the claim was asked for, so the
+		// executor never thinks it holds a claim longer than the database does.
+		claimed := time.Now()
+		a, ok, err := e.Store.ClaimReadyAction(ctx, worker, lease)
 		if err != nil && ctx.Err() == nil {
 			e.Logger.Warn("cannot claim actions", zap.Error(err))
 		}
 		if ok {
-			e.execute(ctx, a)
+			e.execute(ctx, worker, a, claimed, lease)
 			continue
 		}
 		select {
@@ -123,17 +177,44 @@ func (e *Executor) work(ctx context.Context, worker string, kick <-chan struct{}
 	}
 }
 
-func (e *Executor) execute(ctx context.Context, a health.Action) {
+func (e *Executor) execute(ctx context.Context, worker string, a health.Action, claimed time.Time, lease time.Duration) {
 	log := e.Logger.With(zap.String("action_id", a.ID), zap.String("cluster_id", a.ClusterID),
-		zap.String("node_id", a.NodeID), zap.String("operation", string(a.Params.Operation)))
+		zap.String("node_id", a.NodeID), zap.String("operation", string(a.Params.Operation)),
+		zap.String("worker", worker), zap.Int("attempts", a.Attempts))
+	if a.Attempts > 1 {
+		log.Warn("reclaimed action abandoned by "+a.AbandonedBy, zap.String("abandoned_by", a.AbandonedBy))
+	}
 	// Finishing must survive shutdown: the action is ours until it is finished.
 	fctx := context.WithoutCancel(ctx)
+	// lctx ends when the lease is lost; everything done for the action uses it.
+	lctx, release := e.holdLease(ctx, log, a.ID, worker, claimed, lease)
 	finish := func(st health.ActionStatus, nodeStatus health.NodeStatus, reason, nodeReason string) {
-		if err := e.Store.SetNodeStatus(fctx, a.NodeID, nodeStatus, nodeReason); err != nil {
-			log.Warn("cannot update node status", zap.Error(err))
+		if err := release(); err != nil {
+			// holdLease already warned.
+			log.Info("lease lost; leaving the action to its new owner", zap.Error(err))
+			return
 		}
-		if err := e.Store.FinishAction(fctx, a.ID, st, reason); err != nil {
-			log.Error("cannot finish action", zap.Error(err))
+		// Check that the action is still ours before touching the node: an
+		// executor that lost its lease must not overwrite the new owner's work.
+		if nodeStatus != "" {
+			err := e.Store.RenewLease(fctx, a.ID, worker, lease)
+			switch {
+			case errors.Is(err, health.ErrLeaseLost):
+				log.Warn("lease lost; leaving the action to its new owner", zap.Error(err))
+				return
+			case err != nil:
+				log.Warn("cannot confirm the lease", zap.Error(err))
+			}
+			if err := e.Store.SetNodeStatus(fctx, a.NodeID, nodeStatus, nodeReason); err != nil {
+				log.Warn("cannot update node status", zap.Error(err))
+			}
+		}
+		if err := e.Store.FinishClaimedAction(fctx, a.ID, worker, st, reason); err != nil {
+			if errors.Is(err, health.ErrLeaseLost) {
+				log.Warn("lease lost; leaving the action to its new owner", zap.Error(err))
+			} else {
+				log.Error("cannot finish action", zap.Error(err))
+			}
 			return
 		}
 		if e.Observer != nil {
@@ -141,25 +222,25 @@ func (e *Executor) execute(ctx context.Context, a health.Action) {
 		}
 		log.Info("recover action finished", zap.String("status", string(st)), zap.String("reason", reason))
 	}
-	cl, err := e.Store.GetCluster(ctx, a.ClusterID)
+	cl, err := e.Store.GetCluster(lctx, a.ClusterID)
 	if err != nil {
 		finish(health.ActionFailed, health.NodeError, "Node recover failed: "+err.Error(), "Recovery failed")
 		return
 	}
-	node, err := e.Store.GetNode(ctx, a.NodeID)
+	node, err := e.Store.GetNode(lctx, a.NodeID)
 	if err != nil {
-		e.finishOnly(fctx, log, a, health.ActionFailed, "Node recover failed: "+err.Error())
+		finish(health.ActionFailed, "", "Node recover failed: "+err.Error(), "")
 		return
 	}
 	if cl.RecoverWebhook == "" {
 		finish(health.ActionFailed, health.NodeError, "Node recover failed: cluster has no recover webhook", "Recovery failed")
 		return
 	}
-	if err := e.Store.SetNodeStatus(ctx, a.NodeID, health.NodeRecovering, "Recovery in progress"); err != nil {
+	if err := e.Store.SetNodeStatus(lctx, a.NodeID, health.NodeRecovering, "Recovery in progress"); err != nil {
 		log.Warn("cannot mark node recovering", zap.Error(err))
 	}
 	log.Info("recovering node", zap.String("node", node.Name))
-	if err := e.callWebhook(ctx, cl.RecoverWebhook, WebhookRequest{
+	if err := e.callWebhook(lctx, cl.RecoverWebhook, WebhookRequest{
 		ActionID: a.ID, ClusterID: a.ClusterID, NodeID: a.NodeID, NodeName: node.Name, PhysicalID: node.PhysicalID,
 		Operation: string(a.Params.Operation), OperationParams: a.Params.OperationParams,
 		DeleteTimeout: a.Params.DeleteTimeout, ForceRecreate: a.Params.ForceRecreate,
@@ -170,9 +251,65 @@ func (e *Executor) execute(ctx context.Context, a health.Action) {
 	finish(health.ActionSucceeded, health.NodeActive, "Node recovered successfully.", "Recovery succeeded")
 }
 
-func (e *Executor) finishOnly(ctx context.Context, log *zap.Logger, a health.Action, st health.ActionStatus, reason string) {
-	if err := e.Store.FinishAction(ctx, a.ID, st, reason); err != nil {
-		log.Error("cannot finish action", zap.Error(err))
+// holdLease keeps worker's claim on the action while the executor works on
+// it: it renews the lease every lease/3 (sooner after a failed renewal). The
+// returned context ends, with a cause wrapping health.ErrLeaseLost, when the
+// store reports the lease lost or when the lease runs out (measured from
+// claimed, the start of the claim) before a renewal succeeds; it also ends with
+// ctx. release stops the renewals and returns the lease-lost cause, if any.
+func (e *Executor) holdLease(ctx context.Context, log *zap.Logger, id, worker string, claimed time.Time,
+	lease time.Duration) (lctx context.Context, release func() error) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		// Renewals outlive shutdown like finishing does: the action is ours
+		// until it is finished.
+		rctx := context.WithoutCancel(ctx)
+		expiry := claimed.Add(lease)
+		expired := time.NewTimer(time.Until(expiry))
+		defer expired.Stop()
+		renew := time.NewTimer(lease / 3)
+		defer renew.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-expired.C:
+				err := fmt.Errorf("%w: the lease of %v ran out before it could be renewed", health.ErrLeaseLost, lease)
+				log.Warn("lease lost; stopping the action", zap.Error(err))
+				cancel(err)
+				return
+			case <-renew.C:
+			}
+			start := time.Now()
+			c, stop := context.WithDeadline(rctx, expiry)
+			err := e.Store.RenewLease(c, id, worker, lease)
+			stop()
+			switch {
+			case err == nil:
+				expiry = start.Add(lease)
+				expired.Reset(time.Until(expiry))
+				renew.Reset(lease / 3)
+			case errors.Is(err, health.ErrLeaseLost):
+				log.Warn("lease lost; stopping the action", zap.Error(err))
+				cancel(err)
+				return
+			default:
+				log.Warn("cannot renew the action lease", zap.Error(err))
+				renew.Reset(lease / 10)
+			}
+		}
+	}()
+	return lctx, func() error {
+		close(quit)
+		<-done
+		var lost error
+		if cause := context.Cause(lctx); errors.Is(cause, health.ErrLeaseLost) {
+			lost = cause
+		}
+		cancel(nil)
+		return lost
 	}
 }
 

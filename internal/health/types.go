@@ -251,6 +251,19 @@ type Action struct {
 	Reason         string        `json:"reason,omitempty"`
 	CreatedAt      time.Time     `json:"created_at"`
 	UpdatedAt      time.Time     `json:"updated_at"`
+	// ClaimedBy names the executor worker that claimed the action last; empty
+	// while it was never claimed.
+	ClaimedBy string `json:"claimed_by,omitempty"`
+	// Attempts counts the claims of the action. More than one means it was
+	// reclaimed: a claimer stopped renewing its lease (it crashed or lost the
+	// database) and another executor took the action over.
+	Attempts int `json:"attempts,omitempty"`
+	// AbandonedBy names the claimer whose expired lease the last reclaim took
+	// over; empty when the action was never reclaimed.
+	AbandonedBy string `json:"abandoned_by,omitempty"`
+	// LeaseUntil is when the current claim expires unless its executor renews
+	// it; zero while the action was never claimed.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
 }
 
 // Verdict is the outcome of checking one node with one mode, or combined.
@@ -297,6 +310,11 @@ type RecoverSignal struct {
 
 // ErrNotFound is wrapped by lookups of records that do not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrLeaseLost is wrapped by the engine contract's lease operations when an
+// action is no longer RUNNING under the caller's claim: another executor
+// reclaimed it after the lease expired, or it was finished.
+var ErrLeaseLost = errors.New("action lease lost")
 
 // ProbeResult is the outcome of one poll-URL attempt against one node.
 type ProbeResult struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -12,20 +13,23 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
-// ErrActionFinished is wrapped by FinishAction when the action already has a
-// terminal status.
+// ErrActionFinished is wrapped by FinishAction, FinishClaimedAction and
+// RenewLease when the action already has a terminal status.
 var ErrActionFinished = errors.New("action is already finished")
 
 const actionColumns = `id::text, idempotency_key, cluster_id, node_id, action, params,
-	status, COALESCE(reason, ''), created_at, updated_at`
+	status, COALESCE(reason, ''), created_at, updated_at,
+	COALESCE(claimed_by, ''), attempts, COALESCE(abandoned_by, ''), lease_until`
 
 func scanAction(row pgx.Row) (health.Action, error) {
 	var (
-		a      health.Action
-		params []byte
+		a          health.Action
+		params     []byte
+		leaseUntil *time.Time
 	)
 	err := row.Scan(&a.ID, &a.IdempotencyKey, &a.ClusterID, &a.NodeID, &a.Action,
-		&params, &a.Status, &a.Reason, &a.CreatedAt, &a.UpdatedAt)
+		&params, &a.Status, &a.Reason, &a.CreatedAt, &a.UpdatedAt,
+		&a.ClaimedBy, &a.Attempts, &a.AbandonedBy, &leaseUntil)
 	if err != nil {
 		return health.Action{}, err
 	}
@@ -34,6 +38,9 @@ func scanAction(row pgx.Row) (health.Action, error) {
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
 	a.UpdatedAt = a.UpdatedAt.UTC()
+	if leaseUntil != nil {
+		a.LeaseUntil = leaseUntil.UTC()
+	}
 	return a, nil
 }
 
@@ -111,25 +118,44 @@ func (s *Store) ListActions(ctx context.Context, clusterID string) ([]health.Act
 	return actions, nil
 }
 
-// ClaimReadyAction moves the oldest READY action to RUNNING on behalf of
-// worker and returns it; ok is false when no action is ready. Rows locked by
-// another claimer are skipped (FOR UPDATE SKIP LOCKED), so concurrent
-// executors never claim the same action and never wait for each other.
-func (s *Store) ClaimReadyAction(ctx context.Context, worker string) (a health.Action, ok bool, err error) {
+// ClaimReadyAction claims the oldest claimable action on behalf of worker for
+// lease and returns it; ok is false when no action is claimable. An action is
+// claimable when it is READY, or RUNNING with an expired lease: a claim its
+// executor abandoned (it crashed, or lost the database and stopped renewing).
+// The claim sets RUNNING, claimed_by = worker, lease_until = now() + lease and
+// increments attempts; a reclaim also records the previous claimer in
+// AbandonedBy. The claimer keeps the action by calling RenewLease before the
+// lease ends, and finishes it with FinishClaimedAction.
+//
+// Rows locked by another claimer are skipped (FOR UPDATE SKIP LOCKED), so
+// concurrent executors never claim the same action and never wait for each
+// other. Leases are measured on the database's clock only.
+func (s *Store) ClaimReadyAction(ctx context.Context, worker string, lease time.Duration) (a health.Action, ok bool, err error) {
 	if worker == "" {
 		return health.Action{}, false, errors.New("store: claim ready action: empty worker name")
 	}
+	if lease <= 0 {
+		return health.Action{}, false, fmt.Errorf("store: claim ready action for %q: lease %v is not positive", worker, lease)
+	}
 	a, err = scanAction(s.pool.QueryRow(ctx, `
-		UPDATE actions SET status = $1, claimed_by = $2, updated_at = now()
-		WHERE id = (
-			SELECT id FROM actions
-			WHERE status = $3
+		WITH claimable AS (
+			SELECT id AS claim_id, status AS was, claimed_by AS previous FROM actions
+			WHERE status = $3 OR (status = $1 AND lease_until < now())
 			ORDER BY created_at, id
 			LIMIT 1
 			FOR UPDATE SKIP LOCKED
 		)
+		UPDATE actions SET
+			status = $1,
+			claimed_by = $2,
+			lease_until = now() + $4::bigint * interval '1 microsecond',
+			attempts = attempts + 1,
+			abandoned_by = CASE WHEN claimable.was = $1 THEN claimable.previous ELSE abandoned_by END,
+			updated_at = now()
+		FROM claimable
+		WHERE actions.id = claimable.claim_id
 		RETURNING `+actionColumns,
-		string(health.ActionRunning), worker, string(health.ActionReady)))
+		string(health.ActionRunning), worker, string(health.ActionReady), leaseMicros(lease)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return health.Action{}, false, nil
 	}
@@ -139,10 +165,93 @@ func (s *Store) ClaimReadyAction(ctx context.Context, worker string) (a health.A
 	return a, true, nil
 }
 
+// leaseMicros is the lease in whole microseconds (Postgres' resolution),
+// rounded up so that a positive lease never becomes zero.
+func leaseMicros(lease time.Duration) int64 {
+	return int64((lease + time.Microsecond - 1) / time.Microsecond)
+}
+
+// RenewLease extends the lease of an action that worker claimed to now() +
+// lease. It succeeds only while the action is RUNNING and claimed by worker;
+// otherwise the error wraps health.ErrLeaseLost (the action was reclaimed by
+// another executor after the lease expired, or finished) or health.ErrNotFound
+// (no such action). A lease that expired but was not reclaimed yet is still
+// the worker's, and is renewed.
+func (s *Store) RenewLease(ctx context.Context, id, worker string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("store: renew lease of action %q: lease %v is not positive", id, lease)
+	}
+	if !validActionID(id) {
+		return fmt.Errorf("store: renew lease of action %q: %w", id, health.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE actions SET lease_until = now() + $4::bigint * interval '1 microsecond'
+		WHERE id = $1 AND status = $2 AND claimed_by = $3`,
+		id, string(health.ActionRunning), worker, leaseMicros(lease))
+	if err != nil {
+		return fmt.Errorf("store: renew lease of action %q for %q: %w", id, worker, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return s.notClaimed(ctx, "renew lease of", id, worker)
+}
+
+// notClaimed explains why an action is not RUNNING under worker's claim: the
+// error wraps health.ErrNotFound, or health.ErrLeaseLost (and
+// ErrActionFinished when the action has a terminal status).
+func (s *Store) notClaimed(ctx context.Context, op, id, worker string) error {
+	var (
+		status    health.ActionStatus
+		claimedBy string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT status, COALESCE(claimed_by, '') FROM actions WHERE id = $1`, id).
+		Scan(&status, &claimedBy)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("store: %s action %q: %w", op, id, health.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("store: %s action %q for %q: %w", op, id, worker, err)
+	case status.Terminal():
+		return fmt.Errorf("store: %s action %q for %q: %w: %w (%s)", op, id, worker, health.ErrLeaseLost, ErrActionFinished, status)
+	case claimedBy == "":
+		return fmt.Errorf("store: %s action %q for %q: %w: it is %s and unclaimed", op, id, worker, health.ErrLeaseLost, status)
+	default:
+		return fmt.Errorf("store: %s action %q for %q: %w: it is %s, claimed by %q", op, id, worker, health.ErrLeaseLost, status, claimedBy)
+	}
+}
+
+// FinishClaimedAction is FinishAction for the executor holding the claim: it
+// finishes the action only while it is RUNNING and claimed by worker, so an
+// executor whose lease expired and whose action was reclaimed cannot overwrite
+// the outcome of the new claimer. Otherwise the error wraps
+// health.ErrLeaseLost (and ErrActionFinished when the action already has a
+// terminal status) or health.ErrNotFound.
+func (s *Store) FinishClaimedAction(ctx context.Context, id, worker string, status health.ActionStatus, reason string) error {
+	if !status.Terminal() {
+		return fmt.Errorf("store: finish claimed action %q: status %q is not terminal (want SUCCEEDED, FAILED or CANCELLED)", id, status)
+	}
+	if !validActionID(id) {
+		return fmt.Errorf("store: finish claimed action %q: %w", id, health.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE actions SET status = $3, reason = $4, updated_at = now(), finished_at = now()
+		WHERE id = $1 AND claimed_by = $2 AND status = $5`,
+		id, worker, string(status), reason, string(health.ActionRunning))
+	if err != nil {
+		return fmt.Errorf("store: finish claimed action %q for %q: %w", id, worker, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	return s.notClaimed(ctx, "finish claimed", id, worker)
+}
+
 // FinishAction gives a READY or RUNNING action its terminal status (SUCCEEDED,
-// FAILED or CANCELLED) and reason. The error wraps health.ErrNotFound when the
-// action does not exist and ErrActionFinished when it already has a terminal
-// status.
+// FAILED or CANCELLED) and reason, whoever claimed it: for operators and
+// tools. Executors finish their claims with FinishClaimedAction. The error
+// wraps health.ErrNotFound when the action does not exist and
+// ErrActionFinished when it already has a terminal status.
 func (s *Store) FinishAction(ctx context.Context, id string, status health.ActionStatus, reason string) error {
 	if !status.Terminal() {
 		return fmt.Errorf("store: finish action %q: status %q is not terminal (want SUCCEEDED, FAILED or CANCELLED)", id, status)

@@ -174,7 +174,7 @@ func claimedBy(t *testing.T, s *store.Store, id string) string {
 func TestClaimReadyActionTakesOldestFirst(t *testing.T) {
 	s := storetest.New(t)
 	ctx := testContext(t)
-	if _, ok, err := s.ClaimReadyAction(ctx, "w1"); err != nil || ok {
+	if _, ok, err := s.ClaimReadyAction(ctx, "w1", time.Minute); err != nil || ok {
 		t.Fatalf("ClaimReadyAction on no actions: got ok %v err %v, want false nil", ok, err)
 	}
 	a1 := createAction(t, s, "k1")
@@ -183,22 +183,33 @@ func TestClaimReadyActionTakesOldestFirst(t *testing.T) {
 	a3 := createAction(t, s, "k3")
 
 	for _, want := range []health.Action{a1, a3} {
-		got, ok, err := s.ClaimReadyAction(ctx, "w1")
+		got, ok, err := s.ClaimReadyAction(ctx, "w1", time.Minute)
 		if err != nil || !ok {
 			t.Fatalf("ClaimReadyAction: got ok %v err %v, want true nil", ok, err)
 		}
 		if got.ID != want.ID || got.Status != health.ActionRunning {
 			t.Errorf("ClaimReadyAction: got %s %s, want %s RUNNING", got.ID, got.Status, want.ID)
 		}
-		if w := claimedBy(t, s, got.ID); w != "w1" {
-			t.Errorf("claimed_by: got %q, want %q", w, "w1")
+		if w := claimedBy(t, s, got.ID); w != "w1" || got.ClaimedBy != "w1" {
+			t.Errorf("claimed_by: got %q (returned %q), want %q", w, got.ClaimedBy, "w1")
+		}
+		if got.Attempts != 1 || got.AbandonedBy != "" {
+			t.Errorf("first claim: got attempts %d abandoned by %q, want 1 and none", got.Attempts, got.AbandonedBy)
+		}
+		if !about(got.LeaseUntil, time.Now().Add(time.Minute)) {
+			t.Errorf("lease_until: got %v, want about a minute from now", got.LeaseUntil)
 		}
 	}
-	if got, ok, err := s.ClaimReadyAction(ctx, "w1"); err != nil || ok {
+	if got, ok, err := s.ClaimReadyAction(ctx, "w1", time.Minute); err != nil || ok {
 		t.Errorf("ClaimReadyAction with none READY: got %s ok %v err %v, want false nil", got.ID, ok, err)
 	}
-	if _, _, err := s.ClaimReadyAction(ctx, ""); err == nil {
+	if _, _, err := s.ClaimReadyAction(ctx, "", time.Minute); err == nil {
 		t.Error("ClaimReadyAction with empty worker: got nil error, want one")
+	}
+	for _, lease := range []time.Duration{0, -time.Second} {
+		if _, _, err := s.ClaimReadyAction(ctx, "w1", lease); err == nil {
+			t.Errorf("ClaimReadyAction with lease %v: got nil error, want one", lease)
+		}
 	}
 }
 
@@ -221,7 +232,7 @@ func TestClaimReadyActionSkipsLockedRows(t *testing.T) {
 	// Without SKIP LOCKED this would wait for the transaction until the deadline.
 	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	got, ok, err := s.ClaimReadyAction(quick, "w2")
+	got, ok, err := s.ClaimReadyAction(quick, "w2", time.Minute)
 	if err != nil || !ok || got.ID != a2.ID {
 		t.Fatalf("ClaimReadyAction beside a locked row: got %s ok %v err %v, want %s true nil", got.ID, ok, err, a2.ID)
 	}
@@ -229,40 +240,53 @@ func TestClaimReadyActionSkipsLockedRows(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	got, ok, err = s.ClaimReadyAction(ctx, "w1")
+	got, ok, err = s.ClaimReadyAction(ctx, "w1", time.Minute)
 	if err != nil || !ok || got.ID != a1.ID {
 		t.Fatalf("ClaimReadyAction after unlock: got %s ok %v err %v, want %s true nil", got.ID, ok, err, a1.ID)
 	}
 }
 
+// TestClaimReadyActionConcurrentClaimersGetDistinctActions: READY actions and
+// RUNNING ones whose lease expired, claimed by several executors at once, are
+// each claimed exactly once.
 func TestClaimReadyActionConcurrentClaimersGetDistinctActions(t *testing.T) {
 	s := storetest.New(t)
 	const actions = 40
+	abandoned := map[string]bool{}
+	var all []health.Action
 	for i := range actions {
-		createAction(t, s, fmt.Sprintf("k%d", i))
+		all = append(all, createAction(t, s, fmt.Sprintf("k%d", i)))
+	}
+	// An executor that died had claimed the older half.
+	for _, a := range all[:actions/2] {
+		claimAs(t, s, a.ID, "dead", time.Minute)
+		abandoned[a.ID] = true
+	}
+	for id := range abandoned {
+		expireLease(t, s, id)
 	}
 
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
 		start   = make(chan struct{})
-		claimed = make(map[string]string) // action id -> worker
+		claimed = make(map[string]health.Action) // by id
 		errs    []error
 	)
-	for _, worker := range []string{"w1", "w2"} {
+	for _, worker := range []string{"w1", "w2", "w3", "w4"} {
 		wg.Go(func() {
 			<-start
 			for {
-				a, ok, err := s.ClaimReadyAction(testContext(t), worker)
+				a, ok, err := s.ClaimReadyAction(testContext(t), worker, time.Minute)
 				mu.Lock()
 				switch {
 				case err != nil:
 					errs = append(errs, err)
 				case ok:
 					if prev, dup := claimed[a.ID]; dup {
-						errs = append(errs, fmt.Errorf("action %s claimed by %s and %s", a.ID, prev, worker))
+						errs = append(errs, fmt.Errorf("action %s claimed by %s and %s", a.ID, prev.ClaimedBy, worker))
 					}
-					claimed[a.ID] = worker
+					claimed[a.ID] = a
 				}
 				mu.Unlock()
 				if err != nil || !ok {
@@ -278,6 +302,282 @@ func TestClaimReadyActionConcurrentClaimersGetDistinctActions(t *testing.T) {
 	}
 	if len(claimed) != actions {
 		t.Errorf("claimed actions: got %d, want %d", len(claimed), actions)
+	}
+	for id, a := range claimed {
+		want := health.Action{Attempts: 1}
+		if abandoned[id] {
+			want = health.Action{Attempts: 2, AbandonedBy: "dead"}
+		}
+		if a.Attempts != want.Attempts || a.AbandonedBy != want.AbandonedBy || a.Status != health.ActionRunning {
+			t.Errorf("action %s: got %s attempts %d abandoned by %q, want RUNNING attempts %d abandoned by %q",
+				id, a.Status, a.Attempts, a.AbandonedBy, want.Attempts, want.AbandonedBy)
+		}
+	}
+}
+
+// claimAs claims the action with the given id (it must be the oldest
+// claimable one) on behalf of worker.
+func claimAs(t *testing.T, s *store.Store, id, worker string, lease time.Duration) health.Action {
+	t.Helper()
+	a, ok, err := s.ClaimReadyAction(testContext(t), worker, lease)
+	if err != nil || !ok || a.ID != id {
+		t.Fatalf("ClaimReadyAction(%s): got %s ok %v err %v, want %s true nil", worker, a.ID, ok, err, id)
+	}
+	return a
+}
+
+// expireLease ends the lease of a claim behind the store's back, as if its
+// executor had stopped renewing it a while ago.
+func expireLease(t *testing.T, s *store.Store, id string) {
+	t.Helper()
+	if _, err := s.Pool().Exec(testContext(t),
+		`UPDATE actions SET lease_until = now() - interval '1 second' WHERE id = $1`, id); err != nil {
+		t.Fatalf("expire lease of action %s: %v", id, err)
+	}
+}
+
+func TestClaimReadyActionReclaimsExpiredLease(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	a := createAction(t, s, "k1")
+
+	// An executor claims the action for a short lease, then dies.
+	before := time.Now()
+	const lease = 200 * time.Millisecond
+	dead := claimAs(t, s, a.ID, "dead/0", lease)
+	if dead.Attempts != 1 || !dead.LeaseUntil.After(dead.UpdatedAt) {
+		t.Errorf("first claim: got attempts %d lease until %v (updated %v), want 1 and a lease after the claim",
+			dead.Attempts, dead.LeaseUntil, dead.UpdatedAt)
+	}
+	// While the lease lasts nobody else gets the action.
+	if got, ok, err := s.ClaimReadyAction(ctx, "w2", time.Minute); err != nil || ok {
+		t.Fatalf("ClaimReadyAction under a live lease: got %s ok %v err %v, want false nil", got.ID, ok, err)
+	}
+
+	deadline := time.Now().Add(20 * time.Second)
+	var got health.Action
+	for {
+		var ok bool
+		var err error
+		got, ok, err = s.ClaimReadyAction(ctx, "w2", time.Minute)
+		if err != nil {
+			t.Fatalf("ClaimReadyAction: %v", err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("action not reclaimed %v after a %v lease", time.Since(before), lease)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if took := time.Since(before); took < lease {
+		t.Errorf("reclaimed after %v, want not before the %v lease ended", took, lease)
+	}
+	if got.ID != a.ID || got.Status != health.ActionRunning || got.ClaimedBy != "w2" ||
+		got.Attempts != 2 || got.AbandonedBy != "dead/0" {
+		t.Errorf("reclaimed action: got %s %s claimed by %q attempts %d abandoned by %q, want %s RUNNING w2 2 dead/0",
+			got.ID, got.Status, got.ClaimedBy, got.Attempts, got.AbandonedBy, a.ID)
+	}
+	if !about(got.LeaseUntil, time.Now().Add(time.Minute)) {
+		t.Errorf("new lease: got until %v, want about a minute from now", got.LeaseUntil)
+	}
+	stored, err := s.GetAction(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("GetAction: %v", err)
+	}
+	if !reflect.DeepEqual(stored, got) {
+		t.Errorf("GetAction after reclaim: got %+v, want %+v", stored, got)
+	}
+}
+
+// Expired claims and READY actions are taken oldest first; live claims and
+// finished actions are never taken.
+func TestClaimReadyActionKeepsLiveLeases(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	live := createAction(t, s, "live")
+	claimAs(t, s, live.ID, "w1", time.Minute)
+	expired := createAction(t, s, "expired")
+	claimAs(t, s, expired.ID, "dead", time.Minute)
+	finished := createAction(t, s, "finished")
+	claimAs(t, s, finished.ID, "w1", time.Minute)
+	if err := s.FinishClaimedAction(ctx, finished.ID, "w1", health.ActionSucceeded, "done"); err != nil {
+		t.Fatalf("FinishClaimedAction: %v", err)
+	}
+	expireLease(t, s, finished.ID)
+	expireLease(t, s, expired.ID)
+	ready := createAction(t, s, "ready")
+
+	for _, want := range []health.Action{expired, ready} {
+		got, ok, err := s.ClaimReadyAction(ctx, "w2", time.Minute)
+		if err != nil || !ok || got.ID != want.ID {
+			t.Fatalf("ClaimReadyAction: got %s ok %v err %v, want %s (%s) true nil", got.ID, ok, err, want.ID, want.IdempotencyKey)
+		}
+	}
+	if got, ok, err := s.ClaimReadyAction(ctx, "w2", time.Minute); err != nil || ok {
+		t.Errorf("ClaimReadyAction with only a live claim left: got %s ok %v err %v, want false nil", got.ID, ok, err)
+	}
+	if w := claimedBy(t, s, live.ID); w != "w1" {
+		t.Errorf("live claim: got claimed by %q, want w1", w)
+	}
+}
+
+func TestRenewLease(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	a := createAction(t, s, "k1")
+	claimed := claimAs(t, s, a.ID, "w1", time.Second)
+
+	// The owner extends its lease, even one that expired without a reclaim.
+	expireLease(t, s, a.ID)
+	if err := s.RenewLease(ctx, a.ID, "w1", time.Hour); err != nil {
+		t.Fatalf("RenewLease by the owner: %v", err)
+	}
+	got, err := s.GetAction(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("GetAction: %v", err)
+	}
+	if !about(got.LeaseUntil, time.Now().Add(time.Hour)) || got.Status != health.ActionRunning ||
+		got.ClaimedBy != "w1" || got.Attempts != 1 || !got.UpdatedAt.Equal(claimed.UpdatedAt) {
+		t.Errorf("after renewal: got %+v, want RUNNING by w1, 1 attempt, updated_at %v, lease about an hour from now",
+			got, claimed.UpdatedAt)
+	}
+
+	// Others cannot renew it; they change nothing.
+	for _, worker := range []string{"w2", ""} {
+		err := s.RenewLease(ctx, a.ID, worker, time.Minute)
+		if !errors.Is(err, health.ErrLeaseLost) {
+			t.Errorf("RenewLease by %q: got %v, want one wrapping ErrLeaseLost", worker, err)
+		}
+	}
+	if after, _ := s.GetAction(ctx, a.ID); !after.LeaseUntil.Equal(got.LeaseUntil) {
+		t.Errorf("refused renewals moved the lease from %v to %v", got.LeaseUntil, after.LeaseUntil)
+	}
+
+	// Reclaimed by another executor: the former owner has lost it.
+	expireLease(t, s, a.ID)
+	claimAs(t, s, a.ID, "w2", time.Minute)
+	if err := s.RenewLease(ctx, a.ID, "w1", time.Minute); !errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("RenewLease after a reclaim: got %v, want one wrapping ErrLeaseLost", err)
+	}
+	if err := s.RenewLease(ctx, a.ID, "w2", time.Minute); err != nil {
+		t.Errorf("RenewLease by the new owner: %v", err)
+	}
+
+	// Finished: nobody holds it any more.
+	if err := s.FinishClaimedAction(ctx, a.ID, "w2", health.ActionSucceeded, "done"); err != nil {
+		t.Fatalf("FinishClaimedAction: %v", err)
+	}
+	err = s.RenewLease(ctx, a.ID, "w2", time.Minute)
+	if !errors.Is(err, health.ErrLeaseLost) || !errors.Is(err, store.ErrActionFinished) {
+		t.Errorf("RenewLease after finish: got %v, want one wrapping ErrLeaseLost and ErrActionFinished", err)
+	}
+
+	// Never claimed.
+	ready := createAction(t, s, "k2")
+	if err := s.RenewLease(ctx, ready.ID, "w1", time.Minute); !errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("RenewLease of a READY action: got %v, want one wrapping ErrLeaseLost", err)
+	}
+	for _, id := range []string{"00000000-0000-0000-0000-000000000000", "not-a-uuid"} {
+		if err := s.RenewLease(ctx, id, "w1", time.Minute); !errors.Is(err, health.ErrNotFound) {
+			t.Errorf("RenewLease(%q): got %v, want one wrapping ErrNotFound", id, err)
+		}
+	}
+	if err := s.RenewLease(ctx, ready.ID, "w1", 0); err == nil || errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("RenewLease with a zero lease: got %v, want a validation error", err)
+	}
+}
+
+// A renewal racing a reclaim of an expired lease: exactly one of them wins.
+func TestRenewLeaseRacingReclaim(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	for i := range 20 {
+		a := createAction(t, s, fmt.Sprintf("k%d", i))
+		claimAs(t, s, a.ID, "w1", time.Minute)
+		expireLease(t, s, a.ID)
+
+		var (
+			wg       sync.WaitGroup
+			start    = make(chan struct{})
+			renewErr error
+			claimed  health.Action
+			ok       bool
+			claimErr error
+		)
+		wg.Go(func() {
+			<-start
+			renewErr = s.RenewLease(ctx, a.ID, "w1", time.Minute)
+		})
+		wg.Go(func() {
+			<-start
+			claimed, ok, claimErr = s.ClaimReadyAction(ctx, "w2", time.Minute)
+		})
+		close(start)
+		wg.Wait()
+		if claimErr != nil || (renewErr != nil && !errors.Is(renewErr, health.ErrLeaseLost)) {
+			t.Fatalf("round %d: renew %v, claim %v", i, renewErr, claimErr)
+		}
+		renewed := renewErr == nil
+		if renewed == ok {
+			t.Fatalf("round %d: got renewed %v and reclaimed %v (%s), want exactly one", i, renewed, ok, claimed.ID)
+		}
+		want := "w1"
+		if ok {
+			want = "w2"
+		}
+		if w := claimedBy(t, s, a.ID); w != want {
+			t.Fatalf("round %d: claimed by %q, want %q", i, w, want)
+		}
+		if err := s.FinishAction(ctx, a.ID, health.ActionSucceeded, "done"); err != nil {
+			t.Fatalf("round %d: FinishAction: %v", i, err)
+		}
+	}
+}
+
+func TestFinishClaimedAction(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	a := createAction(t, s, "k1")
+	claimAs(t, s, a.ID, "w1", time.Minute)
+	expireLease(t, s, a.ID)
+	claimAs(t, s, a.ID, "w2", time.Minute)
+
+	// The executor that lost the action cannot finish it.
+	err := s.FinishClaimedAction(ctx, a.ID, "w1", health.ActionFailed, "stale")
+	if !errors.Is(err, health.ErrLeaseLost) || errors.Is(err, store.ErrActionFinished) {
+		t.Errorf("FinishClaimedAction by the former owner: got %v, want one wrapping ErrLeaseLost only", err)
+	}
+	if err := s.FinishClaimedAction(ctx, a.ID, "w2", health.ActionRunning, "not terminal"); err == nil ||
+		errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("FinishClaimedAction to RUNNING: got %v, want a validation error", err)
+	}
+	if got, _ := s.GetAction(ctx, a.ID); got.Status != health.ActionRunning || got.Reason != "" {
+		t.Errorf("refused finishes changed the action: got %s %q, want RUNNING without reason", got.Status, got.Reason)
+	}
+
+	before := time.Now()
+	if err := s.FinishClaimedAction(ctx, a.ID, "w2", health.ActionSucceeded, "recovered"); err != nil {
+		t.Fatalf("FinishClaimedAction by the owner: %v", err)
+	}
+	got, err := s.GetAction(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("GetAction: %v", err)
+	}
+	if got.Status != health.ActionSucceeded || got.Reason != "recovered" || !about(got.UpdatedAt, before) {
+		t.Errorf("finished action: got %s %q updated %v, want SUCCEEDED %q about %v", got.Status, got.Reason, got.UpdatedAt, "recovered", before)
+	}
+	err = s.FinishClaimedAction(ctx, a.ID, "w2", health.ActionFailed, "again")
+	if !errors.Is(err, store.ErrActionFinished) || !errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("second FinishClaimedAction: got %v, want one wrapping ErrActionFinished and ErrLeaseLost", err)
+	}
+	ready := createAction(t, s, "k2")
+	if err := s.FinishClaimedAction(ctx, ready.ID, "w1", health.ActionSucceeded, "x"); !errors.Is(err, health.ErrLeaseLost) {
+		t.Errorf("FinishClaimedAction of a READY action: got %v, want one wrapping ErrLeaseLost", err)
+	}
+	if err := s.FinishClaimedAction(ctx, "00000000-0000-0000-0000-000000000000", "w1", health.ActionSucceeded, "x"); !errors.Is(err, health.ErrNotFound) {
+		t.Errorf("FinishClaimedAction of a missing action: got %v, want one wrapping ErrNotFound", err)
 	}
 }
 

@@ -3,10 +3,14 @@ package store_test
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 )
+
+// latestVersion is the newest embedded migration.
+const latestVersion = 2
 
 // schemaObjects are the relations and functions the first migration creates.
 var schemaObjects = []string{"clusters", "nodes", "actions", "health_events"}
@@ -55,7 +59,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		if err := s.Migrate(testContext(t)); err != nil {
 			t.Fatalf("Migrate #%d: got %v, want nil", i+1, err)
 		}
-		wantSchema(t, s, 1)
+		wantSchema(t, s, latestVersion)
 	}
 }
 
@@ -86,7 +90,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Errorf("Migrate in process %d: got %v, want nil", i+1, err)
 		}
 	}
-	wantSchema(t, first, 1)
+	wantSchema(t, first, latestVersion)
 }
 
 func TestMigrateDownThenUp(t *testing.T) {
@@ -114,5 +118,75 @@ func TestMigrateDownThenUp(t *testing.T) {
 	if err := s.Migrate(testContext(t)); err != nil {
 		t.Fatalf("Migrate after MigrateDown: %v", err)
 	}
+	wantSchema(t, s, latestVersion)
+}
+
+// Migration 2 gives the claims made before leases existed a lease: an old
+// RUNNING claim is reclaimable at once, a recent one keeps its executor for a
+// while, and every earlier claim counts as one attempt.
+func TestMigrateLeasesOfExistingClaims(t *testing.T) {
+	s, _ := openEmpty(t)
+	ctx := testContext(t)
+	if err := s.MigrateTo(1); err != nil {
+		t.Fatalf("MigrateTo(1): %v", err)
+	}
 	wantSchema(t, s, 1)
+	rows := []struct {
+		key, status, claimedBy, age string
+	}{
+		{"stuck", "RUNNING", "old/1", "1 hour"},
+		{"recent", "RUNNING", "old/2", "10 seconds"},
+		{"done", "SUCCEEDED", "old/3", "1 hour"},
+		{"ready", "READY", "", "1 hour"},
+	}
+	ids := map[string]string{}
+	for i, r := range rows {
+		var id string
+		err := s.Pool().QueryRow(ctx, `
+			INSERT INTO actions (idempotency_key, cluster_id, node_id, status, claimed_by, created_at, updated_at)
+			VALUES ($1, 'c1', 'n1', $2, NULLIF($3, ''),
+				now() - $4::interval + $5 * interval '1 millisecond', now() - $4::interval)
+			RETURNING id::text`, r.key, r.status, r.claimedBy, r.age, i).Scan(&id)
+		if err != nil {
+			t.Fatalf("insert %s: %v", r.key, err)
+		}
+		ids[r.key] = id
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	wantSchema(t, s, latestVersion)
+
+	wantAttempts := map[string]int{"stuck": 1, "recent": 1, "done": 1, "ready": 0}
+	for key, want := range wantAttempts {
+		a, err := s.GetAction(ctx, ids[key])
+		if err != nil {
+			t.Fatalf("GetAction(%s): %v", key, err)
+		}
+		if a.Attempts != want {
+			t.Errorf("attempts of %s: got %d, want %d", key, a.Attempts, want)
+		}
+	}
+	// The stuck claim is taken over, then the READY action; the recent claim
+	// is left to its executor.
+	for _, want := range []string{"stuck", "ready"} {
+		a, ok, err := s.ClaimReadyAction(ctx, "new/1", time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("ClaimReadyAction: got ok %v err %v, want true nil", ok, err)
+		}
+		if a.ID != ids[want] {
+			t.Errorf("ClaimReadyAction: got %s, want %s (%s)", a.ID, ids[want], want)
+		}
+	}
+	if a, ok, err := s.ClaimReadyAction(ctx, "new/1", time.Minute); err != nil || ok {
+		t.Errorf("ClaimReadyAction beside a recent claim: got %s ok %v err %v, want false nil", a.ID, ok, err)
+	}
+	stuck, err := s.GetAction(ctx, ids["stuck"])
+	if err != nil {
+		t.Fatalf("GetAction(stuck): %v", err)
+	}
+	if stuck.Attempts != 2 || stuck.AbandonedBy != "old/1" || stuck.ClaimedBy != "new/1" {
+		t.Errorf("reclaimed stuck action: got attempts %d abandoned by %q claimed by %q, want 2 old/1 new/1",
+			stuck.Attempts, stuck.AbandonedBy, stuck.ClaimedBy)
+	}
 }

@@ -124,7 +124,7 @@ func TestWatcherWakesOnStatusChangeOfItsAction(t *testing.T) {
 		change   func() error
 		wantWake bool
 	}{
-		{"claim", func() error { _, _, err := s.ClaimReadyAction(ctx, "w1"); return err }, true},
+		{"claim", func() error { _, _, err := s.ClaimReadyAction(ctx, "w1", time.Minute); return err }, true},
 		{"other columns only", func() error {
 			_, err := s.Pool().Exec(ctx, `UPDATE actions SET reason = 'note', updated_at = now() WHERE id = $1`, a.ID)
 			return err
