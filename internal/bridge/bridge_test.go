@@ -56,24 +56,17 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	conn, err := amqp.Dial(testAMQPURL())
-	if err != nil {
-		t.Fatalf("RabbitMQ at %s is required for this test (set TEST_AMQP_URL): %v", redactURL(testAMQPURL()), err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("open channel: %v", err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatalf("enable publisher confirms: %v", err)
-	}
+	return newTestEnvAt(t, testAMQPURL())
+}
+
+// newTestEnvAt is newTestEnv on the broker at amqpURL.
+func newTestEnvAt(t *testing.T, amqpURL string) *testEnv {
+	t.Helper()
 	prefix := "healthd-test." + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")) + "." + randomHex(t)
 	env := &testEnv{
-		t:    t,
-		conn: conn,
-		ch:   ch,
+		t: t,
 		cfg: Config{
-			URL:                 testAMQPURL(),
+			URL:                 amqpURL,
 			NovaExchange:        prefix + ".nova",
 			HeatExchange:        prefix + ".heat",
 			NovaQueue:           prefix + ".q-nova",
@@ -88,7 +81,9 @@ func newTestEnv(t *testing.T) *testEnv {
 			ConnectionName:      prefix,
 		},
 	}
+	env.connect()
 	t.Cleanup(func() {
+		conn := env.conn
 		// A failed passive declare may have closed the channel; use a new one.
 		ch, err := conn.Channel()
 		if err == nil {
@@ -106,6 +101,27 @@ func newTestEnv(t *testing.T) *testEnv {
 		_ = conn.Close()
 	})
 	return env
+}
+
+// connect opens the connection and the confirming channel to publish with,
+// again after the broker restarted.
+func (e *testEnv) connect() {
+	e.t.Helper()
+	conn, err := amqp.Dial(e.cfg.URL)
+	if err != nil {
+		e.t.Fatalf("RabbitMQ at %s is required for this test (set TEST_AMQP_URL): %v", redactURL(e.cfg.URL), err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		e.t.Fatalf("open channel: %v", err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		e.t.Fatalf("enable publisher confirms: %v", err)
+	}
+	if e.conn != nil {
+		_ = e.conn.Close()
+	}
+	e.conn, e.ch = conn, ch
 }
 
 func randomHex(t *testing.T) string {
@@ -201,12 +217,18 @@ func (e *testEnv) drain(queue string) []amqp.Delivery {
 // waitFor polls cond until it holds or waitTimeout passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
+	waitWithin(t, waitTimeout, what, cond)
+}
+
+// waitWithin polls cond until it holds or timeout passes.
+func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitTimeout, what)
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		<-tick.C
 	}
