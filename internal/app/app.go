@@ -154,6 +154,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				Store: m.Store, Watcher: watcher, Logger: m.Logger.Named("engine"), Observer: m.Metrics,
 				HTTP:    &http.Client{Timeout: m.Config.EngineWebhookTimeout},
 				Workers: m.Config.EngineWorkers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
+				Lease: m.Config.EngineLease,
 			}
 			goRun("engine", ex.Run)
 			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.EngineWorkers))

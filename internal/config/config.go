@@ -77,6 +77,10 @@ type Config struct {
 	// EngineWebhookTimeout bounds one call of a recovery webhook
 	// (ENGINE_WEBHOOK_TIMEOUT, a Go duration such as 30s).
 	EngineWebhookTimeout time.Duration
+	// EngineLease is how long the reference engine's claim on an action holds
+	// without renewal; an action of an engine process that died is taken over
+	// once it runs out (ENGINE_LEASE). It must exceed EngineWebhookTimeout.
+	EngineLease time.Duration
 
 	// NovaControlExchange is the exchange Nova publishes notifications to
 	// (NOVA_CONTROL_EXCHANGE).
@@ -141,6 +145,7 @@ func Defaults() Config {
 		SweepConcurrency:          32,
 		EngineWorkers:             4,
 		EngineWebhookTimeout:      30 * time.Second,
+		EngineLease:               time.Minute,
 		NovaControlExchange:       "nova",
 		HeatControlExchange:       "heat",
 		BridgeNovaQueue:           "healthd.nova",
@@ -206,6 +211,10 @@ func (c Config) problems() []*FieldError {
 	if c.HealthCheckIntervalMin > 0 && c.CheckIntervalMax > 0 && c.CheckIntervalMax < c.HealthCheckIntervalMin {
 		errs = append(errs, &FieldError{Var: "CHECK_INTERVAL_MAX", Rule: fmt.Sprintf(
 			"must not be below HEALTH_CHECK_INTERVAL_MIN (%d), got %d", c.HealthCheckIntervalMin, c.CheckIntervalMax)})
+	}
+	if c.EngineWebhookTimeout > 0 && c.EngineLease > 0 && c.EngineLease <= c.EngineWebhookTimeout {
+		errs = append(errs, &FieldError{Var: "ENGINE_LEASE", Rule: fmt.Sprintf(
+			"must be above ENGINE_WEBHOOK_TIMEOUT (%s), got %s", c.EngineWebhookTimeout, c.EngineLease)})
 	}
 	if c.BridgeNovaQueue != "" && c.BridgeNovaQueue == c.BridgeHeatQueue {
 		errs = append(errs, &FieldError{Var: "BRIDGE_HEAT_QUEUE", Rule: fmt.Sprintf(

@@ -45,6 +45,7 @@ func (c *Config) settings() []setting {
 		{"SWEEP_CONCURRENCY", "probes one round runs at the same time", &intValue{p: &c.SweepConcurrency, min: 1, max: 1024}},
 		{"ENGINE_WORKERS", "recover actions the reference engine runs at the same time", &intValue{p: &c.EngineWorkers, min: 1}},
 		{"ENGINE_WEBHOOK_TIMEOUT", "timeout of one recovery webhook call", &durationValue{p: &c.EngineWebhookTimeout}},
+		{"ENGINE_LEASE", "how long the engine's claim on an action holds unrenewed; a dead engine's actions are taken over after it", &durationValue{p: &c.EngineLease}},
 		{"NOVA_CONTROL_EXCHANGE", "exchange Nova publishes notifications to", &stringValue{p: &c.NovaControlExchange, rule: nonEmpty}},
 		{"HEAT_CONTROL_EXCHANGE", "exchange Heat publishes notifications to", &stringValue{p: &c.HeatControlExchange, rule: nonEmpty}},
 		{"BRIDGE_NOVA_QUEUE", "the bridge's own queue for Nova notifications", &stringValue{p: &c.BridgeNovaQueue, rule: nonEmpty}},

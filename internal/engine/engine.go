@@ -111,7 +111,9 @@ func (e *Executor) lease() time.Duration {
 	return l
 }
 
-// Run executes actions until ctx ends.
+// Run executes actions until ctx ends. It then claims no more actions, lets
+// the ones already claimed finish (their webhook calls are bounded by the HTTP
+// client's timeout) and returns.
 func (e *Executor) Run(ctx context.Context) error {
 	lease := e.lease()
 	if timeout := e.HTTP.Timeout; timeout <= 0 || timeout >= lease {
@@ -184,10 +186,13 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 	if a.Attempts > 1 {
 		log.Warn("reclaimed action abandoned by "+a.AbandonedBy, zap.String("abandoned_by", a.AbandonedBy))
 	}
-	// Finishing must survive shutdown: the action is ours until it is finished.
+	// A claimed action is carried through to its end even when shutdown begins
+	// meanwhile: the webhook call in flight finishes (bounded by the HTTP
+	// client's timeout) and the action is finished, rather than failed by the
+	// shutdown. Run returns once every claimed action is finished.
 	fctx := context.WithoutCancel(ctx)
 	// lctx ends when the lease is lost; everything done for the action uses it.
-	lctx, release := e.holdLease(ctx, log, a.ID, worker, claimed, lease)
+	lctx, release := e.holdLease(fctx, log, a.ID, worker, claimed, lease)
 	finish := func(st health.ActionStatus, nodeStatus health.NodeStatus, reason, nodeReason string) {
 		if err := release(); err != nil {
 			// holdLease already warned.

@@ -507,3 +507,63 @@ func TestTwoExecutorsCallEachWebhookOnce(t *testing.T) {
 	}
 	obs.wait(t, map[health.ActionStatus]int{health.ActionSucceeded: actions})
 }
+
+// TestExecutorShutdownFinishesActionInFlight stops the executor while a
+// webhook call is in flight: the call is not cut off, the action ends
+// SUCCEEDED rather than failed by the shutdown, Run returns only then, and no
+// further action is claimed.
+func TestExecutorShutdownFinishesActionInFlight(t *testing.T) {
+	e := newEnv(t)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := newWebhook(t, func(w http.ResponseWriter, r *http.Request, _ engine.WebhookRequest) {
+		once.Do(func() { close(entered) })
+		select {
+		case <-proceed:
+		case <-r.Context().Done():
+			http.Error(w, "cut off", http.StatusServiceUnavailable)
+		}
+	})
+	e.seed(t, "c1", hook.URL, "n1", "n2")
+	a := e.createAction(t, "c1", "n1")
+	ex := &engine.Executor{ID: "ex1", Workers: 1, Store: e.s, Watcher: e.w, Logger: zap.New(e.core).Named("ex1"),
+		HTTP: &http.Client{Timeout: waitTimeout}, PollInterval: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ex.Run(ctx)
+	}()
+	select {
+	case <-entered:
+	case <-time.After(waitTimeout):
+		t.Fatalf("webhook not called within %v", waitTimeout)
+	}
+	cancel()
+	later := e.createAction(t, "c1", "n2")
+	select {
+	case <-done:
+		t.Fatal("Run returned while a webhook call was in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(proceed)
+	select {
+	case <-done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("Run did not return within %v of the call finishing", waitTimeout)
+	}
+	got, err := e.s.GetAction(testContext(t), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != health.ActionSucceeded {
+		t.Errorf("action in flight at shutdown: got %s %q, want SUCCEEDED", got.Status, got.Reason)
+	}
+	if n := e.node(t, "n1"); n.Status != health.NodeActive {
+		t.Errorf("node: got %s %q, want ACTIVE", n.Status, n.StatusReason)
+	}
+	if got, err := e.s.GetAction(testContext(t), later.ID); err != nil || got.Status != health.ActionReady {
+		t.Errorf("action created after shutdown began: got %s (err %v), want READY for the next executor", got.Status, err)
+	}
+}
