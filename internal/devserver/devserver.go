@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"go.temporal.io/sdk/client"
@@ -34,6 +36,9 @@ type Options struct {
 	// DBFile persists workflows across restarts; empty keeps them in memory.
 	DBFile    string
 	Namespace string
+	// DynamicConfig sets server dynamic configuration values, such as
+	// "history.transferProcessorMaxPollRPS": "1000"; values are YAML.
+	DynamicConfig map[string]string
 	// Output receives the server's own log; nil discards it.
 	Output io.Writer
 }
@@ -116,6 +121,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		SearchAttributes: workflows.SearchAttributes(),
 		Stdout:           out,
 		Stderr:           out,
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.DynamicConfig)) {
+		opts.ExtraArgs = append(opts.ExtraArgs, "--dynamic-config-value", k+"="+o.DynamicConfig[k])
 	}
 	ui := ""
 	if o.UIPort > 0 {
