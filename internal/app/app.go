@@ -134,7 +134,10 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 	for _, r := range roles {
 		switch r {
 		case RoleHealth:
-			w := worker.New(m.Client, m.Config.TemporalTaskQueue, worker.Options{})
+			w := worker.New(m.Client, m.Config.TemporalTaskQueue, worker.Options{
+				MaxConcurrentActivityTaskPollers: m.Config.ActivityPollers,
+				MaxConcurrentWorkflowTaskPollers: m.Config.WorkflowPollers,
+			})
 			w.RegisterWorkflowWithOptions(workflows.ClusterHealth, workflow.RegisterOptions{Name: workflows.WorkflowName})
 			w.RegisterActivity(&activities.Activities{
 				Store:            m.Store,

@@ -70,6 +70,15 @@ type Config struct {
 	// SweepConcurrency bounds the probes one round runs at the same time
 	// (SWEEP_CONCURRENCY).
 	SweepConcurrency int
+	// ActivityPollers is the number of activity task polls the health worker
+	// keeps open (WORKER_ACTIVITY_POLLERS). With too few, an activity
+	// scheduled while every poll is busy waits in the server's backlog: with
+	// two, the SDK's default, one notification in twenty-five took 2 s
+	// instead of 15 ms (scripts/bench-latency.sh).
+	ActivityPollers int
+	// WorkflowPollers is the number of workflow task polls the health worker
+	// keeps open (WORKER_WORKFLOW_POLLERS).
+	WorkflowPollers int
 
 	// EngineWorkers is the number of recover actions the reference engine
 	// executes at the same time (ENGINE_WORKERS).
@@ -143,6 +152,8 @@ func Defaults() Config {
 		HealthCheckIntervalMin:    60,
 		CheckIntervalMax:          3600,
 		SweepConcurrency:          32,
+		ActivityPollers:           8,
+		WorkflowPollers:           2,
 		EngineWorkers:             4,
 		EngineWebhookTimeout:      30 * time.Second,
 		EngineLease:               time.Minute,

@@ -43,6 +43,8 @@ func (c *Config) settings() []setting {
 		{"HEALTH_CHECK_INTERVAL_MIN", "smallest detection interval a cluster may ask for, in seconds", &intValue{p: &c.HealthCheckIntervalMin, min: 1}},
 		{"CHECK_INTERVAL_MAX", "largest detection interval, in seconds", &intValue{p: &c.CheckIntervalMax, min: 1}},
 		{"SWEEP_CONCURRENCY", "probes one round runs at the same time", &intValue{p: &c.SweepConcurrency, min: 1, max: 1024}},
+		{"WORKER_ACTIVITY_POLLERS", "activity task polls the health worker keeps open", &intValue{p: &c.ActivityPollers, min: 1, max: 256}},
+		{"WORKER_WORKFLOW_POLLERS", "workflow task polls the health worker keeps open", &intValue{p: &c.WorkflowPollers, min: 1, max: 256}},
 		{"ENGINE_WORKERS", "recover actions the reference engine runs at the same time", &intValue{p: &c.EngineWorkers, min: 1}},
 		{"ENGINE_WEBHOOK_TIMEOUT", "timeout of one recovery webhook call", &durationValue{p: &c.EngineWebhookTimeout}},
 		{"ENGINE_LEASE", "how long the engine's claim on an action holds unrenewed; a dead engine's actions are taken over after it", &durationValue{p: &c.EngineLease}},
