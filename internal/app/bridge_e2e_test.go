@@ -99,18 +99,9 @@ func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	m := app.New(cfg, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine, app.RoleBridge) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app run: %v", err)
-		}
-	})
-	waitFor(t, "the app to start", 30*time.Second, m.Started)
-	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
 
+	// The test's own connection, and the removal of the exchanges and queues,
+	// come first so that they are cleaned up last, after the app stopped.
 	conn, err := amqp.Dial(cfg.AMQPURL)
 	if err != nil {
 		t.Fatalf("connect to RabbitMQ at %s (is it running? scripts/ensure-services.sh starts it): %v", config.Defaults().Redacted()["AMQP_URL"], err)
@@ -128,6 +119,19 @@ func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)
 			_, _ = ch.QueueDelete(q, false, false, false)
 		}
 	})
+
+	m := app.New(cfg, zaptest.NewLogger(t))
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine, app.RoleBridge) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("app run: %v", err)
+		}
+	})
+	waitFor(t, "the app to start", 30*time.Second, m.Started)
+	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
+
 	c, err := client.Dial(client.Options{HostPort: address})
 	if err != nil {
 		t.Fatal(err)
