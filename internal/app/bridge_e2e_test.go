@@ -132,12 +132,7 @@ func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)
 	waitFor(t, "the app to start", 30*time.Second, m.Started)
 	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
 
-	c, err := client.Dial(client.Options{HostPort: address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return &eventsStack{app: m, cfg: cfg, temporal: c, ch: ch, hooks: newNodes(t),
+	return &eventsStack{app: m, cfg: cfg, temporal: dialTemporal(t, address), ch: ch, hooks: newNodes(t),
 		exchange: map[string]string{"nova": cfg.NovaControlExchange, "heat": cfg.HeatControlExchange}}
 }
 
@@ -174,13 +169,7 @@ func (s *eventsStack) registerEvents(t testing.TB, ctx context.Context, clusterI
 }
 
 func (s *eventsStack) status(ctx context.Context, clusterID string) workflows.Status {
-	v, err := s.temporal.QueryWorkflow(ctx, workflows.WorkflowID(clusterID), "", workflows.QueryStatus)
-	if err != nil {
-		return workflows.Status{}
-	}
-	var st workflows.Status
-	_ = v.Get(&st)
-	return st
+	return clusterStatus(ctx, s.temporal, clusterID)
 }
 
 // TestBridgeFixturesBecomeRecoveries publishes every captured failure

@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
@@ -196,31 +194,9 @@ func TestRecoveryOutlivesKilledWorkers(t *testing.T) {
 	healthProc := startProcess(t, bin, "health", env)
 	engineProc := startProcess(t, bin, "engine", env)
 
-	c, err := client.Dial(client.Options{HostPort: srv.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	reg := health.Registration{
-		ClusterID: "c-crash", Interval: 2, NodeUpdateTimeout: 120, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL, PollURL: h.nodes.URL + "/{nodename}",
-			PollURLSSLVerify: true, PollURLConnErrorAsUnhealthy: true, PollURLHealthyResponse: "ok",
-			PollURLRetryLimit: 2, PollURLRetryInterval: 1}},
-		Recovery: health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20,
-	}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID("c-crash"), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
-	status := func() workflows.Status {
-		v, err := c.QueryWorkflow(ctx, workflows.WorkflowID("c-crash"), "", workflows.QueryStatus)
-		if err != nil {
-			return workflows.Status{}
-		}
-		var s workflows.Status
-		_ = v.Get(&s)
-		return s
-	}
+	c := dialTemporal(t, srv.Address)
+	startCluster(t, c, pollURLRegistration("c-crash", h.nodes.URL, 120))
+	status := func() workflows.Status { return clusterStatus(ctx, c, "c-crash") }
 
 	select {
 	case <-h.entered:

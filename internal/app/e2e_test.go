@@ -88,6 +88,50 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// dialTemporal returns a client of the server, closed when the test ends.
+func dialTemporal(t testing.TB, address string) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: address})
+	if err != nil {
+		t.Fatalf("dial Temporal at %s: %v", address, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// pollURLRegistration watches the nodes of a cluster through an HTTP poll URL
+// on base, "<base>/<node name>", every 2 s, recovering by RECREATE.
+func pollURLRegistration(clusterID, base string, nodeUpdateTimeout int) health.Registration {
+	return health.Registration{
+		ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: nodeUpdateTimeout, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL, PollURL: base + "/{nodename}",
+			PollURLSSLVerify: true, PollURLConnErrorAsUnhealthy: true, PollURLHealthyResponse: "ok",
+			PollURLRetryLimit: 2, PollURLRetryInterval: 1}},
+		Recovery: health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20,
+	}
+}
+
+// startCluster starts the ClusterHealth workflow of a registration.
+func startCluster(t testing.TB, c client.Client, reg health.Registration) {
+	t.Helper()
+	if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.WorkflowID(reg.ClusterID),
+		TaskQueue: workflows.TaskQueue}, workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatalf("start the workflow of cluster %s: %v", reg.ClusterID, err)
+	}
+}
+
+// clusterStatus queries the cluster's workflow; the zero Status while the
+// query cannot be answered.
+func clusterStatus(ctx context.Context, c client.Client, clusterID string) workflows.Status {
+	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID(clusterID), "", workflows.QueryStatus)
+	if err != nil {
+		return workflows.Status{}
+	}
+	var s workflows.Status
+	_ = v.Get(&s)
+	return s
+}
+
 func TestEndToEndRecovery(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -122,31 +166,9 @@ func TestEndToEndRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg := health.Registration{
-		ClusterID: "c-e2e", Interval: 2, NodeUpdateTimeout: 60, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL, PollURL: ns.srv.URL + "/{nodename}",
-			PollURLSSLVerify: true, PollURLConnErrorAsUnhealthy: true, PollURLHealthyResponse: "ok",
-			PollURLRetryLimit: 2, PollURLRetryInterval: 1}},
-		Recovery: health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20,
-	}
-	c, err := client.Dial(client.Options{HostPort: temporalSrv.Address})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID("c-e2e"), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
-	status := func() workflows.Status {
-		v, err := c.QueryWorkflow(ctx, workflows.WorkflowID("c-e2e"), "", workflows.QueryStatus)
-		if err != nil {
-			return workflows.Status{}
-		}
-		var s workflows.Status
-		_ = v.Get(&s)
-		return s
-	}
+	c := dialTemporal(t, temporalSrv.Address)
+	startCluster(t, c, pollURLRegistration("c-e2e", ns.srv.URL, 60))
+	status := func() workflows.Status { return clusterStatus(ctx, c, "c-e2e") }
 	waitFor(t, "the recovery to succeed", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
 	after := status().Counters.Rounds
 	// Two more full rounds must not ask again for the mended node.
