@@ -234,6 +234,28 @@ func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// temporalOutage fails signals while Temporal is down, as a client that
+// cannot reach the server would; use its fail method as fakeSignaller.fail.
+type temporalOutage struct {
+	mu   sync.Mutex
+	down bool
+}
+
+func (o *temporalOutage) set(down bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down = down
+}
+
+func (o *temporalOutage) fail(int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.down {
+		return errors.New("temporal: connection refused")
+	}
+	return nil
+}
+
 // recorded is one signal a fakeSignaller received.
 type recorded struct {
 	cluster string
@@ -549,25 +571,15 @@ func TestBridgeReconnects(t *testing.T) {
 // signalled once.
 func TestBridgeRedeliversAfterConnectionLossDuringRetry(t *testing.T) {
 	env := newTestEnv(t)
-	var mu sync.Mutex
-	temporalUp := false
-	sig := &fakeSignaller{fail: func(int) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !temporalUp {
-			return errors.New("temporal: unavailable")
-		}
-		return nil
-	}}
+	outage := &temporalOutage{down: true}
+	sig := &fakeSignaller{fail: outage.fail}
 	b := startBridge(t, env.cfg, sig)
 	env.publishFixture(fixtureByName(t, memberNovaVersioned))
 	waitFor(t, "a failed attempt", func() bool { return b.count(metrics.BridgeRetried) >= 1 })
 
 	forceClose(t, b.Bridge, env.cfg.ConnectionName)
 	waitFor(t, "a new connection", func() bool { return b.connections.Load() >= 2 })
-	mu.Lock()
-	temporalUp = true
-	mu.Unlock()
+	outage.set(false)
 
 	waitFor(t, "the redelivered message to be signalled", func() bool { return b.count(metrics.BridgeSignalled) == 1 })
 	b.stop(t)

@@ -1,13 +1,11 @@
 package bridge
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,21 +34,8 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 	cfg.ReconnectBackoffMin = 100 * time.Millisecond
 	cfg.ReconnectBackoffMax = time.Second
 
-	var mu sync.Mutex
-	temporalUp := true
-	setTemporalUp := func(up bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		temporalUp = up
-	}
-	sig := &fakeSignaller{fail: func(int) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !temporalUp {
-			return errors.New("temporal: connection refused")
-		}
-		return nil
-	}}
+	outage := &temporalOutage{}
+	sig := &fakeSignaller{fail: outage.fail}
 	b := startBridge(t, cfg, sig)
 
 	f := fixtureByName(t, memberNova)
@@ -74,7 +59,7 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 	waitWithin(t, restartTimeout, "the first message to be signalled", signalled(before))
 
 	// Temporal goes away: the next message is held unacknowledged and retried.
-	setTemporalUp(false)
+	outage.set(true)
 	publish(held)
 	waitWithin(t, restartTimeout, "the second message to be retried", func() bool { return b.count(metrics.BridgeRetried) >= 2 })
 	if n := env.ready(cfg.NovaQueue); n != 0 {
@@ -113,7 +98,7 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 	if signalled(held)() {
 		t.Fatal("the held message was signalled while Temporal was down")
 	}
-	setTemporalUp(true)
+	outage.set(false)
 	waitWithin(t, restartTimeout, "the held message to be signalled after the restart", signalled(held))
 
 	// The publisher's connection died with the broker; a message published
