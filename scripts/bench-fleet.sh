@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench-fleet.sh: load harness for a fleet of clusters (BenchmarkFleet): one
+# health worker, a real Temporal dev server and a fresh database, every
+# cluster's ClusterHealth workflow polling its nodes for a measured window.
+#
+#   scripts/bench-fleet.sh                                  # 3 runs, 50 clusters × 20 nodes, 5 s rounds, 30 s
+#   FLEET_CLUSTERS=200 FLEET_NODES=50 scripts/bench-fleet.sh
+#   RUNS=5 FLEET_UNHEALTHY=10 scripts/bench-fleet.sh        # with recoveries
+#   FLEET_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=1000,history.timerProcessorMaxPollRPS=1000 scripts/bench-fleet.sh
+#
+# The fleet comes from FLEET_CLUSTERS, FLEET_NODES, FLEET_INTERVAL,
+# FLEET_DURATION, FLEET_UNHEALTHY and FLEET_DYNAMIC_CONFIG; the worker's own
+# settings from SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS and the like. The
+# benchmark's doc comment says what each metric measures.
+#
+# One benchmark iteration is one whole fleet run, so it runs with -benchtime 1x
+# and -count RUNS (default 3), each run on a new dev server and database. It
+# prints every run's results, then the median of each metric over the runs.
+# Needs the same services as the tests.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RUNS="${RUNS:-3}"
+
+bash scripts/ensure-services.sh
+bash scripts/install-temporal.sh
+export TEMPORAL_CLI_PATH="$PWD/.bin/temporal"
+
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+go test -run '^$' -bench '^BenchmarkFleet$' -benchtime 1x -count "$RUNS" -timeout 2h ./internal/app | tee "$out"
+
+# A result reads "BenchmarkFleet-2  1  <value> <unit>  <value> <unit> ...";
+# when the servers log in between, the numbers come on a line of their own
+# after the name. Every run reports rounds-expected.
+awk -v params="FLEET_CLUSTERS=${FLEET_CLUSTERS:-50} FLEET_NODES=${FLEET_NODES:-20} FLEET_INTERVAL=${FLEET_INTERVAL:-5s} FLEET_DURATION=${FLEET_DURATION:-30s} FLEET_UNHEALTHY=${FLEET_UNHEALTHY:-0}${FLEET_DYNAMIC_CONFIG:+ FLEET_DYNAMIC_CONFIG=$FLEET_DYNAMIC_CONFIG}" '
+function median(a, n,   i, j, t) {
+	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+/ rounds-expected/ {
+	runs++
+	for (i = 1; i < NF; i++) {
+		unit = $(i + 1)
+		if ($i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/ || unit !~ /[a-z]/ || unit == "ns/op") continue
+		if (!(unit in n)) order[++units] = unit
+		v[unit, ++n[unit]] = $i
+	}
+}
+END {
+	if (runs == 0) { print "bench-fleet: no results" > "/dev/stderr"; exit 1 }
+	printf "BenchmarkFleet, %s: median over %d runs\n", params, runs
+	for (u = 1; u <= units; u++) {
+		unit = order[u]
+		for (k = 1; k <= n[unit]; k++) a[k] = v[unit, k]
+		printf "  %-22s %12.2f\n", unit, median(a, n[unit])
+	}
+}' "$out"
