@@ -50,7 +50,10 @@ func ClusterHealth(ctx workflow.Context, in Input) error {
 }
 
 type roundOutcome struct {
-	start  time.Time
+	start time.Time
+	// due is the grid slot the round was scheduled for: its timer's due time,
+	// or start when it was started at once.
+	due    time.Time
 	result activities.CheckClusterResult
 	// verdicts is the final verdict per node of result.Nodes, same order.
 	verdicts []verdict
@@ -267,6 +270,7 @@ func (w *clusterHealth) cancelRoundTimer() {
 }
 
 func (w *clusterHealth) startRound(ctx workflow.Context) {
+	due := w.st.NextRound
 	w.cancelRoundTimer()
 	if !w.reg.Polling() {
 		return
@@ -275,12 +279,15 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 	if w.st.GridOrigin.IsZero() {
 		w.st.GridOrigin = start
 	}
+	if due.IsZero() || due.After(start) {
+		due = start
+	}
 	w.st.LastRound = start
 	w.roundBusy = true
 	reg := w.reg
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		o := runRound(gctx, reg)
-		o.start = start
+		o.start, o.due = start, due
 		w.roundDone.Send(gctx, o)
 	})
 }
@@ -384,22 +391,50 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 		w.st.Cluster = o.result.Cluster
 		w.applyVerdicts(ctx, o, now)
 	}
-	// Chase up: the next round sits on the grid of this round's start; slots
-	// the round overran are skipped and counted.
+	// Chase up: the next round starts at the next point of the grid; the
+	// points the round overran, or passed before it could start, are skipped
+	// and counted. Runs recorded before the grid kept its origin measured the
+	// grid from each round's actual start, so that the rounds drifted by each
+	// round's start latency and a late start was not counted as missed.
 	interval := w.reg.RoundInterval()
-	elapsed := now.Sub(o.start)
 	var missed int64
-	if elapsed > 0 {
-		missed = int64((elapsed - time.Nanosecond) / interval)
+	var next time.Time
+	if workflow.GetVersion(ctx, "round-grid-origin", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if elapsed := now.Sub(o.start); elapsed > 0 {
+			missed = int64((elapsed - time.Nanosecond) / interval)
+		}
+		next = o.start.Add(time.Duration(missed+1) * interval)
+	} else {
+		next, missed = nextGridPoint(w.st.GridOrigin, interval, o.due, now)
 	}
 	if missed > 0 {
 		w.st.Counters.MissedRounds += missed
 		w.logger.Warn(fmt.Sprintf("Poller missed %d intervals for checking", missed), "cluster_id", cid, "missed", missed)
 	}
 	if w.st.Enabled && !w.done {
-		next := o.start.Add(time.Duration(missed+1) * interval)
-		w.scheduleRound(ctx, next.Sub(now))
+		w.scheduleRound(ctx, max(next.Sub(now), 0))
 	}
+}
+
+// nextGridPoint returns the first point of the grid origin + k*interval at or
+// after now and later than due, the point the finished round was scheduled
+// for, and how many points lie strictly between the two: Senlin's missed
+// intervals, here counted from a fixed origin, so that neither a long round
+// nor a late start shifts the grid.
+func nextGridPoint(origin time.Time, interval time.Duration, due, now time.Time) (time.Time, int64) {
+	slot := func(t time.Time, roundUp bool) int64 {
+		d := t.Sub(origin)
+		if d <= 0 {
+			return 0
+		}
+		if roundUp {
+			return int64((d + interval - 1) / interval)
+		}
+		return int64((d + interval/2) / interval) // due is on the grid, give or take
+	}
+	sched := slot(due, false)
+	k := max(slot(now, true), sched+1)
+	return origin.Add(time.Duration(k) * interval), k - sched - 1
 }
 
 func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now time.Time) {
