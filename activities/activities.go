@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,6 +28,9 @@ const (
 	// ErrTypeNodeURLUnhealthy: a poll-URL confirmation attempt failed again.
 	// It is retryable on purpose: the RetryPolicy is Senlin's URL retry.
 	ErrTypeNodeURLUnhealthy = "NodeURLUnhealthy"
+	// ErrTypeSweepTooLarge: the cluster's sweep result is too large for a
+	// Temporal payload; the cluster must be split.
+	ErrTypeSweepTooLarge = "SweepTooLarge"
 )
 
 // Activities are the ClusterHealth activities.
@@ -42,7 +46,16 @@ type Activities struct {
 	// PollInterval is the fallback poll of WaitForAction when no notification
 	// arrives (Senlin polls every 2 s).
 	PollInterval time.Duration
+	// MaxResultBytes bounds the encoded result of CheckCluster; zero means
+	// DefaultMaxResultBytes.
+	MaxResultBytes int
 }
+
+// DefaultMaxResultBytes keeps a sweep result below the 2 MB that a Temporal
+// server accepts for one payload by default (limit.blobSize.error), with room
+// to spare. A node costs about 250 bytes, so a round carries clusters of up to
+// about 6,000 nodes.
+const DefaultMaxResultBytes = 1_500_000
 
 func (a *Activities) now() time.Time {
 	if a.Clock != nil {
@@ -125,7 +138,22 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		}
 		a.Observer.Swept(all)
 	}
-	return res, ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	// Temporal would refuse a result above its payload limit and the round
+	// would fail with a generic error after retries: say what is wrong once.
+	limit = a.MaxResultBytes
+	if limit <= 0 {
+		limit = DefaultMaxResultBytes
+	}
+	if b, err := json.Marshal(res); err == nil && len(b) > limit {
+		return CheckClusterResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the sweep result of cluster %s is %d bytes for %d nodes, above the %d bytes a round can carry "+
+				"(Temporal refuses payloads above 2 MB by default); split the cluster", in.ClusterID, len(b), len(res.Nodes), limit),
+			ErrTypeSweepTooLarge, nil)
+	}
+	return res, nil
 }
 
 func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node) health.ModeResult {

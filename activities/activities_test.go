@@ -188,3 +188,34 @@ func TestRecoverNodeIsIdempotentAndWaitSeesTheEnd(t *testing.T) {
 		t.Errorf("wait on a FAILED action: got %+v, want FAILED boom", wr)
 	}
 }
+
+// TestCheckClusterRefusesOversizedResult: a sweep result above the limit a
+// Temporal payload can carry fails at once, non-retryable, with a message
+// that says so, rather than after retries with a generic server error.
+func TestCheckClusterRefusesOversizedResult(t *testing.T) {
+	_, st, _, base := setup(t, nil,
+		health.Node{ID: "1", Name: "n1", Status: health.NodeActive},
+		health.Node{ID: "2", Name: "n2", Status: health.NodeActive},
+		health.Node{ID: "3", Name: "n3", Status: health.NodeActive},
+	)
+	in := activities.CheckClusterInput{ClusterID: "c1", Modes: []health.DetectionMode{urlMode(base, 1)}, Conditional: health.AnyFailed}
+	run := func(limit int) error {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(&activities.Activities{Store: st, Prober: probe.New(0), SweepConcurrency: 4, MaxResultBytes: limit})
+		var a *activities.Activities
+		_, err := env.ExecuteActivity(a.CheckCluster, in)
+		return err
+	}
+	if err := run(0); err != nil {
+		t.Fatalf("default limit: got %v, want a result", err)
+	}
+	err := run(300)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeSweepTooLarge || !appErr.NonRetryable() {
+		t.Fatalf("limit 300 bytes: got %v, want a non-retryable %s error", err, activities.ErrTypeSweepTooLarge)
+	}
+	if !strings.Contains(appErr.Error(), "3 nodes") || !strings.Contains(appErr.Error(), "split the cluster") {
+		t.Errorf("message: got %q, want the node count and what to do", appErr.Error())
+	}
+}

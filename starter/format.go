@@ -67,6 +67,9 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 	}
 	row("Policy:", st.Registration.Summary())
 	row("Last round:", formatWhen(st.LastRound, now))
+	if st.LastRoundError != "" {
+		row("Last round failed:", oneLine(st.LastRoundError))
+	}
 	switch {
 	case st.RoundRunning:
 		row("Next round:", "a round is running now")

@@ -377,6 +377,7 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 	switch {
 	case o.err != nil:
 		w.st.Counters.RoundErrors++
+		w.st.LastRoundError = o.err.Error()
 		w.logger.Warn("health check round failed", "cluster_id", cid, "error", o.err)
 	case o.result.ClusterMissing:
 		w.st.MissingRounds++
@@ -388,6 +389,7 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 		}
 	default:
 		w.st.MissingRounds = 0
+		w.st.LastRoundError = ""
 		w.st.Cluster = o.result.Cluster
 		w.applyVerdicts(ctx, o, now)
 	}
@@ -836,27 +838,32 @@ func (w *clusterHealth) publish(ctx workflow.Context) {
 	if !w.st.NextRound.IsZero() {
 		next = w.st.NextRound.UTC().Format(time.RFC3339)
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**%s** · %d nodes · %d unhealthy · %d recovering · rounds %d (missed %d) · next round %s\n\n%s",
-		state, len(w.st.Nodes), unhealthy, len(w.st.InFlight), w.st.Counters.Rounds, w.st.Counters.MissedRounds, next, w.st.EnabledNote))
+	details := fmt.Sprintf("**%s** · %d nodes · %d unhealthy · %d recovering · rounds %d (missed %d) · next round %s\n\n%s",
+		state, len(w.st.Nodes), unhealthy, len(w.st.InFlight), w.st.Counters.Rounds, w.st.Counters.MissedRounds, next, w.st.EnabledNote)
+	if w.st.LastRoundError != "" {
+		details += "\n\n**last round failed:** " + w.st.LastRoundError
+	}
+	workflow.SetCurrentDetails(ctx, details)
 }
 
 func (w *clusterHealth) status() (Status, error) {
 	state, _ := w.healthState()
 	s := Status{
-		ClusterID:     w.reg.ClusterID,
-		Registration:  w.reg,
-		Enabled:       w.st.Enabled,
-		EnabledNote:   w.st.EnabledNote,
-		DisabledUntil: w.st.DisabledUntil,
-		State:         state,
-		NextRound:     w.st.NextRound,
-		LastRound:     w.st.LastRound,
-		RoundRunning:  w.roundBusy,
-		Counters:      w.st.Counters,
-		Nodes:         []NodeStatus{},
-		InFlight:      []Recovery{},
-		Recent:        slices.Clone(w.st.Recent),
-		Runs:          w.st.Runs,
+		ClusterID:      w.reg.ClusterID,
+		Registration:   w.reg,
+		Enabled:        w.st.Enabled,
+		EnabledNote:    w.st.EnabledNote,
+		DisabledUntil:  w.st.DisabledUntil,
+		State:          state,
+		NextRound:      w.st.NextRound,
+		LastRound:      w.st.LastRound,
+		LastRoundError: w.st.LastRoundError,
+		RoundRunning:   w.roundBusy,
+		Counters:       w.st.Counters,
+		Nodes:          []NodeStatus{},
+		InFlight:       []Recovery{},
+		Recent:         slices.Clone(w.st.Recent),
+		Runs:           w.st.Runs,
 	}
 	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
 		s.Nodes = append(s.Nodes, NodeStatus{ID: id, NodeState: *w.st.Nodes[id], Recovering: w.st.InFlight[id] != nil})

@@ -1,8 +1,14 @@
 package workflows
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/clusterhealth/healthd/activities"
 )
 
 // TestNextGridPoint covers the round grid: rounds stay on origin + k*interval
@@ -40,5 +46,31 @@ func TestNextGridPoint(t *testing.T) {
 					tt.due, tt.now, next.Sub(origin), missed, tt.wantNext, tt.wantMissed)
 			}
 		})
+	}
+}
+
+// TestFailedRoundIsShown: a round whose sweep fails (here with the
+// non-retryable error of a result too large to carry) is counted, keeps the
+// grid, and its error shows in the status until a round runs again.
+func TestFailedRoundIsShown(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).
+		Return(activities.CheckClusterResult{}, temporal.NewNonRetryableApplicationError(
+			"the sweep result of cluster c1 is too large", activities.ErrTypeSweepTooLarge, nil)).Once()
+	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).Return(h.engine.activities().CheckCluster)
+	var failed, recovered Status
+	h.at(30*time.Second, func() { failed = h.status() })
+	h.at(90*time.Second, func() { recovered = h.status() })
+	h.run(Input{Registration: urlRegistration()}, 100*time.Second)
+	if failed.Counters.RoundErrors != 1 || !strings.Contains(failed.LastRoundError, "too large") {
+		t.Errorf("after the failed round: got %d round errors and last error %q, want 1 and the sweep's error",
+			failed.Counters.RoundErrors, failed.LastRoundError)
+	}
+	if want := h.start.Add(60 * time.Second); !failed.NextRound.Equal(want) {
+		t.Errorf("after the failed round: next round %s, want %s on the grid", failed.NextRound, want)
+	}
+	if recovered.LastRoundError != "" || recovered.Counters.Rounds != 2 || len(recovered.Nodes) != 3 {
+		t.Errorf("after a round that ran: got last error %q, %d rounds, %d nodes; want none, 2, 3",
+			recovered.LastRoundError, recovered.Counters.Rounds, len(recovered.Nodes))
 	}
 }

@@ -32,7 +32,10 @@ type State struct {
 	NextRound time.Time `json:"next_round,omitzero"`
 	// LastRound is when the last round started.
 	LastRound time.Time `json:"last_round,omitzero"`
-	Counters  Counters  `json:"counters"`
+	// LastRoundError is why the last round failed; empty after a round that
+	// ran. The node verdicts are then those of the last round that ran.
+	LastRoundError string   `json:"last_round_error,omitempty"`
+	Counters       Counters `json:"counters"`
 	// Nodes is the last verdict per node ID.
 	Nodes map[string]*NodeState `json:"nodes,omitempty"`
 	// InFlight holds the recoveries not finished yet, by node ID.
@@ -115,12 +118,14 @@ type Status struct {
 	State         string              `json:"state"`
 	NextRound     time.Time           `json:"next_round,omitzero"`
 	LastRound     time.Time           `json:"last_round,omitzero"`
-	RoundRunning  bool                `json:"round_running"`
-	Counters      Counters            `json:"counters"`
-	Nodes         []NodeStatus        `json:"nodes"`
-	InFlight      []Recovery          `json:"in_flight"`
-	Recent        []Recovery          `json:"recent"`
-	Runs          int                 `json:"runs"`
+	// LastRoundError is why the last round failed, if it did.
+	LastRoundError string       `json:"last_round_error,omitempty"`
+	RoundRunning   bool         `json:"round_running"`
+	Counters       Counters     `json:"counters"`
+	Nodes          []NodeStatus `json:"nodes"`
+	InFlight       []Recovery   `json:"in_flight"`
+	Recent         []Recovery   `json:"recent"`
+	Runs           int          `json:"runs"`
 }
 
 // NodeStatus is one node in the status query.
