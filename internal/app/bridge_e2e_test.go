@@ -83,7 +83,6 @@ func startEventsStack(t testing.TB) *eventsStack {
 // startEventsStackOn is startEventsStack against the Temporal frontend at
 // address, with tweak applied to the configuration last.
 func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)) *eventsStack {
-	ctx, cancel := context.WithCancel(context.Background())
 	cfg := config.Defaults()
 	cfg.TemporalAddress = address
 	cfg.DatabaseURL = storetest.DSN(t)
@@ -120,16 +119,7 @@ func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)
 		}
 	})
 
-	m := app.New(cfg, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine, app.RoleBridge) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app run: %v", err)
-		}
-	})
-	waitFor(t, "the app to start", 30*time.Second, m.Started)
+	m := runApp(t, cfg, zaptest.NewLogger(t), app.RoleHealth, app.RoleEngine, app.RoleBridge)
 	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
 
 	return &eventsStack{app: m, cfg: cfg, temporal: dialTemporal(t, address), ch: ch, hooks: newNodes(t),

@@ -133,25 +133,13 @@ func clusterStatus(ctx context.Context, c client.Client, clusterID string) workf
 }
 
 func TestEndToEndRecovery(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	temporalSrv := startTemporal(t)
-	dsn := storetest.DSN(t)
-
 	cfg := config.Defaults()
 	cfg.TemporalAddress = temporalSrv.Address
-	cfg.DatabaseURL = dsn
+	cfg.DatabaseURL = storetest.DSN(t)
 	cfg.MetricsAddr = ""
-	m := app.New(cfg, zaptest.NewLogger(t))
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx, app.RoleHealth, app.RoleEngine) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("app run: %v", err)
-		}
-	})
-	waitFor(t, "the app to open its store", 30*time.Second, func() bool { return m.Started() })
+	m := runApp(t, cfg, zaptest.NewLogger(t), app.RoleHealth, app.RoleEngine)
 
 	ns := newNodes(t, "n-1", "n-2", "n-3")
 	ns.broken["n-2"] = true
