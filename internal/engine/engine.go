@@ -25,6 +25,10 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
+// leaseExpirySlack is how long after a lease's expiry the executor looks for
+// the action again.
+const leaseExpirySlack = 20 * time.Millisecond
+
 // DefaultLease is the claim lease of an Executor whose Lease is zero, unless
 // twice its webhook timeout is longer.
 const DefaultLease = 60 * time.Second
@@ -43,6 +47,9 @@ type Store interface {
 	GetCluster(ctx context.Context, id string) (health.Cluster, error)
 	GetNode(ctx context.Context, id string) (health.Node, error)
 	SetNodeStatus(ctx context.Context, nodeID string, status health.NodeStatus, reason string) error
+	// NextLeaseExpiry returns how long until the earliest lease of a RUNNING
+	// action runs out; ok is false when none is RUNNING.
+	NextLeaseExpiry(ctx context.Context) (time.Duration, bool, error)
 }
 
 // Watcher wakes the executor when actions change; Watch("") watches all.
@@ -126,12 +133,23 @@ func (e *Executor) Run(ctx context.Context) error {
 	if poll <= 0 {
 		poll = 5 * time.Second
 	}
-	// One waker fans a notification out to every worker.
+	// One waker fans a notification out to every worker: on a notification,
+	// when the earliest lease of a RUNNING action runs out (an executor that
+	// died leaves its action to be taken over then, and nothing notifies
+	// that), and every poll interval.
 	kick := make(chan struct{}, max(1, e.Workers))
 	go func() {
-		t := time.NewTicker(poll)
+		t := time.NewTimer(poll)
 		defer t.Stop()
 		for {
+			wait := poll
+			// A lease already expired is taken over by the next worker that
+			// looks for work; busy workers look as soon as they are done.
+			if d, ok, err := e.Store.NextLeaseExpiry(ctx); err == nil && ok && d > 0 {
+				// A little after, so that the database sees it expired.
+				wait = min(wait, d+leaseExpirySlack)
+			}
+			t.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return

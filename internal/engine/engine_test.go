@@ -567,3 +567,22 @@ func TestExecutorShutdownFinishesActionInFlight(t *testing.T) {
 		t.Errorf("action created after shutdown began: got %s (err %v), want READY for the next executor", got.Status, err)
 	}
 }
+
+// TestExecutorWakesWhenALeaseRunsOut: the action of a dead executor is taken
+// over as soon as its lease runs out, not at the next poll (an hour here):
+// nothing notifies a lease's expiry, so the executor sleeps until it.
+func TestExecutorWakesWhenALeaseRunsOut(t *testing.T) {
+	e := newEnv(t)
+	hook := newWebhook(t, nil)
+	e.seed(t, "c1", hook.URL, "n1")
+	a := e.createAction(t, "c1", "n1")
+	// Claimed by an executor that died at once.
+	if _, ok, err := e.s.ClaimReadyAction(testContext(t), "dead/1/0", time.Second); err != nil || !ok {
+		t.Fatalf("claim as the dead executor: ok %v err %v", ok, err)
+	}
+	e.start(t, &engine.Executor{ID: "ex1", Workers: 1, PollInterval: time.Hour})
+	got := e.waitFinished(t, a.ID)
+	if got.Status != health.ActionSucceeded || got.AbandonedBy != "dead/1/0" {
+		t.Errorf("action: got %s abandoned by %q, want SUCCEEDED taken over from dead/1/0", got.Status, got.AbandonedBy)
+	}
+}

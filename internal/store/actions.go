@@ -279,3 +279,23 @@ func (s *Store) FinishAction(ctx context.Context, id string, status health.Actio
 	}
 	return fmt.Errorf("store: finish action %q: %w (%s)", id, ErrActionFinished, current)
 }
+
+// NextLeaseExpiry returns how long until the earliest lease of a RUNNING
+// action runs out, by the database's clock (negative when one already has);
+// ok is false when no action is RUNNING. Executors sleep until then, so that
+// the action of an executor that died is taken over as soon as its lease
+// runs out: nothing notifies that moment.
+func (s *Store) NextLeaseExpiry(ctx context.Context) (d time.Duration, ok bool, err error) {
+	var us *int64
+	err = s.pool.QueryRow(ctx, `
+		SELECT (EXTRACT(EPOCH FROM min(lease_until) - now()) * 1000000)::bigint
+		FROM actions WHERE status = $1 AND lease_until IS NOT NULL`,
+		string(health.ActionRunning)).Scan(&us)
+	if err != nil {
+		return 0, false, fmt.Errorf("store: next lease expiry: %w", err)
+	}
+	if us == nil {
+		return 0, false, nil
+	}
+	return time.Duration(*us) * time.Microsecond, true, nil
+}

@@ -644,3 +644,30 @@ func TestFinishAction(t *testing.T) {
 
 // errInvalid marks test cases that expect an input validation error.
 var errInvalid = errors.New("invalid input")
+
+func TestNextLeaseExpiry(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	long := createAction(t, s, "long")
+	if d, ok, err := s.NextLeaseExpiry(ctx); err != nil || ok {
+		t.Fatalf("with nothing RUNNING: got %s ok %v err %v, want ok false", d, ok, err)
+	}
+	claimAs(t, s, long.ID, "w1", time.Hour)
+	short := createAction(t, s, "short")
+	claimAs(t, s, short.ID, "w2", 30*time.Second)
+	createAction(t, s, "ready")
+	d, ok, err := s.NextLeaseExpiry(ctx)
+	if err != nil || !ok || d <= 25*time.Second || d > 30*time.Second {
+		t.Fatalf("with leases of 1h and 30s: got %s ok %v err %v, want just under 30s", d, ok, err)
+	}
+	expireLease(t, s, short.ID)
+	if d, ok, err := s.NextLeaseExpiry(ctx); err != nil || !ok || d >= 0 {
+		t.Errorf("with an expired lease: got %s ok %v err %v, want a negative duration", d, ok, err)
+	}
+	if err := s.FinishAction(ctx, short.ID, health.ActionFailed, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok, err := s.NextLeaseExpiry(ctx); err != nil || !ok || d <= 30*time.Minute {
+		t.Errorf("after the expired one finished: got %s ok %v err %v, want the hour lease", d, ok, err)
+	}
+}
