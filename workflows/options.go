@@ -68,7 +68,7 @@ func waitOptions(ctx workflow.Context, left time.Duration, summary string) workf
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ScheduleToCloseTimeout: left + 2*time.Minute,
 		StartToCloseTimeout:    left + time.Minute,
-		HeartbeatTimeout:       20 * time.Second,
+		HeartbeatTimeout:       10 * time.Second,
 		Summary:                summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
