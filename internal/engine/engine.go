@@ -57,9 +57,11 @@ type Watcher interface {
 	Watch(actionID string) (<-chan struct{}, func())
 }
 
-// Observer is told how each action ended (metrics).
+// Observer is told of each claim (RUNNING), each takeover of an abandoned
+// claim and how each action ended (metrics).
 type Observer interface {
 	EngineAction(s health.ActionStatus)
+	EngineReclaim()
 }
 
 // Executor runs recover actions.
@@ -201,8 +203,14 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 	log := e.Logger.With(zap.String("action_id", a.ID), zap.String("cluster_id", a.ClusterID),
 		zap.String("node_id", a.NodeID), zap.String("operation", string(a.Params.Operation)),
 		zap.String("worker", worker), zap.Int("attempts", a.Attempts))
+	if e.Observer != nil {
+		e.Observer.EngineAction(health.ActionRunning)
+	}
 	if a.Attempts > 1 {
 		log.Warn("reclaimed action abandoned by "+a.AbandonedBy, zap.String("abandoned_by", a.AbandonedBy))
+		if e.Observer != nil {
+			e.Observer.EngineReclaim()
+		}
 	}
 	// A claimed action is carried through to its end even when shutdown begins
 	// meanwhile: the webhook call in flight finishes (bounded by the HTTP

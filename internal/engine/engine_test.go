@@ -84,15 +84,33 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// statuses counts the outcomes an executor reports to its Observer.
+// statuses counts the outcomes an executor reports to its Observer, and
+// apart from them its claims and takeovers.
 type statuses struct {
-	mu sync.Mutex
-	n  map[health.ActionStatus]int
+	mu               sync.Mutex
+	n                map[health.ActionStatus]int
+	claims, reclaims int
+}
+
+func (o *statuses) EngineReclaim() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.reclaims++
+}
+
+func (o *statuses) counts() (claims, reclaims int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.claims, o.reclaims
 }
 
 func (o *statuses) EngineAction(s health.ActionStatus) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if s == health.ActionRunning {
+		o.claims++
+		return
+	}
 	if o.n == nil {
 		o.n = map[health.ActionStatus]int{}
 	}
@@ -339,8 +357,13 @@ func TestExecutorReclaimsAbandonedAction(t *testing.T) {
 		t.Fatalf("claim as the dead executor: got %s ok %v err %v, want %s true nil", got.ID, ok, err, a.ID)
 	}
 
-	e.start(t, &engine.Executor{ID: "ex1", Workers: 1})
+	obs := &statuses{}
+	e.start(t, &engine.Executor{ID: "ex1", Workers: 1, Observer: obs})
 	got := e.waitFinished(t, a.ID)
+	obs.wait(t, map[health.ActionStatus]int{health.ActionSucceeded: 1})
+	if claims, reclaims := obs.counts(); claims != 1 || reclaims != 1 {
+		t.Errorf("observed: got %d claims and %d takeovers, want 1 and 1", claims, reclaims)
+	}
 	if got.Status != health.ActionSucceeded || got.Attempts != 2 || got.AbandonedBy != dead || got.ClaimedBy != "ex1/0" {
 		t.Errorf("action: got %s attempts %d abandoned by %q claimed by %q, want SUCCEEDED 2 %q ex1/0",
 			got.Status, got.Attempts, got.AbandonedBy, got.ClaimedBy, dead)

@@ -64,6 +64,10 @@ type Metrics struct {
 	// EngineActions counts the status changes the reference engine made to
 	// actions, by new status in lower case (healthd_engine_actions_total).
 	EngineActions *prometheus.CounterVec
+	// EngineReclaims counts the actions the reference engine took over from
+	// an executor whose lease ran out (healthd_engine_reclaims_total): an
+	// engine process died, or lost the database, in the middle of an action.
+	EngineReclaims prometheus.Counter
 }
 
 // New creates the metrics and registers them on reg; it panics if they are
@@ -101,10 +105,15 @@ func New(reg prometheus.Registerer) *Metrics {
 		EngineActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "engine_actions_total",
-			Help:      "Action status changes made by the reference engine, by new status.",
+			Help:      "Action status changes made by the reference engine, by new status (running: claims).",
 		}, []string{"status"}),
+		EngineReclaims: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "engine_reclaims_total",
+			Help:      "Actions the reference engine took over from an executor whose lease ran out.",
+		}),
 	}
-	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.DetectionToRecovery, m.BridgeMessages, m.EngineActions)
+	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.DetectionToRecovery, m.BridgeMessages, m.EngineActions, m.EngineReclaims)
 
 	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
 		m.Checks.WithLabelValues(string(v))
@@ -179,6 +188,15 @@ func (m *Metrics) EngineAction(s health.ActionStatus) {
 		return
 	}
 	m.EngineActions.WithLabelValues(statusLabel(s)).Inc()
+}
+
+// EngineReclaim counts one action taken over from an executor whose lease
+// ran out.
+func (m *Metrics) EngineReclaim() {
+	if m == nil {
+		return
+	}
+	m.EngineReclaims.Inc()
 }
 
 func statusLabel(s health.ActionStatus) string { return strings.ToLower(string(s)) }

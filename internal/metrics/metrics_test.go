@@ -64,6 +64,7 @@ func TestMetricsCount(t *testing.T) {
 	m.ObserveDetectionToRecovery(90 * time.Second)
 	m.BridgeMessage(metrics.BridgeMalformed)
 	m.EngineAction(health.ActionSucceeded)
+	m.EngineReclaim()
 
 	tests := []struct {
 		name string
@@ -77,6 +78,7 @@ func TestMetricsCount(t *testing.T) {
 		{"timed out recoveries", m.Recoveries.WithLabelValues("timed_out"), 1},
 		{"malformed messages", m.BridgeMessages.WithLabelValues("malformed"), 1},
 		{"succeeded actions", m.EngineActions.WithLabelValues("succeeded"), 1},
+		{"engine reclaims", m.EngineReclaims, 1},
 	}
 	for _, tt := range tests {
 		if got := counterValue(t, tt.c); got != tt.want {
@@ -115,6 +117,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.ObserveDetectionToRecovery(time.Second)
 	m.BridgeMessage(metrics.BridgeSignalled)
 	m.EngineAction(health.ActionFailed)
+	m.EngineReclaim()
 }
 
 // serve runs ServeListener on a loopback port and returns its base URL and a
