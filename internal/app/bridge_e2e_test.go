@@ -18,7 +18,6 @@ import (
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/store/storetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -83,11 +82,8 @@ func startEventsStack(t testing.TB) *eventsStack {
 // startEventsStackOn is startEventsStack against the Temporal frontend at
 // address, with tweak applied to the configuration last.
 func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)) *eventsStack {
-	cfg := config.Defaults()
-	cfg.TemporalAddress = address
-	cfg.DatabaseURL = storetest.DSN(t)
+	cfg := testConfig(t, address)
 	cfg.AMQPURL = amqpURL()
-	cfg.MetricsAddr = ""
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	cfg.NovaControlExchange = "nova.e2e." + suffix
 	cfg.HeatControlExchange = "heat.e2e." + suffix

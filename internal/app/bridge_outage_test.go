@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/rabbittest"
 )
 
 // TestBridgeHoldsNotificationsWhileTemporalIsDown stops the real Temporal
@@ -118,15 +118,11 @@ func bridgeCount(t testing.TB, s *eventsStack, outcome metrics.BridgeOutcome) fl
 // acknowledged. AMQP itself only tells the ready ones.
 func queueDepth(t testing.TB, queue string) (ready, unacked int) {
 	t.Helper()
-	path, err := exec.LookPath("rabbitmqctl")
+	out, err := rabbittest.LocalCtl(amqpURL(), "list_queues", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged")
 	if err != nil {
-		t.Fatalf("rabbitmqctl not found (scripts/ensure-services.sh installs rabbitmq-server): %v", err)
+		t.Fatal(err)
 	}
-	out, err := exec.Command(path, "-q", "list_queues", "--no-table-headers", "name", "messages_ready", "messages_unacknowledged").CombinedOutput()
-	if err != nil {
-		t.Fatalf("rabbitmqctl list_queues: %v: %s", err, out)
-	}
-	for line := range strings.Lines(string(out)) {
+	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == queue {
 			r, err1 := strconv.Atoi(f[1])

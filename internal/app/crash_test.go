@@ -175,15 +175,8 @@ func TestRecoveryOutlivesKilledWorkers(t *testing.T) {
 	t.Cleanup(st.Close)
 	h := newCrashHooks(t)
 
-	if err := st.UpsertCluster(ctx, health.Cluster{ID: "c-crash", Name: "crash", Project: "p", RecoverWebhook: h.hook.URL}); err != nil {
+	if err := seedCluster(ctx, st, "c-crash", h.hook.URL, []string{"n-1", "n-2", "n-3"}); err != nil {
 		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("n-%d", i)
-		if err := st.UpsertNode(ctx, health.Node{ID: "id-" + name, ClusterID: "c-crash", Name: name, PhysicalID: "vm-" + name,
-			Status: health.NodeActive, InitAt: time.Now().Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	env := []string{
 		"TEMPORAL_ADDRESS=" + srv.Address, "DATABASE_URL=" + dsn, "METRICS_ADDR=off", "LOG_LEVEL=info",

@@ -88,6 +88,18 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
+// testConfig is the configuration of an app under test: the Temporal server
+// at address, a fresh migrated database of the test's own and no metrics
+// listener.
+func testConfig(t testing.TB, address string) config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.TemporalAddress = address
+	cfg.DatabaseURL = storetest.DSN(t)
+	cfg.MetricsAddr = ""
+	return cfg
+}
+
 // dialTemporal returns a client of the server, closed when the test ends.
 func dialTemporal(t testing.TB, address string) client.Client {
 	t.Helper()
@@ -135,24 +147,13 @@ func clusterStatus(ctx context.Context, c client.Client, clusterID string) workf
 func TestEndToEndRecovery(t *testing.T) {
 	ctx := context.Background()
 	temporalSrv := startTemporal(t)
-	cfg := config.Defaults()
-	cfg.TemporalAddress = temporalSrv.Address
-	cfg.DatabaseURL = storetest.DSN(t)
-	cfg.MetricsAddr = ""
-	m := runApp(t, cfg, zaptest.NewLogger(t), app.RoleHealth, app.RoleEngine)
+	m := runApp(t, testConfig(t, temporalSrv.Address), zaptest.NewLogger(t), app.RoleHealth, app.RoleEngine)
 
 	ns := newNodes(t, "n-1", "n-2", "n-3")
 	ns.broken["n-2"] = true
 	st := m.Store
-	if err := st.UpsertCluster(ctx, health.Cluster{ID: "c-e2e", Name: "e2e", Project: "p", RecoverWebhook: ns.hook.URL}); err != nil {
+	if err := seedCluster(ctx, st, "c-e2e", ns.hook.URL, []string{"n-1", "n-2", "n-3"}); err != nil {
 		t.Fatal(err)
-	}
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("n-%d", i)
-		if err := st.UpsertNode(ctx, health.Node{ID: "id-" + name, ClusterID: "c-e2e", Name: name, PhysicalID: "vm-" + name,
-			Status: health.NodeActive, InitAt: time.Now().Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
 	}
 	c := dialTemporal(t, temporalSrv.Address)
 	startCluster(t, c, pollURLRegistration("c-e2e", ns.srv.URL, 60))

@@ -124,7 +124,7 @@ func BenchmarkFleet(b *testing.B) {
 	setup := time.Now()
 	errs := make([]error, len(clusterIDs))
 	parallel(len(clusterIDs), 8, func(i int) {
-		errs[i] = addFleetCluster(ctx, m.Store, clusterIDs[i], ns.hook.URL, nodeNames(clusterIDs[i], p.nodes))
+		errs[i] = seedCluster(ctx, m.Store, clusterIDs[i], ns.hook.URL, nodeNames(clusterIDs[i], p.nodes))
 	})
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)

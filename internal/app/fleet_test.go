@@ -22,7 +22,6 @@ import (
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
-	"github.com/clusterhealth/healthd/internal/store/storetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -36,11 +35,7 @@ import (
 func TestHealthyRoundCostIsConstant(t *testing.T) {
 	ctx := context.Background()
 	temporalSrv := startTemporal(t)
-	cfg := config.Defaults()
-	cfg.TemporalAddress = temporalSrv.Address
-	cfg.DatabaseURL = storetest.DSN(t)
-	cfg.MetricsAddr = ""
-	m := runApp(t, cfg, zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)), app.RoleHealth)
+	m := runApp(t, testConfig(t, temporalSrv.Address), zaptest.NewLogger(t, zaptest.Level(zapcore.InfoLevel)), app.RoleHealth)
 	var probes atomic.Int64
 	nodeSrv := okNodeServer(t, &probes)
 	c := dialTemporal(t, temporalSrv.Address)
@@ -51,7 +46,7 @@ func TestHealthyRoundCostIsConstant(t *testing.T) {
 	sizes := []int{3, 300}
 	for _, n := range sizes {
 		cid := fmt.Sprintf("c-cost-%d", n)
-		if err := addFleetCluster(ctx, m.Store, cid, "", nodeNames(cid, n)); err != nil {
+		if err := seedCluster(ctx, m.Store, cid, "", nodeNames(cid, n)); err != nil {
 			t.Fatal(err)
 		}
 		reg := pollURLRegistration(cid, nodeSrv.URL, 60)
@@ -134,8 +129,8 @@ func nodeNames(clusterID string, n int) []string {
 	return names
 }
 
-// addFleetCluster stores a cluster and its ACTIVE nodes, node IDs "id-<name>".
-func addFleetCluster(ctx context.Context, st *store.Store, clusterID, webhook string, names []string) error {
+// seedCluster stores a cluster and its ACTIVE nodes, node IDs "id-<name>".
+func seedCluster(ctx context.Context, st *store.Store, clusterID, webhook string, names []string) error {
 	if err := st.UpsertCluster(ctx, health.Cluster{ID: clusterID, Name: clusterID, Project: "p", RecoverWebhook: webhook}); err != nil {
 		return err
 	}

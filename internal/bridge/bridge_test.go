@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/rabbittest"
 )
 
 // Integration tests run against a real RabbitMQ: the local one, or the one
@@ -798,25 +797,7 @@ func forceClose(t *testing.T, b *Bridge, connectionName string) {
 	}
 }
 
-// rabbitmqctl runs rabbitmqctl against the local broker, if the tests use the
-// local broker and rabbitmqctl is installed.
+// rabbitmqctl runs rabbitmqctl against the local broker, if the tests use it.
 func rabbitmqctl(args ...string) (string, error) {
-	u, err := url.Parse(testAMQPURL())
-	if err != nil {
-		return "", errors.New("unparsable TEST_AMQP_URL")
-	}
-	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
-		return "", fmt.Errorf("broker %s is not local", h)
-	}
-	path, err := exec.LookPath("rabbitmqctl")
-	if err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, path, append([]string{"-q"}, args...)...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
+	return rabbittest.LocalCtl(testAMQPURL(), args...)
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -452,4 +453,29 @@ func randomHex(t testing.TB) string {
 		t.Fatalf("rabbittest: random: %v", err)
 	}
 	return hex.EncodeToString(buf)
+}
+
+// LocalCtl runs `rabbitmqctl -q args...` against the machine's own broker,
+// the service the other tests share, and returns its output. It refuses when
+// amqpURL, the broker the tests use, is not on this machine, and never
+// touches a node started by Start (use Broker.Ctl for those).
+func LocalCtl(amqpURL string, args ...string) (string, error) {
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		return "", errors.New("rabbittest: unparsable AMQP URL")
+	}
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		return "", fmt.Errorf("rabbittest: broker %s is not local", h)
+	}
+	path, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		return "", fmt.Errorf("rabbittest: %w (scripts/ensure-services.sh installs rabbitmq-server)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, append([]string{"-q"}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
