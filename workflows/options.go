@@ -48,17 +48,7 @@ func confirmOptions(ctx workflow.Context, m health.DetectionMode, node string) w
 // recoverOptions: asking for a recovery must not be lost to a brief database
 // outage, but a node that is not a member is final.
 func recoverOptions(ctx workflow.Context, summary string) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		Summary:             summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        30 * time.Second,
-			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput, activities.ErrTypeNodeNotFound},
-		},
-	})
+	return quickOptions(ctx, summary, activities.ErrTypeNodeNotFound)
 }
 
 // waitOptions bounds the wait by its deadline; the heartbeat timeout lets
@@ -80,8 +70,9 @@ func waitOptions(ctx workflow.Context, left time.Duration, summary string) workf
 	})
 }
 
-// quickOptions is for short bookkeeping activities.
-func quickOptions(ctx workflow.Context, summary string) workflow.Context {
+// quickOptions is for short activities on the database, retried through a
+// brief outage; bad input, and the error types given, are final.
+func quickOptions(ctx workflow.Context, summary string, final ...string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		Summary:             summary,
@@ -90,7 +81,7 @@ func quickOptions(ctx workflow.Context, summary string) workflow.Context {
 			BackoffCoefficient:     2,
 			MaximumInterval:        30 * time.Second,
 			MaximumAttempts:        10,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+			NonRetryableErrorTypes: append([]string{activities.ErrTypeBadInput}, final...),
 		},
 	})
 }
