@@ -1,6 +1,8 @@
 // Package demo runs a small demo cluster for dev mode: a few local HTTP
 // "nodes" with a health endpoint, a recovery webhook that brings a node back,
-// and endpoints to break and fix nodes by hand.
+// a status URL that reports every node's server and hypervisor (so that the
+// reference engine keeps the nodes' status columns fresh), and endpoints to
+// break and fix nodes by hand.
 package demo
 
 import (
@@ -55,6 +57,7 @@ func Start(ctx context.Context, addr string, nodes int, st Store, logger *zap.Lo
 	mux.HandleFunc("POST /nodes/{name}/break", d.toggle(true))
 	mux.HandleFunc("POST /nodes/{name}/fix", d.toggle(false))
 	mux.HandleFunc("POST /recover", d.recover)
+	mux.HandleFunc("GET /status", d.status)
 	mux.HandleFunc("GET /{$}", d.index)
 	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = d.srv.Serve(ln) }()
@@ -66,12 +69,15 @@ func Start(ctx context.Context, addr string, nodes int, st Store, logger *zap.Lo
 	}()
 
 	if err := st.UpsertCluster(ctx, health.Cluster{ID: ClusterID, Name: "demo", Project: "demo-project", User: "demo",
-		ProfileType: "os.nova.server-1.0", RecoverWebhook: d.URL + "/recover"}); err != nil {
+		ProfileType: "os.nova.server-1.0", RecoverWebhook: d.URL + "/recover", StatusURL: d.URL + "/status"}); err != nil {
 		return nil, fmt.Errorf("demo: create cluster: %w", err)
 	}
 	for i := 1; i <= nodes; i++ {
 		name := fmt.Sprintf("web-%d", i)
+		// The status URL may already be read: the engine learns it above.
+		d.mu.Lock()
 		d.broken[name] = false
+		d.mu.Unlock()
 		err := st.UpsertNode(ctx, health.Node{ID: "demo-" + name, ClusterID: ClusterID, Name: name,
 			PhysicalID: fmt.Sprintf("server-%d-1", i), Status: health.NodeActive, PhysicalStatus: "ACTIVE",
 			InitAt: time.Now().Add(-time.Hour)})
@@ -149,6 +155,26 @@ func (d *Demo) recover(w http.ResponseWriter, r *http.Request) {
 	d.broken[req.NodeName] = false
 	d.mu.Unlock()
 	fmt.Fprintln(w, "recovered")
+}
+
+// status is the cluster's status URL: every demo server is ACTIVE on an
+// enabled hypervisor that is up. A broken node is broken in its application
+// (its health endpoint fails), not in its server.
+func (d *Demo) status(w http.ResponseWriter, _ *http.Request) {
+	d.mu.Lock()
+	names := make([]string, 0, len(d.broken))
+	for n := range d.broken {
+		names = append(names, n)
+	}
+	d.mu.Unlock()
+	sort.Strings(names)
+	rep := engine.StatusReport{Nodes: make([]health.ObservedStatus, 0, len(names))}
+	for _, n := range names {
+		rep.Nodes = append(rep.Nodes, health.ObservedStatus{Name: n, PhysicalStatus: "ACTIVE",
+			HypervisorState: "up", HypervisorStatus: "enabled"})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(rep)
 }
 
 func (d *Demo) index(w http.ResponseWriter, _ *http.Request) {

@@ -105,6 +105,10 @@ type Registration struct {
 	Fencing             []string        `json:"fencing,omitempty"`
 	NodeDeleteTimeout   int             `json:"node_delete_timeout"`
 	NodeForceRecreate   bool            `json:"node_force_recreate"`
+	// WaitTimeout is how long, in seconds, a recovery may run before it is
+	// reported overdue (healthd.recovery_wait_timeout); 0 means
+	// NodeUpdateTimeout. An overdue recovery is still watched until it ends.
+	WaitTimeout int `json:"recovery_wait_timeout,omitempty"`
 }
 
 // RoundInterval is the effective spacing of polling rounds: the policy interval
@@ -120,6 +124,24 @@ func (r Registration) RoundInterval() time.Duration {
 // Grace is the time after a node's last update during which it is not judged unhealthy.
 func (r Registration) Grace() time.Duration {
 	return time.Duration(r.NodeUpdateTimeout) * time.Second
+}
+
+// WaitBound is how long a recovery may run before it is reported overdue:
+// WaitTimeout, or NodeUpdateTimeout when that is not set (Senlin used the
+// grace period for both, F-20).
+func (r Registration) WaitBound() time.Duration {
+	if r.WaitTimeout > 0 {
+		return time.Duration(r.WaitTimeout) * time.Second
+	}
+	return r.Grace()
+}
+
+// WatchesEvents reports whether the registration has a LIFECYCLE_EVENTS
+// mode: only then do notifications from the bridge recover its nodes, as in
+// Senlin, which listened only for such clusters.
+func (r Registration) WatchesEvents() bool {
+	_, ok := r.Mode(LifecycleEvents)
+	return ok
 }
 
 // Polling reports whether the registration runs polling rounds (as opposed to
@@ -144,11 +166,12 @@ func (r Registration) Mode(t DetectionType) (DetectionMode, bool) {
 }
 
 // RecoverParams builds what a recovery request carries: the operation, its
-// params, delete_timeout and force_recreate, nothing else.
+// params, the fencing, delete_timeout and force_recreate, nothing else.
 func (r Registration) RecoverParams() RecoverParams {
 	return RecoverParams{
 		Operation:       r.Recovery.Name,
 		OperationParams: r.Recovery.Params,
+		Fencing:         r.Fencing,
 		DeleteTimeout:   r.NodeDeleteTimeout,
 		ForceRecreate:   r.NodeForceRecreate,
 	}
@@ -158,8 +181,11 @@ func (r Registration) RecoverParams() RecoverParams {
 type RecoverParams struct {
 	Operation       Operation      `json:"operation"`
 	OperationParams map[string]any `json:"operation_params,omitempty"`
-	DeleteTimeout   int            `json:"delete_timeout"`
-	ForceRecreate   bool           `json:"force_recreate"`
+	// Fencing is the policy's recovery.fencing (Senlin parsed it and dropped
+	// it, F-16): what the engine must fence before it recovers the node.
+	Fencing       []string `json:"fencing,omitempty"`
+	DeleteTimeout int      `json:"delete_timeout"`
+	ForceRecreate bool     `json:"force_recreate"`
 }
 
 // NodeStatus is the engine's status of a node.
@@ -188,6 +214,12 @@ type Cluster struct {
 	// RecoverWebhook is the reference engine's recovery driver: an HTTP URL that
 	// receives a POST per recovery.
 	RecoverWebhook string `json:"recover_webhook,omitempty"`
+	// StatusURL is the reference engine's status source: an HTTP URL that it
+	// reads every few seconds to refresh the physical and hypervisor status of
+	// the cluster's nodes. It is the engine's own wiring and may carry
+	// credentials, so it stays out of JSON (activity results, workflow
+	// histories, status queries).
+	StatusURL string `json:"-"`
 }
 
 // Node is a node record of the engine contract.
@@ -209,6 +241,13 @@ type Node struct {
 	// hypervisor ("up"/"down", "enabled"/"disabled"); empty when unknown.
 	HypervisorState  string `json:"hypervisor_state,omitempty"`
 	HypervisorStatus string `json:"hypervisor_status,omitempty"`
+	// PhysicalStatusAt is when the engine last wrote PhysicalStatus (the
+	// database stamps every write); zero when it never did. Polling judges
+	// the value only while it is fresh (see StatusMaxAge).
+	PhysicalStatusAt time.Time `json:"physical_status_at,omitzero"`
+	// HypervisorAt is when the engine last wrote HypervisorState or
+	// HypervisorStatus; zero when it never did.
+	HypervisorAt time.Time `json:"hypervisor_at,omitzero"`
 }
 
 // LastUpdate is the reference time of the grace period: UpdatedAt, else InitAt.
@@ -288,6 +327,48 @@ type HealthEvent struct {
 	To        Verdict   `json:"to"`
 	Reason    string    `json:"reason,omitempty"`
 	ActionID  string    `json:"action_id,omitempty"`
+}
+
+// Sources of recover requests, as RecoverSignal.Source and Recovery.Source
+// spell them.
+const (
+	// SourcePoll: a polling round found the node unhealthy.
+	SourcePoll = "poll"
+	// SourceNova and SourceHeat: a lifecycle notification, through the bridge.
+	SourceNova = "nova"
+	SourceHeat = "heat"
+	// SourceOperator: an operator asked (starter recover).
+	SourceOperator = "operator"
+)
+
+// FromNotification reports whether the request came from a lifecycle
+// notification (through the signal bridge) rather than from an engine or an
+// operator.
+func (s RecoverSignal) FromNotification() bool {
+	return s.Source == SourceNova || s.Source == SourceHeat
+}
+
+// StackID returns the stack id of a Heat stack identity. Heat notifications
+// name a stack by its ARN, arn:openstack:heat::<tenant>:stacks/<name>/<id>
+// (or the same path in a URL), while an engine records a stack node's
+// physical_id as the bare id. Anything that is not such an identity is
+// returned unchanged.
+func StackID(identity string) string {
+	_, path, ok := strings.Cut(identity, "stacks/")
+	if !ok {
+		return identity
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if len(parts) < 2 || parts[len(parts)-1] == "" {
+		return identity
+	}
+	return parts[1]
+}
+
+// SamePhysicalResource reports whether two physical ids name the same
+// resource: equal, or the same Heat stack when either is a stack identity.
+func SamePhysicalResource(a, b string) bool {
+	return a == b || StackID(a) == StackID(b)
 }
 
 // RecoverSignal asks a cluster's workflow to recover one node; it comes from the

@@ -16,14 +16,19 @@ import (
 // missing row; UpsertNode maps it to health.ErrNotFound.
 const codeForeignKeyViolation = "23503"
 
-const clusterColumns = `id, name, project, "user", profile_type, COALESCE(recover_webhook, '')`
+const clusterColumns = `id, name, project, "user", profile_type, COALESCE(recover_webhook, ''),
+	COALESCE(status_url, '')`
+
+func scanCluster(row pgx.Row) (health.Cluster, error) {
+	var c health.Cluster
+	err := row.Scan(&c.ID, &c.Name, &c.Project, &c.User, &c.ProfileType, &c.RecoverWebhook, &c.StatusURL)
+	return c, err
+}
 
 // GetCluster returns the cluster; the error wraps health.ErrNotFound when it
 // does not exist.
 func (s *Store) GetCluster(ctx context.Context, id string) (health.Cluster, error) {
-	var c health.Cluster
-	err := s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id).
-		Scan(&c.ID, &c.Name, &c.Project, &c.User, &c.ProfileType, &c.RecoverWebhook)
+	c, err := scanCluster(s.pool.QueryRow(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return health.Cluster{}, fmt.Errorf("store: get cluster %q: %w", id, health.ErrNotFound)
 	}
@@ -40,20 +45,38 @@ func (s *Store) UpsertCluster(ctx context.Context, c health.Cluster) error {
 		return errors.New("store: upsert cluster: empty cluster id")
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO clusters (id, name, project, "user", profile_type, recover_webhook)
-		VALUES ($1, $2, $3, $4, $5, $6)
+		INSERT INTO clusters (id, name, project, "user", profile_type, recover_webhook, status_url)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))
 		ON CONFLICT (id) DO UPDATE SET
 			name = EXCLUDED.name,
 			project = EXCLUDED.project,
 			"user" = EXCLUDED."user",
 			profile_type = EXCLUDED.profile_type,
 			recover_webhook = EXCLUDED.recover_webhook,
+			status_url = EXCLUDED.status_url,
 			updated_at = now()`,
-		c.ID, c.Name, c.Project, c.User, c.ProfileType, c.RecoverWebhook)
+		c.ID, c.Name, c.Project, c.User, c.ProfileType, c.RecoverWebhook, c.StatusURL)
 	if err != nil {
 		return fmt.Errorf("store: upsert cluster %q: %w", c.ID, err)
 	}
 	return nil
+}
+
+// ListStatusClusters returns every cluster with a status URL, ordered by id:
+// the clusters whose node status the reference engine refreshes.
+func (s *Store) ListStatusClusters(ctx context.Context) ([]health.Cluster, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+clusterColumns+` FROM clusters WHERE COALESCE(status_url, '') <> '' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list clusters with a status url: %w", err)
+	}
+	clusters, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (health.Cluster, error) {
+		return scanCluster(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list clusters with a status url: %w", err)
+	}
+	return clusters, nil
 }
 
 // DeleteCluster deletes the cluster and, by cascade, its nodes. Actions and
@@ -72,24 +95,33 @@ func (s *Store) DeleteCluster(ctx context.Context, id string) error {
 
 const nodeColumns = `id, cluster_id, name, COALESCE(physical_id, ''), status,
 	COALESCE(status_reason, ''), init_at, updated_at, COALESCE(physical_status, ''),
-	COALESCE(hypervisor_state, ''), COALESCE(hypervisor_status, '')`
+	COALESCE(hypervisor_state, ''), COALESCE(hypervisor_status, ''),
+	physical_status_at, hypervisor_at`
 
 func scanNode(row pgx.Row) (health.Node, error) {
 	var (
-		n       health.Node
-		updated *time.Time
+		n                         health.Node
+		updated, physical, hyperv *time.Time
 	)
 	err := row.Scan(&n.ID, &n.ClusterID, &n.Name, &n.PhysicalID, &n.Status,
 		&n.StatusReason, &n.InitAt, &updated, &n.PhysicalStatus,
-		&n.HypervisorState, &n.HypervisorStatus)
+		&n.HypervisorState, &n.HypervisorStatus, &physical, &hyperv)
 	if err != nil {
 		return health.Node{}, err
 	}
 	n.InitAt = n.InitAt.UTC()
-	if updated != nil {
-		n.UpdatedAt = updated.UTC()
-	}
+	n.UpdatedAt = utcOrZero(updated)
+	n.PhysicalStatusAt = utcOrZero(physical)
+	n.HypervisorAt = utcOrZero(hyperv)
 	return n, nil
+}
+
+// utcOrZero maps SQL NULL to the zero time and any other time to UTC.
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // ListNodes returns every node of the cluster, whatever its status, ordered by
@@ -125,8 +157,11 @@ func (s *Store) GetNode(ctx context.Context, id string) (health.Node, error) {
 // UpsertNode creates the node or overwrites every field of an existing one.
 // A zero UpdatedAt is stored as NULL (the node never left its first status).
 // A zero InitAt means now() for a new node and keeps the stored value of an
-// existing one. An empty Status means INIT. The error wraps health.ErrNotFound
-// when the node's cluster does not exist.
+// existing one. An empty Status means INIT. Writing the physical status and
+// hypervisor columns is an observation: a zero PhysicalStatusAt or
+// HypervisorAt (or one equal to the stored time) becomes now(), stamped by
+// the database, and an empty value has no time. The error wraps
+// health.ErrNotFound when the node's cluster does not exist.
 func (s *Store) UpsertNode(ctx context.Context, n health.Node) error {
 	if n.ID == "" {
 		return errors.New("store: upsert node: empty node id")
@@ -137,8 +172,9 @@ func (s *Store) UpsertNode(ctx context.Context, n health.Node) error {
 	}
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO nodes (id, cluster_id, name, physical_id, status, status_reason,
-			init_at, updated_at, physical_status, hypervisor_state, hypervisor_status)
-		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8, $9, $10, $11)
+			init_at, updated_at, physical_status, hypervisor_state, hypervisor_status,
+			physical_status_at, hypervisor_at)
+		VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()), $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (id) DO UPDATE SET
 			cluster_id = EXCLUDED.cluster_id,
 			name = EXCLUDED.name,
@@ -149,10 +185,12 @@ func (s *Store) UpsertNode(ctx context.Context, n health.Node) error {
 			updated_at = EXCLUDED.updated_at,
 			physical_status = EXCLUDED.physical_status,
 			hypervisor_state = EXCLUDED.hypervisor_state,
-			hypervisor_status = EXCLUDED.hypervisor_status`,
+			hypervisor_status = EXCLUDED.hypervisor_status,
+			physical_status_at = EXCLUDED.physical_status_at,
+			hypervisor_at = EXCLUDED.hypervisor_at`,
 		n.ID, n.ClusterID, n.Name, n.PhysicalID, string(status), n.StatusReason,
 		nullTime(n.InitAt), nullTime(n.UpdatedAt), n.PhysicalStatus,
-		n.HypervisorState, n.HypervisorStatus)
+		n.HypervisorState, n.HypervisorStatus, nullTime(n.PhysicalStatusAt), nullTime(n.HypervisorAt))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeForeignKeyViolation {
 		return fmt.Errorf("store: upsert node %q: cluster %q: %w", n.ID, n.ClusterID, health.ErrNotFound)
@@ -200,8 +238,9 @@ func (s *Store) SetNodeStatus(ctx context.Context, nodeID string, status health.
 }
 
 // SetNodePhysicalStatus records what the engine last observed of the node's
-// backing resource. It is not a status transition: updated_at is unchanged.
-// The error wraps health.ErrNotFound when the node does not exist.
+// backing resource; the database stamps physical_status_at with the time of
+// the write. It is not a status transition: updated_at is unchanged. The
+// error wraps health.ErrNotFound when the node does not exist.
 func (s *Store) SetNodePhysicalStatus(ctx context.Context, nodeID, physicalStatus string) error {
 	tag, err := s.pool.Exec(ctx,
 		`UPDATE nodes SET physical_status = $2 WHERE id = $1`, nodeID, physicalStatus)
@@ -212,6 +251,50 @@ func (s *Store) SetNodePhysicalStatus(ctx context.Context, nodeID, physicalStatu
 		return fmt.Errorf("store: set physical status of node %q: %w", nodeID, health.ErrNotFound)
 	}
 	return nil
+}
+
+// SetObservedStatus records, in one statement, what the engine observed of
+// the cluster's nodes: each observation overwrites the physical status and
+// hypervisor columns of the nodes it names (by name, or by physical id when
+// it has no name), and the database stamps physical_status_at and
+// hypervisor_at with the time of the write. Nodes no observation names are
+// left alone, so their values age. Observations that name no node are
+// ignored. It returns how many nodes it updated; a cluster without nodes, or
+// an unknown one, gives 0.
+func (s *Store) SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus) (int, error) {
+	if clusterID == "" {
+		return 0, errors.New("store: set observed status: empty cluster id")
+	}
+	var names, physicalIDs, physical, hvState, hvStatus []string
+	for _, o := range obs {
+		if o.Name == "" && o.PhysicalID == "" {
+			continue
+		}
+		names = append(names, o.Name)
+		physicalIDs = append(physicalIDs, o.PhysicalID)
+		physical = append(physical, o.PhysicalStatus)
+		hvState = append(hvState, o.HypervisorState)
+		hvStatus = append(hvStatus, o.HypervisorStatus)
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	// A node named twice is updated once, from either observation (UPDATE ...
+	// FROM takes one joined row per target row).
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE nodes AS n SET
+			physical_status = v.physical_status,
+			hypervisor_state = v.hypervisor_state,
+			hypervisor_status = v.hypervisor_status
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+			AS v(name, physical_id, physical_status, hypervisor_state, hypervisor_status)
+		WHERE n.cluster_id = $1
+			AND CASE WHEN v.name <> '' THEN n.name = v.name ELSE n.physical_id = v.physical_id END`,
+		clusterID, names, physicalIDs, physical, hvState, hvStatus)
+	if err != nil {
+		return 0, fmt.Errorf("store: set observed status of cluster %q: %w", clusterID, err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // nullTime maps the zero time to SQL NULL.

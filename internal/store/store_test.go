@@ -126,7 +126,8 @@ func TestNotFoundErrorsWrapErrNotFound(t *testing.T) {
 func TestUpsertCluster(t *testing.T) {
 	s := storetest.New(t)
 	ctx := testContext(t)
-	want := health.Cluster{ID: "c1", Name: "web", Project: "p1", User: "u1", ProfileType: "os.nova.server-1.0", RecoverWebhook: "http://127.0.0.1:9/recover"}
+	want := health.Cluster{ID: "c1", Name: "web", Project: "p1", User: "u1", ProfileType: "os.nova.server-1.0",
+		RecoverWebhook: "http://127.0.0.1:9/recover", StatusURL: "http://127.0.0.1:9/status"}
 	if err := s.UpsertCluster(ctx, want); err != nil {
 		t.Fatalf("UpsertCluster: %v", err)
 	}
@@ -138,7 +139,7 @@ func TestUpsertCluster(t *testing.T) {
 		t.Errorf("GetCluster after insert: got %+v, want %+v", got, want)
 	}
 
-	want.Name, want.RecoverWebhook = "web-renamed", ""
+	want.Name, want.RecoverWebhook, want.StatusURL = "web-renamed", "", ""
 	if err := s.UpsertCluster(ctx, want); err != nil {
 		t.Fatalf("UpsertCluster again: %v", err)
 	}
@@ -162,9 +163,11 @@ func TestUpsertNode(t *testing.T) {
 		name string
 		in   health.Node
 		// want is in with the timestamps the store fills in left zero;
-		// wantInitNow says InitAt must be about now.
-		want        health.Node
-		wantInitNow bool
+		// wantInitNow says InitAt must be about now, wantObservedNow that
+		// PhysicalStatusAt and HypervisorAt must be.
+		want            health.Node
+		wantInitNow     bool
+		wantObservedNow bool
 	}{
 		{
 			name: "every field",
@@ -174,6 +177,16 @@ func TestUpsertNode(t *testing.T) {
 			want: health.Node{ID: "n1", ClusterID: "c1", Name: "node-1", PhysicalID: "srv-1",
 				Status: health.NodeActive, StatusReason: "Creation succeeded", InitAt: initAt, UpdatedAt: updatedAt,
 				PhysicalStatus: "ACTIVE", HypervisorState: "up", HypervisorStatus: "enabled"},
+			wantObservedNow: true,
+		},
+		{
+			name: "observation times given",
+			in: health.Node{ID: "n3", ClusterID: "c1", Name: "node-3", PhysicalID: "srv-3", Status: health.NodeActive,
+				InitAt: initAt, PhysicalStatus: "SHUTOFF", PhysicalStatusAt: updatedAt,
+				HypervisorState: "down", HypervisorStatus: "enabled", HypervisorAt: initAt},
+			want: health.Node{ID: "n3", ClusterID: "c1", Name: "node-3", PhysicalID: "srv-3", Status: health.NodeActive,
+				InitAt: initAt, PhysicalStatus: "SHUTOFF", PhysicalStatusAt: updatedAt,
+				HypervisorState: "down", HypervisorStatus: "enabled", HypervisorAt: initAt},
 		},
 		{
 			name:        "zero times and status",
@@ -202,6 +215,13 @@ func TestUpsertNode(t *testing.T) {
 					t.Errorf("InitAt: got %v, want about %v", got.InitAt, before)
 				}
 				got.InitAt = time.Time{}
+			}
+			if tt.wantObservedNow {
+				if !about(got.PhysicalStatusAt, before) || !about(got.HypervisorAt, before) {
+					t.Errorf("observation times: got physical %v hypervisor %v, want about %v",
+						got.PhysicalStatusAt, got.HypervisorAt, before)
+				}
+				got.PhysicalStatusAt, got.HypervisorAt = time.Time{}, time.Time{}
 			}
 			if !got.InitAt.Equal(tt.want.InitAt) || !got.UpdatedAt.Equal(tt.want.UpdatedAt) {
 				t.Errorf("times: got init %v updated %v, want init %v updated %v",
@@ -367,5 +387,8 @@ func TestSetNodePhysicalStatus(t *testing.T) {
 	}
 	if !got.UpdatedAt.Equal(past) {
 		t.Errorf("UpdatedAt: got %v, want it unchanged (%v)", got.UpdatedAt, past)
+	}
+	if !about(got.PhysicalStatusAt, time.Now()) {
+		t.Errorf("PhysicalStatusAt: got %v, want about now", got.PhysicalStatusAt)
 	}
 }
