@@ -158,6 +158,12 @@ func (s *eventsStack) status(ctx context.Context, clusterID string) workflows.St
 	return clusterStatus(ctx, s.temporal, clusterID)
 }
 
+// stackNodePhysicalIDs are the physical ids an engine records for the stack
+// nodes of the Heat fixtures: the stack id at the end of their stack_identity.
+var stackNodePhysicalIDs = map[string]string{
+	"member.heat.orchestration.stack.delete.end.messagingv2": "2f4e9a63-0d5a-4c5e-9c1b-7f3c9e7b1a20",
+}
+
 // TestBridgeFixturesBecomeRecoveries publishes every captured failure
 // notification of a cluster member to its exchange and routing key; each one
 // must reach the cluster's workflow and end in a recovery action.
@@ -177,9 +183,15 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 		if f.event.ClusterID != ev.ClusterID || f.event.Signal.NodeID != ev.Signal.NodeID {
 			t.Fatalf("%s: got cluster %s node %s, want the member %s/%s", f.name, f.event.ClusterID, f.event.Signal.NodeID, ev.ClusterID, ev.Signal.NodeID)
 		}
-		// The node's physical resource is the one the event is about.
+		// The node's physical resource is the one the event is about: for a
+		// Heat stack node the engine records the bare stack id, while the
+		// notification names the stack by its ARN.
+		physicalID, ok := stackNodePhysicalIDs[f.name]
+		if !ok {
+			physicalID = f.event.Signal.PhysicalID
+		}
 		if err := s.app.Store.UpsertNode(ctx, health.Node{ID: ev.Signal.NodeID, ClusterID: ev.ClusterID, Name: "member",
-			PhysicalID: f.event.Signal.PhysicalID, Status: health.NodeActive}); err != nil {
+			PhysicalID: physicalID, Status: health.NodeActive}); err != nil {
 			t.Fatal(err)
 		}
 		s.publish(t, f, f.body)

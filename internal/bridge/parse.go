@@ -230,8 +230,8 @@ const (
 
 // Sources of recover signals produced here.
 const (
-	SourceNova = "nova"
-	SourceHeat = "heat"
+	SourceNova = health.SourceNova
+	SourceHeat = health.SourceHeat
 )
 
 // novaLegacyEvents maps legacy (unversioned) Nova event types to events.
@@ -377,8 +377,10 @@ func classifyHeat(n Notification) (Event, Outcome) {
 		}
 	}
 	state, _ := optString(n.Payload, "state")
-	stackID, _ := optString(n.Payload, "stack_identity")
-	return member(n, SourceHeat, event, clusterID, nodeID, state, stackID)
+	// stack_identity is the stack's ARN; a stack node's physical_id is the
+	// bare stack id, so the signal carries that.
+	stack, _ := optString(n.Payload, "stack_identity")
+	return member(n, SourceHeat, event, clusterID, nodeID, state, health.StackID(stack))
 }
 
 // member builds the event of a cluster node, or ignores a notification about a

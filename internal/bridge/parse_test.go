@@ -17,7 +17,10 @@ const (
 	fxProject = "6f70656e737461636b20342065766572"
 	fxUser    = "3b7a3c2d1f0e4a5b9c8d7e6f5a4b3c2d"
 	fxServer  = "178b0921-8f85-4257-88b6-2e743b5a975c"
-	fxStack   = "arn:openstack:heat::6f70656e737461636b20342065766572:stacks/web-stack/2f4e9a63-0d5a-4c5e-9c1b-7f3c9e7b1a20"
+	// fxStackID is the id at the end of the fixture's stack_identity, the ARN
+	// arn:openstack:heat::<tenant>:stacks/web-stack/<id>: what an engine
+	// records as the physical id of a stack node.
+	fxStackID = "2f4e9a63-0d5a-4c5e-9c1b-7f3c9e7b1a20"
 
 	memberNova          = "member.nova.compute.instance.shutdown.end.messagingv2"
 	memberNovaVersioned = "member.nova.versioned.instance.power_off.end.messagingv2"
@@ -83,7 +86,7 @@ var fixtureWants = map[string]fixtureWant{
 		envelope: "2.0", priority: "INFO", messageID: "588cee80-aab1-4f93-9366-c288b19000f5",
 		kind: KindRecover, cluster: fxCluster,
 		signal: health.RecoverSignal{
-			NodeID: fxNode, Event: EventDelete, State: "DELETE_COMPLETE", PhysicalID: fxStack,
+			NodeID: fxNode, Event: EventDelete, State: "DELETE_COMPLETE", PhysicalID: fxStackID,
 			Publisher: "orchestration.host1", Timestamp: "2026-11-24 14:43:48.523069",
 			MessageID: "588cee80-aab1-4f93-9366-c288b19000f5", Project: fxProject, Source: SourceHeat,
 		},
