@@ -53,9 +53,11 @@ func validActionID(id string) bool {
 }
 
 // CreateRecoverAction inserts a READY NODE_RECOVER action for the node unless
-// an action with the same idempotency key exists. It returns the action either
-// way, and whether this call created it. Concurrent calls with one key create
-// one row.
+// an action with the same idempotency key exists, or another NODE_RECOVER of
+// the node is still active (READY or RUNNING): a node has at most one active
+// recovery (a partial unique index says so). It returns the action with the
+// key, else the node's active action, and whether this call created it.
+// Concurrent calls with one key, or for one node, create one row.
 func (s *Store) CreateRecoverAction(ctx context.Context, key, clusterID, nodeID string, p health.RecoverParams) (health.Action, bool, error) {
 	if key == "" {
 		return health.Action{}, false, errors.New("store: create recover action: empty idempotency key")
@@ -64,26 +66,40 @@ func (s *Store) CreateRecoverAction(ctx context.Context, key, clusterID, nodeID 
 	if err != nil {
 		return health.Action{}, false, fmt.Errorf("store: create recover action %q: encode params: %w", key, err)
 	}
-	a, err := scanAction(s.pool.QueryRow(ctx, `
-		INSERT INTO actions (idempotency_key, cluster_id, node_id, action, params, status)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (idempotency_key) DO NOTHING
-		RETURNING `+actionColumns,
-		key, clusterID, nodeID, health.ActionNodeRecover, params, string(health.ActionReady)))
-	switch {
-	case err == nil:
-		return a, true, nil
-	case !errors.Is(err, pgx.ErrNoRows):
-		return health.Action{}, false, fmt.Errorf("store: create recover action %q: %w", key, err)
+	// The node's active action may finish between the insert that it blocks
+	// and the read that looks for it; then the insert is tried again.
+	for range 3 {
+		a, err := scanAction(s.pool.QueryRow(ctx, `
+			INSERT INTO actions (idempotency_key, cluster_id, node_id, action, params, status)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT DO NOTHING
+			RETURNING `+actionColumns,
+			key, clusterID, nodeID, health.ActionNodeRecover, params, string(health.ActionReady)))
+		switch {
+		case err == nil:
+			return a, true, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return health.Action{}, false, fmt.Errorf("store: create recover action %q: %w", key, err)
+		}
+		// The key exists, or the node has an active recovery. ON CONFLICT
+		// waited for the inserting transaction to commit, so this new
+		// statement sees its row.
+		a, err = scanAction(s.pool.QueryRow(ctx, `SELECT `+actionColumns+` FROM actions
+			WHERE idempotency_key = $1
+			UNION ALL
+			(SELECT `+actionColumns+` FROM actions
+			 WHERE cluster_id = $2 AND node_id = $3 AND action = $4 AND status IN ('READY', 'RUNNING')
+			 LIMIT 1)
+			LIMIT 1`, key, clusterID, nodeID, health.ActionNodeRecover))
+		switch {
+		case err == nil:
+			return a, false, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return health.Action{}, false, fmt.Errorf("store: create recover action %q: read existing: %w", key, err)
+		}
 	}
-	// The key exists. ON CONFLICT waited for the inserting transaction to
-	// commit, so this new statement sees its row.
-	a, err = scanAction(s.pool.QueryRow(ctx,
-		`SELECT `+actionColumns+` FROM actions WHERE idempotency_key = $1`, key))
-	if err != nil {
-		return health.Action{}, false, fmt.Errorf("store: create recover action %q: read existing: %w", key, err)
-	}
-	return a, false, nil
+	return health.Action{}, false, fmt.Errorf("store: create recover action %q: node %s of cluster %s: "+
+		"its active recovery kept finishing while this one was requested; try again", key, nodeID, clusterID)
 }
 
 // GetAction returns the action; the error wraps health.ErrNotFound when it

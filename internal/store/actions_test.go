@@ -671,3 +671,79 @@ func TestNextLeaseExpiry(t *testing.T) {
 		t.Errorf("after the expired one finished: got %s ok %v err %v, want the hour lease", d, ok, err)
 	}
 }
+
+// A node has at most one active recovery: a request with another key while
+// one is READY or RUNNING returns that one, and a new one is created only
+// once it has finished.
+func TestCreateRecoverActionOneActivePerNode(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	first, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/1", "c1", "n1", rebootParams)
+	if err != nil || !created {
+		t.Fatalf("first: got created %v err %v, want true nil", created, err)
+	}
+	for _, st := range []health.ActionStatus{health.ActionReady, health.ActionRunning} {
+		setActionStatus(t, s, first.ID, st)
+		got, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/2", "c1", "n1", rebootParams)
+		if err != nil || created || got.ID != first.ID {
+			t.Errorf("second key while the first is %s: got %s created %v err %v, want the first (%s) not created", st, got.ID, created, err, first.ID)
+		}
+	}
+	// Another node, or another cluster's node of the same id, is not held back.
+	if _, created, err := s.CreateRecoverAction(ctx, "c1/e/n2/1", "c1", "n2", rebootParams); err != nil || !created {
+		t.Errorf("other node: got created %v err %v, want true nil", created, err)
+	}
+	if _, created, err := s.CreateRecoverAction(ctx, "c2/e/n1/1", "c2", "n1", rebootParams); err != nil || !created {
+		t.Errorf("same node id in another cluster: got created %v err %v, want true nil", created, err)
+	}
+	if n := countActions(t, s); n != 3 {
+		t.Errorf("rows: got %d, want 3", n)
+	}
+	setActionStatus(t, s, first.ID, health.ActionSucceeded)
+	next, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/2", "c1", "n1", rebootParams)
+	if err != nil || !created || next.ID == first.ID || next.IdempotencyKey != "c1/e/n1/2" {
+		t.Errorf("after the first finished: got %+v created %v err %v, want a new action with key c1/e/n1/2", next, created, err)
+	}
+	// The first key still names the first action.
+	if again, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/1", "c1", "n1", rebootParams); err != nil || created || again.ID != first.ID {
+		t.Errorf("first key again: got %s created %v err %v, want %s", again.ID, created, err, first.ID)
+	}
+}
+
+// Concurrent requests with distinct keys for one node create one action, and
+// every caller gets it.
+func TestCreateRecoverActionOneActivePerNodeConcurrently(t *testing.T) {
+	s := storetest.New(t)
+	const callers = 16
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		ids     = make([]string, callers)
+		created = make([]bool, callers)
+		errs    = make([]error, callers)
+	)
+	for i := range callers {
+		wg.Go(func() {
+			<-start
+			a, c, err := s.CreateRecoverAction(testContext(t), fmt.Sprintf("c1/e/n1/%d", i), "c1", "n1", rebootParams)
+			ids[i], created[i], errs[i] = a.ID, c, err
+		})
+	}
+	close(start)
+	wg.Wait()
+	n := 0
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Errorf("caller %d: got action %s, want %s like caller 0", i, ids[i], ids[0])
+		}
+		if created[i] {
+			n++
+		}
+	}
+	if n != 1 || countActions(t, s) != 1 {
+		t.Errorf("got %d callers told created and %d rows, want 1 and 1", n, countActions(t, s))
+	}
+}

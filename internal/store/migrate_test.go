@@ -1,16 +1,18 @@
 package store_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 )
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 2
+const latestVersion = 4
 
 // schemaObjects are the relations and functions the first migration creates.
 var schemaObjects = []string{"clusters", "nodes", "actions", "health_events"}
@@ -144,7 +146,7 @@ func TestMigrateLeasesOfExistingClaims(t *testing.T) {
 		var id string
 		err := s.Pool().QueryRow(ctx, `
 			INSERT INTO actions (idempotency_key, cluster_id, node_id, status, claimed_by, created_at, updated_at)
-			VALUES ($1, 'c1', 'n1', $2, NULLIF($3, ''),
+			VALUES ($1, 'c1', 'n-' || $1, $2, NULLIF($3, ''),
 				now() - $4::interval + $5 * interval '1 millisecond', now() - $4::interval)
 			RETURNING id::text`, r.key, r.status, r.claimedBy, r.age, i).Scan(&id)
 		if err != nil {
@@ -188,5 +190,50 @@ func TestMigrateLeasesOfExistingClaims(t *testing.T) {
 	if stuck.Attempts != 2 || stuck.AbandonedBy != "old/1" || stuck.ClaimedBy != "new/1" {
 		t.Errorf("reclaimed stuck action: got attempts %d abandoned by %q claimed by %q, want 2 old/1 new/1",
 			stuck.Attempts, stuck.AbandonedBy, stuck.ClaimedBy)
+	}
+}
+
+// Migration 3 keeps the oldest active recovery of each node and cancels the
+// others, so that its unique index can be built over existing rows.
+func TestMigrateCancelsDuplicateActiveRecoveries(t *testing.T) {
+	s, _ := openEmpty(t)
+	ctx := testContext(t)
+	if err := s.MigrateTo(2); err != nil {
+		t.Fatalf("MigrateTo(2): %v", err)
+	}
+	rows := []struct{ key, node, status string }{
+		{"old", "n1", "RUNNING"},
+		{"dup", "n1", "READY"},
+		{"done", "n1", "SUCCEEDED"},
+		{"other", "n2", "READY"},
+	}
+	ids := map[string]string{}
+	for i, r := range rows {
+		var id string
+		err := s.Pool().QueryRow(ctx, `
+			INSERT INTO actions (idempotency_key, cluster_id, node_id, status, created_at)
+			VALUES ($1, 'c1', $2, $3, now() - interval '1 hour' + $4 * interval '1 second')
+			RETURNING id::text`, r.key, r.node, r.status, i).Scan(&id)
+		if err != nil {
+			t.Fatalf("insert %s: %v", r.key, err)
+		}
+		ids[r.key] = id
+	}
+	if err := s.MigrateTo(3); err != nil {
+		t.Fatalf("MigrateTo(3): %v", err)
+	}
+	want := map[string]health.ActionStatus{"old": health.ActionRunning, "dup": health.ActionCancelled,
+		"done": health.ActionSucceeded, "other": health.ActionReady}
+	for key, st := range want {
+		a, err := s.GetAction(ctx, ids[key])
+		if err != nil {
+			t.Fatalf("GetAction(%s): %v", key, err)
+		}
+		if a.Status != st {
+			t.Errorf("%s: got %s, want %s", key, a.Status, st)
+		}
+		if key == "dup" && !strings.Contains(a.Reason, "superseded") {
+			t.Errorf("dup reason: got %q, want it to say superseded", a.Reason)
+		}
 	}
 }
