@@ -39,8 +39,6 @@ type Activities struct {
 	Watcher ActionWatcher
 	Prober  URLProber
 	Clock   Clock
-	// Observer, when set, is told about sweeps and recoveries.
-	Observer Observer
 	// SweepConcurrency bounds the poll-URL requests of one sweep.
 	SweepConcurrency int
 	// PollInterval is the fallback poll of WaitForAction when no notification
@@ -69,6 +67,10 @@ type CheckClusterInput struct {
 	ClusterID   string                 `json:"cluster_id"`
 	Modes       []health.DetectionMode `json:"modes"`
 	Conditional health.Conditional     `json:"conditional"`
+	// StatusMaxAge is how old an engine-reported physical or hypervisor
+	// status may be and still be judged (the registration's StatusMaxAge);
+	// older ones are unknown. Zero means health.DefaultStatusMaxAge.
+	StatusMaxAge time.Duration `json:"status_max_age,omitempty"`
 }
 
 // NodeCheck is the sweep result of one node.
@@ -122,7 +124,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			res.Nodes[i].Results = health.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
-				return a.runMode(ctx, m, n)
+				return a.runMode(ctx, m, n, in.StatusMaxAge)
 			})
 		}()
 		if i%64 == 0 {
@@ -131,13 +133,6 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	}
 	wg.Wait()
 	res.CheckedAt = a.now()
-	if a.Observer != nil {
-		var all []health.ModeResult
-		for _, n := range res.Nodes {
-			all = append(all, n.Results...)
-		}
-		a.Observer.Swept(all)
-	}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
@@ -156,12 +151,12 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	return res, nil
 }
 
-func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node) health.ModeResult {
+func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node, maxAge time.Duration) health.ModeResult {
 	switch m.Type {
 	case health.NodeStatusPolling:
-		return health.CheckNodeStatus(n)
+		return health.CheckNodeStatus(n, a.now(), maxAge)
 	case health.HypervisorStatusPolling:
-		return health.CheckHypervisor(n)
+		return health.CheckHypervisor(n, a.now(), maxAge)
 	case health.NodeStatusPollURL:
 		p := a.Prober.Probe(ctx, m.URLFor(n.Name), m)
 		switch {
@@ -223,6 +218,10 @@ type RecoverNodeResult struct {
 	Created  bool   `json:"created"`
 	// Skipped explains why no action was requested, when none was.
 	Skipped string `json:"skipped,omitempty"`
+	// Joined is set when the node already had an active recovery requested
+	// under another key (an earlier incident whose action still runs): the
+	// result names that action instead of a new one.
+	Joined bool `json:"joined,omitempty"`
 }
 
 // RecoverNode asks the engine to recover a node by inserting a NODE_RECOVER
@@ -246,21 +245,22 @@ func (a *Activities) RecoverNode(ctx context.Context, in RecoverNodeInput) (Reco
 		return RecoverNodeResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("node %s is not a member of cluster %s", in.NodeID, in.ClusterID), ErrTypeNodeNotFound, nil)
 	}
-	if in.ExpectPhysicalID != "" && node.PhysicalID != "" && node.PhysicalID != in.ExpectPhysicalID {
+	if in.ExpectPhysicalID != "" && node.PhysicalID != "" && !health.SamePhysicalResource(node.PhysicalID, in.ExpectPhysicalID) {
 		return RecoverNodeResult{Skipped: fmt.Sprintf("event is about physical resource %s, node now has %s", in.ExpectPhysicalID, node.PhysicalID)}, nil
 	}
 	act, created, err := a.Store.CreateRecoverAction(ctx, in.Key, in.ClusterID, in.NodeID, in.Params)
 	if err != nil {
 		return RecoverNodeResult{}, fmt.Errorf("recover node: %w", err)
 	}
-	return RecoverNodeResult{ActionID: act.ID, Created: created}, nil
+	return RecoverNodeResult{ActionID: act.ID, Created: created, Joined: act.IdempotencyKey != in.Key}, nil
 }
 
 // WaitForActionInput is the input of WaitForAction.
 type WaitForActionInput struct {
 	ActionID string `json:"action_id"`
-	// Deadline bounds the wait (node_update_timeout after the request); it is
-	// absolute so that a retried attempt keeps the original bound.
+	// Deadline bounds the wait (the registration's wait bound after the
+	// request); it is absolute so that a retried attempt keeps the original
+	// bound.
 	Deadline time.Time `json:"deadline"`
 }
 
@@ -269,11 +269,21 @@ type WaitForActionResult struct {
 	Status   health.ActionStatus `json:"status"`
 	Reason   string              `json:"reason,omitempty"`
 	TimedOut bool                `json:"timed_out,omitempty"`
+	// FinishedAt is when the action ended (its last update), when it did.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
+// activityDeadlineMargin is how long before its own Temporal deadline a wait
+// returns what it knows, so that the answer is not lost to the timeout.
+const activityDeadlineMargin = 5 * time.Second
+
 // WaitForAction waits until the action is SUCCEEDED, FAILED or CANCELLED, or
-// the deadline passes (then the action is left running). It wakes on the
-// engine's notifications and polls as a fallback, heartbeating meanwhile.
+// the deadline passes (then the action is left running). A RUNNING action
+// whose executor still holds a live lease is not timed out at the deadline:
+// the wait goes on while the lease lasts (as far as the activity's own
+// timeout allows), so that a wait is never shorter than the engine's lease
+// can need. It wakes on the engine's notifications and polls as a fallback,
+// heartbeating meanwhile.
 func (a *Activities) WaitForAction(ctx context.Context, in WaitForActionInput) (WaitForActionResult, error) {
 	if in.ActionID == "" {
 		return WaitForActionResult{}, temporal.NewNonRetryableApplicationError("action_id is empty", ErrTypeBadInput, nil)
@@ -290,6 +300,10 @@ func (a *Activities) WaitForAction(ctx context.Context, in WaitForActionInput) (
 	}
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
+	var own time.Time // the activity's own deadline, when it runs under Temporal
+	if activity.IsActivity(ctx) {
+		own = activity.GetInfo(ctx).Deadline
+	}
 	for {
 		act, err := a.Store.GetAction(ctx, in.ActionID)
 		if errors.Is(err, health.ErrNotFound) {
@@ -299,16 +313,18 @@ func (a *Activities) WaitForAction(ctx context.Context, in WaitForActionInput) (
 			return WaitForActionResult{}, fmt.Errorf("wait for action: %w", err)
 		}
 		if act.Status.Terminal() {
-			if a.Observer != nil {
-				a.Observer.Recovered(act.Status, false, act.UpdatedAt.Sub(act.CreatedAt))
-			}
-			return WaitForActionResult{Status: act.Status, Reason: act.Reason}, nil
+			return WaitForActionResult{Status: act.Status, Reason: act.Reason, FinishedAt: act.UpdatedAt}, nil
 		}
-		left := in.Deadline.Sub(a.now())
+		now := a.now()
+		until := in.Deadline
+		if act.Status == health.ActionRunning && act.LeaseUntil.After(until) {
+			until = act.LeaseUntil // the executor is alive and may still finish
+		}
+		if !own.IsZero() && own.Add(-activityDeadlineMargin).Before(until) {
+			until = own.Add(-activityDeadlineMargin)
+		}
+		left := until.Sub(now)
 		if left <= 0 {
-			if a.Observer != nil {
-				a.Observer.Recovered(act.Status, true, a.now().Sub(act.CreatedAt))
-			}
 			return WaitForActionResult{Status: act.Status, Reason: act.Reason, TimedOut: true}, nil
 		}
 		activity.RecordHeartbeat(ctx, act.Status)

@@ -17,8 +17,9 @@ type Store interface {
 	// ListNodes returns every node of the cluster, whatever its status.
 	ListNodes(ctx context.Context, clusterID string) ([]health.Node, error)
 	// CreateRecoverAction inserts a READY NODE_RECOVER action unless one with the
-	// same idempotency key exists; it returns the action either way and whether
-	// it was created now.
+	// same idempotency key exists, or the node already has an active (READY or
+	// RUNNING) recovery; it returns that action, or the new one, and whether it
+	// was created now.
 	CreateRecoverAction(ctx context.Context, key, clusterID, nodeID string, p health.RecoverParams) (health.Action, bool, error)
 	// GetAction returns the action; the error wraps health.ErrNotFound when absent.
 	GetAction(ctx context.Context, id string) (health.Action, error)
@@ -41,12 +42,3 @@ type URLProber interface {
 
 // Clock tells the time; tests may replace it.
 type Clock interface{ Now() time.Time }
-
-// Observer is told about sweeps and finished recoveries (metrics); optional.
-type Observer interface {
-	// Swept reports one sweep and the provisional verdict of every mode result.
-	Swept(results []health.ModeResult)
-	// Recovered reports a recovery action's end: its status, whether the wait
-	// timed out, and the time from request to end.
-	Recovered(status health.ActionStatus, timedOut bool, took time.Duration)
-}

@@ -41,8 +41,13 @@ const (
 // ClusterHealth watches one cluster: polling rounds on a fixed grid, recovery
 // of unhealthy nodes, enable/disable/recover/update/unregister signals and a
 // status query. It runs until unregistered, continuing as new to bound history.
+// It applies no interval limits; a worker registers New(limits) instead.
 func ClusterHealth(ctx workflow.Context, in Input) error {
-	w := newClusterHealth(ctx, in)
+	return clusterHealthWorkflow(ctx, in, Limits{})
+}
+
+func clusterHealthWorkflow(ctx workflow.Context, in Input, lim Limits) error {
+	w := newClusterHealth(ctx, in, lim)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
 		return fmt.Errorf("register status query: %w", err)
 	}
@@ -67,10 +72,14 @@ type verdict struct {
 
 type recoveryOutcome struct {
 	rec Recovery
+	// finished is when the action ended, when the engine said.
+	finished time.Time
 }
 
 type clusterHealth struct {
 	reg        health.Registration
+	limits     Limits
+	limitsNote string
 	st         *State
 	maxRounds  int
 	roundsRun  int
@@ -84,9 +93,10 @@ type clusterHealth struct {
 	lastSA     saValues
 	done       bool
 
-	roundDone    workflow.Channel
-	recoveryDone workflow.Channel
-	writeDone    workflow.Channel
+	roundDone       workflow.Channel
+	recoveryDone    workflow.Channel
+	recoveryOverdue workflow.Channel
+	writeDone       workflow.Channel
 
 	enableCh, disableCh, recoverCh, updateCh, unregisterCh workflow.ReceiveChannel
 }
@@ -105,7 +115,7 @@ type saValues struct {
 	set       bool
 }
 
-func newClusterHealth(ctx workflow.Context, in Input) *clusterHealth {
+func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth {
 	st := in.State
 	if st == nil {
 		st = &State{Enabled: !in.Disabled}
@@ -128,19 +138,26 @@ func newClusterHealth(ctx workflow.Context, in Input) *clusterHealth {
 	if st.Incidents == nil {
 		st.Incidents = map[string]int64{}
 	}
+	if st.Counters.SignalsIgnoredBy == nil {
+		st.Counters.SignalsIgnoredBy = map[string]int64{}
+	}
+	reg, limitsNote := lim.apply(in.Registration)
 	return &clusterHealth{
-		reg:          in.Registration,
-		st:           st,
-		maxRounds:    in.MaxRoundsPerRun,
-		logger:       workflow.GetLogger(ctx),
-		roundDone:    workflow.NewChannel(ctx),
-		recoveryDone: workflow.NewChannel(ctx),
-		writeDone:    workflow.NewChannel(ctx),
-		enableCh:     workflow.GetSignalChannel(ctx, SignalEnable),
-		disableCh:    workflow.GetSignalChannel(ctx, SignalDisable),
-		recoverCh:    workflow.GetSignalChannel(ctx, SignalRecover),
-		updateCh:     workflow.GetSignalChannel(ctx, SignalUpdate),
-		unregisterCh: workflow.GetSignalChannel(ctx, SignalUnregister),
+		reg:             reg,
+		limits:          lim,
+		limitsNote:      limitsNote,
+		st:              st,
+		maxRounds:       in.MaxRoundsPerRun,
+		logger:          workflow.GetLogger(ctx),
+		roundDone:       workflow.NewChannel(ctx),
+		recoveryDone:    workflow.NewChannel(ctx),
+		recoveryOverdue: workflow.NewChannel(ctx),
+		writeDone:       workflow.NewChannel(ctx),
+		enableCh:        workflow.GetSignalChannel(ctx, SignalEnable),
+		disableCh:       workflow.GetSignalChannel(ctx, SignalDisable),
+		recoverCh:       workflow.GetSignalChannel(ctx, SignalRecover),
+		updateCh:        workflow.GetSignalChannel(ctx, SignalUpdate),
+		unregisterCh:    workflow.GetSignalChannel(ctx, SignalUnregister),
 	}
 }
 
@@ -174,6 +191,9 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		} else {
 			w.scheduleRound(ctx, w.st.NextRound.Sub(now))
 		}
+	}
+	if w.limitsNote != "" {
+		w.logger.Warn("registration changed by the worker's interval limits", "cluster_id", w.reg.ClusterID, "note", w.limitsNote)
 	}
 	w.publish(ctx)
 
@@ -212,7 +232,12 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		sel.AddReceive(w.recoveryDone, func(c workflow.ReceiveChannel, _ bool) {
 			var o recoveryOutcome
 			c.Receive(ctx, &o)
-			w.onRecoveryDone(ctx, o.rec)
+			w.onRecoveryDone(ctx, o)
+		})
+		sel.AddReceive(w.recoveryOverdue, func(c workflow.ReceiveChannel, _ bool) {
+			var rec Recovery
+			c.Receive(ctx, &rec)
+			w.onRecoveryOverdue(ctx, rec)
 		})
 		sel.AddReceive(w.writeDone, func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, nil)
@@ -297,7 +322,8 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 // attempts are allowed, then the final verdicts with the grace period applied.
 func runRound(ctx workflow.Context, reg health.Registration) roundOutcome {
 	var res activities.CheckClusterResult
-	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional}
+	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional,
+		StatusMaxAge: reg.StatusMaxAge()}
 	if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
 		return roundOutcome{err: err}
 	}
@@ -372,6 +398,7 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 	w.roundBusy = false
 	w.roundsRun++
 	w.st.Counters.Rounds++
+	workflow.GetMetricsHandler(ctx).Counter(MetricRounds).Inc(1)
 	now := workflow.Now(ctx)
 	cid := w.reg.ClusterID
 	switch {
@@ -444,19 +471,11 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 	seen := make(map[string]bool, len(o.result.Nodes))
 	var events []health.HealthEvent
 	var unhealthy []string
+	verdicts := map[health.Verdict]int64{}
 	for i, n := range o.result.Nodes {
 		v := o.verdicts[i]
 		seen[n.ID] = true
-		switch v.v {
-		case health.Healthy:
-			w.st.Counters.Healthy++
-		case health.Unhealthy:
-			w.st.Counters.Unhealthy++
-		case health.Unknown:
-			w.st.Counters.Unknown++
-		case health.Skipped:
-			w.st.Counters.Skipped++
-		}
+		verdicts[v.v]++
 		ns, ok := w.st.Nodes[n.ID]
 		if !ok {
 			ns = &NodeState{Since: now}
@@ -469,8 +488,24 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: "", To: v.v, Reason: v.reason})
 		}
 		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked = n.Name, string(n.Status), v.v, v.reason, now
+		switch {
+		case v.v != health.Unhealthy:
+			ns.FailingSince = time.Time{}
+		case ns.FailingSince.IsZero():
+			ns.FailingSince = o.start
+		}
 		if v.v == health.Unhealthy {
 			unhealthy = append(unhealthy, n.ID)
+		}
+	}
+	w.st.Counters.Healthy += verdicts[health.Healthy]
+	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]
+	w.st.Counters.Unknown += verdicts[health.Unknown]
+	w.st.Counters.Skipped += verdicts[health.Skipped]
+	mh := workflow.GetMetricsHandler(ctx)
+	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
+		if verdicts[v] > 0 {
+			mh.WithTags(map[string]string{TagVerdict: string(v)}).Counter(MetricChecks).Inc(verdicts[v])
 		}
 	}
 	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
@@ -490,7 +525,7 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 			w.logger.Info("node is unhealthy and already recovering", "cluster_id", cid, "node_id", id, "action_id", w.st.InFlight[id].ActionID)
 		default:
 			w.logger.Info("Health check failed for node, recovery has started", "cluster_id", cid, "node_id", id, "node", ns.Name, "reason", ns.Reason)
-			w.requestRecovery(ctx, id, ns.Name, "poll", ns.Reason, "")
+			w.requestRecovery(ctx, id, ns.Name, health.SourcePoll, ns.Reason, "", ns.FailingSince)
 		}
 	}
 	w.record(ctx, events)
@@ -498,8 +533,11 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 
 // --- recoveries ---
 
-func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, source, reason, physicalID string) {
+func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, source, reason, physicalID string, detected time.Time) {
 	now := workflow.Now(ctx)
+	if detected.IsZero() || detected.After(now) {
+		detected = now
+	}
 	w.st.Incidents[nodeID]++
 	rec := &Recovery{
 		NodeID:           nodeID,
@@ -508,7 +546,8 @@ func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, 
 		Source:           source,
 		Reason:           reason,
 		Requested:        now,
-		Deadline:         now.Add(w.reg.Grace()),
+		Detected:         detected,
+		Deadline:         now.Add(w.reg.WaitBound()),
 		ExpectPhysicalID: physicalID,
 	}
 	w.st.InFlight[nodeID] = rec
@@ -517,47 +556,127 @@ func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, 
 }
 
 // launchRecovery runs (or resumes) one recovery concurrently with everything
-// else: the request, then the wait for its action.
+// else: the request, then the wait for its action until its deadline, then,
+// once it is overdue, a watch until the action ends: a recovery that takes
+// longer than its bound is reported, never forgotten (Senlin F-19).
 func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 	reg := w.reg
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		out := *rec
-		defer func() { w.recoveryDone.Send(gctx, recoveryOutcome{rec: out}) }()
-		if out.ActionID == "" {
-			var r activities.RecoverNodeResult
-			in := activities.RecoverNodeInput{ClusterID: reg.ClusterID, NodeID: out.NodeID, Key: out.Key,
-				Params: reg.RecoverParams(), ExpectPhysicalID: out.ExpectPhysicalID}
-			label := out.NodeName
+		out := recoveryOutcome{rec: *rec}
+		defer func() { w.recoveryDone.Send(gctx, out) }()
+		r := &out.rec
+		if r.ActionID == "" {
+			var res activities.RecoverNodeResult
+			in := activities.RecoverNodeInput{ClusterID: reg.ClusterID, NodeID: r.NodeID, Key: r.Key,
+				Params: reg.RecoverParams(), ExpectPhysicalID: r.ExpectPhysicalID}
+			label := r.NodeName
 			if label == "" {
-				label = out.NodeID
+				label = r.NodeID
 			}
-			err := workflow.ExecuteActivity(recoverOptions(gctx, fmt.Sprintf("recover %s (%s)", label, reg.Recovery.Name)), a.RecoverNode, in).Get(gctx, &r)
+			err := workflow.ExecuteActivity(recoverOptions(gctx, fmt.Sprintf("recover %s (%s)", label, reg.Recovery.Name)), a.RecoverNode, in).Get(gctx, &res)
 			switch {
 			case err != nil:
-				out.Outcome, out.Detail = "REQUEST_FAILED", err.Error()
+				r.Outcome, r.Detail = outcomeRequestFailed, err.Error()
 				return
-			case r.Skipped != "":
-				out.Outcome, out.Detail = "SKIPPED", r.Skipped
+			case res.Skipped != "":
+				r.Outcome, r.Detail = outcomeSkipped, res.Skipped
 				return
 			}
-			out.ActionID = r.ActionID
-			rec.ActionID = r.ActionID // carried if the run continues as new now
+			r.ActionID = res.ActionID
+			rec.ActionID = res.ActionID // carried if the run continues as new now
+			if res.Joined {
+				w.logger.Info("node already has an active recovery; waiting for it", "cluster_id", reg.ClusterID,
+					"node_id", r.NodeID, "action_id", r.ActionID)
+			}
 		}
-		var wr activities.WaitForActionResult
-		err := workflow.ExecuteActivity(waitOptions(gctx, out.Deadline.Sub(workflow.Now(gctx)), "wait for action "+out.ActionID),
-			a.WaitForAction, activities.WaitForActionInput{ActionID: out.ActionID, Deadline: out.Deadline}).Get(gctx, &wr)
-		switch {
-		case err != nil:
-			out.Outcome, out.Detail = "WAIT_FAILED", err.Error()
-		case wr.TimedOut:
-			out.Outcome, out.Detail = "TIMEOUT", "Timeout while waiting for node recovery action to finish"
-		default:
-			out.Outcome, out.Detail = string(wr.Status), wr.Reason
+		if !r.Overdue {
+			var wr activities.WaitForActionResult
+			err := workflow.ExecuteActivity(waitOptions(gctx, r.Deadline.Sub(workflow.Now(gctx)), "wait for action "+r.ActionID),
+				a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: r.Deadline}).Get(gctx, &wr)
+			switch {
+			case err == nil && !wr.TimedOut:
+				r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
+				return
+			case isActionNotFound(err):
+				r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+				return
+			case workflow.GetVersion(gctx, "overdue-watch", workflow.DefaultVersion, 1) == workflow.DefaultVersion:
+				// Runs recorded before overdue recoveries were watched ended
+				// the recovery here and forgot its action.
+				if err != nil {
+					r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+				} else {
+					r.Outcome, r.Detail = outcomeTimeout, "Timeout while waiting for node recovery action to finish"
+				}
+				return
+			case err == nil:
+				r.Overdue = true
+				rec.Overdue = true // carried if the run continues as new now
+				w.recoveryOverdue.Send(gctx, *r)
+			}
+		}
+		// Watch the action until it ends, however long that takes: the node
+		// stays in flight, so no second recovery is asked for meanwhile.
+		for {
+			var wr activities.WaitForActionResult
+			until := workflow.Now(gctx).Add(watchSpan)
+			err := workflow.ExecuteActivity(waitOptions(gctx, watchSpan, "watch overdue action "+r.ActionID),
+				a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: until}).Get(gctx, &wr)
+			switch {
+			case err == nil && !wr.TimedOut:
+				r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
+				return
+			case isActionNotFound(err):
+				r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+				return
+			case err != nil:
+				// The wait could not run (the database is down for longer than
+				// its retries): look again later rather than forget the action.
+				w.logger.Warn("cannot watch recovery action; trying again", "cluster_id", reg.ClusterID,
+					"node_id", r.NodeID, "action_id", r.ActionID, "error", err)
+				_ = workflow.NewTimerWithOptions(gctx, time.Minute, workflow.TimerOptions{Summary: "retry watch of " + r.ActionID}).Get(gctx, nil)
+			}
 		}
 	})
 }
 
-func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, rec Recovery) {
+// watchSpan is how long one wait on an overdue action lasts before the
+// workflow asks again; a few events an hour per overdue recovery.
+const watchSpan = time.Hour
+
+// Outcomes of a recovery other than the action's own terminal statuses.
+const (
+	outcomeSkipped       = "SKIPPED"
+	outcomeRequestFailed = "REQUEST_FAILED"
+	outcomeWaitFailed    = "WAIT_FAILED"
+	outcomeTimeout       = "TIMEOUT"
+)
+
+func isActionNotFound(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeActionNotFound
+}
+
+// onRecoveryOverdue marks a recovery that outlived its wait bound; it stays in
+// flight and watched.
+func (w *clusterHealth) onRecoveryOverdue(ctx workflow.Context, rec Recovery) {
+	if cur := w.st.InFlight[rec.NodeID]; cur != nil && cur.Key == rec.Key {
+		cur.Overdue = true
+	}
+	w.st.Counters.RecoveriesTimedOut++
+	workflow.GetMetricsHandler(ctx).Counter(MetricRecoveriesOverdue).Inc(1)
+	now := workflow.Now(ctx)
+	w.logger.Warn("Node recovery action did not complete within specified timeout; still watching it",
+		"cluster_id", w.reg.ClusterID, "node_id", rec.NodeID, "action_id", rec.ActionID,
+		"bound", w.reg.WaitBound().String(), "took", now.Sub(rec.Requested).String())
+	w.record(ctx, []health.HealthEvent{{ClusterID: w.reg.ClusterID, NodeID: rec.NodeID, At: now,
+		From: health.Unhealthy, To: "recovery overdue", ActionID: rec.ActionID,
+		Reason: fmt.Sprintf("action still not finished %s after the request (bound %s); still watching it",
+			now.Sub(rec.Requested).Truncate(time.Second), w.reg.WaitBound())}})
+}
+
+func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) {
+	rec := o.rec
 	now := workflow.Now(ctx)
 	rec.Finished = now
 	if cur := w.st.InFlight[rec.NodeID]; cur != nil && cur.Key == rec.Key {
@@ -565,14 +684,23 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, rec Recovery) {
 	}
 	fields := []interface{}{"cluster_id", w.reg.ClusterID, "node_id", rec.NodeID, "action_id", rec.ActionID,
 		"outcome", rec.Outcome, "detail", rec.Detail, "source", rec.Source, "took", now.Sub(rec.Requested).String()}
+	mh := workflow.GetMetricsHandler(ctx)
+	mh.WithTags(map[string]string{TagOutcome: strings.ToLower(rec.Outcome)}).Counter(MetricRecoveries).Inc(1)
 	switch rec.Outcome {
 	case string(health.ActionSucceeded):
 		w.st.Counters.RecoveriesSucceeded++
 		w.logger.Info("node recovery succeeded", fields...)
-	case "TIMEOUT":
+		end := o.finished
+		if end.IsZero() {
+			end = now
+		}
+		if !rec.Detected.IsZero() && end.After(rec.Detected) {
+			mh.Timer(MetricDetectionToRecovery).Record(end.Sub(rec.Detected))
+		}
+	case outcomeTimeout:
 		w.st.Counters.RecoveriesTimedOut++
 		w.logger.Warn("Node recovery action did not complete within specified timeout", fields...)
-	case "SKIPPED":
+	case outcomeSkipped:
 		w.st.Counters.RecoveriesSkipped++
 		w.logger.Info("node recovery not requested", fields...)
 	default:
@@ -605,10 +733,11 @@ func (w *clusterHealth) record(ctx workflow.Context, events []health.HealthEvent
 // --- signals ---
 
 func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
-	w.logger.Info("Enabling health check for cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
 	if w.st.Enabled {
+		w.logger.Info("health check is already enabled", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
 		return // idempotent: one loop only
 	}
+	w.logger.Info("Enabling health check for cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
 	w.enable(ctx, note("enabled", s.Requester, s.Reason))
 }
 
@@ -664,9 +793,13 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.st.Counters.RecoverSignals++
 	cid := w.reg.ClusterID
 	fields := []interface{}{"cluster_id", cid, "node_id", s.NodeID, "event", s.Event, "source", s.Source, "message_id", s.MessageID}
-	ignore := func(why string) {
+	ignore := func(reason, detail string) {
 		w.st.Counters.SignalsIgnored++
-		w.logger.Info("recover signal ignored: "+why, fields...)
+		w.st.Counters.SignalsIgnoredBy[reason]++
+		w.st.LastIgnored = &IgnoredRequest{At: workflow.Now(ctx), NodeID: s.NodeID, Source: s.Source, Event: s.Event,
+			Reason: reason, Detail: detail}
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{TagReason: reason}).Counter(MetricSignalsIgnored).Inc(1)
+		w.logger.Info("recover signal ignored: "+detail, fields...)
 	}
 	dup := s.MessageID != "" && slices.Contains(w.st.SeenMessages, s.MessageID)
 	if s.MessageID != "" && !dup {
@@ -677,15 +810,20 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	}
 	switch {
 	case s.NodeID == "":
-		ignore("no node id")
+		ignore(IgnoredNoNodeID, "no node id")
 	case dup:
-		ignore("duplicate message id")
+		ignore(IgnoredDuplicate, "duplicate message id "+s.MessageID)
 	case !w.st.Enabled:
-		ignore("health checks are disabled")
+		ignore(IgnoredDisabled, "health checks are disabled")
 	case s.Project != "" && w.st.Cluster.Project != "" && s.Project != w.st.Cluster.Project:
-		ignore("project " + s.Project + " is not the cluster's")
+		ignore(IgnoredOtherProject, "project "+s.Project+" is not the cluster's")
 	case w.st.InFlight[s.NodeID] != nil:
-		ignore("node is already recovering")
+		ignore(IgnoredInFlight, "node is already recovering")
+	// Senlin listened for notifications only for clusters whose policy has
+	// LIFECYCLE_EVENTS; runs recorded before this rule acted on them all.
+	case s.FromNotification() && !w.reg.WatchesEvents() &&
+		workflow.GetVersion(ctx, "lifecycle-events-gate", workflow.DefaultVersion, 1) >= 1:
+		ignore(IgnoredNoLifecycleEvents, fmt.Sprintf("a %s notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode", s.Source))
 	default:
 		name := ""
 		if ns := w.st.Nodes[s.NodeID]; ns != nil {
@@ -693,8 +831,19 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		}
 		reason := strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
 		w.logger.Info("Requesting node recovery", fields...)
-		w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID)
+		w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID, notificationTime(s.Timestamp))
 	}
+}
+
+// notificationTime reads an oslo.messaging timestamp ("2006-01-02
+// 15:04:05.999999", UTC without a zone) or an RFC 3339 one; zero if neither.
+func notificationTime(ts string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, ts); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 func sourceOr(s string) string {
@@ -717,8 +866,9 @@ func (w *clusterHealth) onUpdate(ctx workflow.Context, s UpdateSignal) {
 		return
 	}
 	old := w.reg
+	r, w.limitsNote = w.limits.apply(r)
 	w.reg = r
-	w.logger.Info("registration updated", "cluster_id", r.ClusterID, "interval", r.Interval, "modes", len(r.DetectionModes))
+	w.logger.Info("registration updated", "cluster_id", r.ClusterID, "interval", r.Interval, "modes", len(r.DetectionModes), "limits_note", w.limitsNote)
 	if !w.st.Enabled || w.roundBusy {
 		return
 	}
@@ -858,6 +1008,8 @@ func (w *clusterHealth) status() (Status, error) {
 		NextRound:      w.st.NextRound,
 		LastRound:      w.st.LastRound,
 		LastRoundError: w.st.LastRoundError,
+		LimitsNote:     w.limitsNote,
+		LastIgnored:    w.st.LastIgnored,
 		RoundRunning:   w.roundBusy,
 		Counters:       w.st.Counters,
 		Nodes:          []NodeStatus{},

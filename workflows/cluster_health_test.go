@@ -35,26 +35,36 @@ func urlRegistration() health.Registration {
 // harness runs a ClusterHealth workflow in the SDK test environment with
 // real activities over an in-memory engine.
 type harness struct {
-	t      *testing.T
-	env    *testsuite.TestWorkflowEnvironment
-	engine *fakeEngine
-	start  time.Time
+	t       *testing.T
+	env     *testsuite.TestWorkflowEnvironment
+	engine  *fakeEngine
+	start   time.Time
+	metrics *recordingMetrics
 }
 
 func newHarness(t *testing.T, nodes ...health.Node) *harness {
 	t.Helper()
+	return newLimitedHarness(t, Limits{}, nodes...)
+}
+
+// newLimitedHarness is newHarness with the workflow of a worker that enforces
+// lim, counting what the workflow emits in h.metrics.
+func newLimitedHarness(t *testing.T, lim Limits, nodes ...health.Node) *harness {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
+	m := newRecordingMetrics()
+	s.SetMetricsHandler(m)
 	env := s.NewTestWorkflowEnvironment()
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	env.SetStartTime(start)
-	h := &harness{t: t, env: env, start: start}
+	h := &harness{t: t, env: env, start: start, metrics: m}
 	for i := range nodes {
 		if nodes[i].InitAt.IsZero() {
 			nodes[i].InitAt = start.Add(-time.Hour)
 		}
 	}
 	h.engine = newFakeEngine(env.Now, nodes...)
-	env.RegisterWorkflowWithOptions(ClusterHealth, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterWorkflowWithOptions(New(lim), workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivity(h.engine.activities())
 	return h
 }
@@ -140,10 +150,11 @@ func TestUnhealthyNodeRecovered(t *testing.T) {
 	if got, want := h.engine.actionCount(), 1; got != want {
 		t.Fatalf("actions: got %d, want %d", got, want)
 	}
-	// Senlin's retry: 3 attempts in total, one of them in the sweep.
-	if got, want := h.engine.probeCount("web-2"), 3+3; got < want {
-		// 3 in round 1 and one per later round at least; exact later counts depend on health
-		t.Logf("web-2 probed %d times", got)
+	// Senlin's retry: 3 attempts in total in the failed round at 0 s, one of
+	// them in the sweep; the recovery mends the node, so the rounds at 60,
+	// 120 and 180 s each probe it once.
+	if got, want := h.engine.probeCount("web-2"), 3+3; got != want {
+		t.Errorf("web-2 probes: got %d, want %d", got, want)
 	}
 	if got, want := s.Counters.RecoveriesSucceeded, int64(1); got != want {
 		t.Errorf("recoveries succeeded: got %d, want %d", got, want)
@@ -194,10 +205,17 @@ func TestNodeWithinGraceNotRecovered(t *testing.T) {
 	if got := h.engine.actionCount(); got != 0 {
 		t.Errorf("actions: got %d, want 0 (node within grace)", got)
 	}
-	for _, n := range s.Nodes {
-		if n.ID == "n2" && n.Verdict != health.Healthy {
-			t.Errorf("n2 verdict: got %s, want healthy within grace", n.Verdict)
+	var n2 *NodeStatus
+	for i := range s.Nodes {
+		if s.Nodes[i].ID == "n2" {
+			n2 = &s.Nodes[i]
 		}
+	}
+	switch {
+	case n2 == nil:
+		t.Errorf("status nodes: got %+v, want n2 among them", s.Nodes)
+	case n2.Verdict != health.Healthy || !strings.Contains(n2.Reason, "within grace period"):
+		t.Errorf("n2: got %s (%s), want healthy within grace", n2.Verdict, n2.Reason)
 	}
 }
 

@@ -58,18 +58,44 @@ func SearchAttributes() temporal.SearchAttributes {
 	)
 }
 
+// Metrics the workflow emits through the SDK's metrics handler (the worker's
+// client maps them onto its Prometheus registry; the SDK drops them while a
+// workflow replays). Tag keys are the Tag* constants.
+const (
+	// MetricRounds counts polling rounds that finished, ran or failed.
+	MetricRounds = "healthd_rounds"
+	// MetricChecks counts final node verdicts (after confirmation and grace),
+	// by TagVerdict.
+	MetricChecks = "healthd_checks"
+	// MetricRecoveries counts finished recoveries, by TagOutcome (the
+	// Recovery.Outcome in lower case).
+	MetricRecoveries = "healthd_recoveries"
+	// MetricRecoveriesOverdue counts recoveries that outlived their wait bound.
+	MetricRecoveriesOverdue = "healthd_recoveries_overdue"
+	// MetricDetectionToRecovery times a successful recovery from the first
+	// failed check (or the notification's timestamp) to the action's end.
+	MetricDetectionToRecovery = "healthd_detection_to_recovery"
+	// MetricSignalsIgnored counts recover requests not acted on, by TagReason.
+	MetricSignalsIgnored = "healthd_signals_ignored"
+
+	TagVerdict = "verdict"
+	TagOutcome = "outcome"
+	TagReason  = "reason"
+)
+
 // EnableSignal turns checks on.
 type EnableSignal struct {
 	Requester string `json:"requester,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 }
 
-// DisableSignal turns checks off, optionally only until Until.
+// DisableSignal turns checks off, optionally only for ForSeconds.
 type DisableSignal struct {
 	Requester string `json:"requester,omitempty"`
 	Reason    string `json:"reason,omitempty"`
-	// For, when positive, makes the disable a lease: checks resume by themselves
-	// once it has passed (measured from when the workflow receives the signal).
+	// ForSeconds, when positive, makes the disable a lease: checks resume by
+	// themselves once it has passed (measured from when the workflow receives
+	// the signal).
 	ForSeconds int `json:"for_seconds,omitempty"`
 }
 

@@ -149,8 +149,10 @@ func TestScenario53_54_Conditionals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			nodes := []health.Node{{ID: "n1", Name: "vm-1", PhysicalID: "srv-1", PhysicalStatus: tc.physical,
-				HypervisorState: tc.hvState, HypervisorStatus: "enabled"}}
+			// The engine reported both just before the workflow started.
+			seen := time.Date(2026, 1, 1, 11, 59, 50, 0, time.UTC)
+			nodes := []health.Node{{ID: "n1", Name: "vm-1", PhysicalID: "srv-1", PhysicalStatus: tc.physical, PhysicalStatusAt: seen,
+				HypervisorState: tc.hvState, HypervisorStatus: "enabled", HypervisorAt: seen}}
 			if tc.hvState == "" {
 				nodes[0].HypervisorStatus = ""
 			}
@@ -171,9 +173,21 @@ func TestScenario53_54_Conditionals(t *testing.T) {
 func TestScenario31_MissingClusterEndsRegistration(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
 	h.engine.cluster.ID = "gone"
+	// Rounds at 0, 60, ..., 540 s: the tenth ends the registration.
+	var before Status
+	h.at(530*time.Second, func() { before = h.status() })
 	h.env.ExecuteWorkflow(WorkflowName, Input{Registration: urlRegistration()})
 	if !h.env.IsWorkflowCompleted() || h.env.GetWorkflowError() != nil {
 		t.Fatalf("got completed=%v err=%v, want a clean end", h.env.IsWorkflowCompleted(), h.env.GetWorkflowError())
+	}
+	if before.Counters.Rounds != 9 {
+		t.Errorf("rounds at 530 s: got %d, want 9 (still registered)", before.Counters.Rounds)
+	}
+	if got, want := h.env.Now().Sub(h.start), 540*time.Second; got != want {
+		t.Errorf("ended after %s, want %s (the tenth missing round)", got, want)
+	}
+	if got, want := h.engine.clusterReads(), missingClusterLimit+1; got != want {
+		t.Errorf("cluster reads: got %d, want %d (the describe at start and one per round)", got, want)
 	}
 }
 

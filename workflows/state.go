@@ -54,6 +54,8 @@ type State struct {
 	// Epoch tells this registration from earlier ones of the same cluster in
 	// recovery idempotency keys.
 	Epoch string `json:"epoch,omitempty"`
+	// LastIgnored is the latest recover request that was not acted on.
+	LastIgnored *IgnoredRequest `json:"last_ignored,omitempty"`
 	// Runs counts the runs of this workflow (continue-as-new generations).
 	Runs int `json:"runs"`
 }
@@ -72,10 +74,39 @@ type Counters struct {
 	RecoveriesRequested int64 `json:"recoveries_requested"`
 	RecoveriesSucceeded int64 `json:"recoveries_succeeded"`
 	RecoveriesFailed    int64 `json:"recoveries_failed"`
-	RecoveriesTimedOut  int64 `json:"recoveries_timed_out"`
-	RecoveriesSkipped   int64 `json:"recoveries_skipped"`
-	RecoverSignals      int64 `json:"recover_signals"`
-	SignalsIgnored      int64 `json:"signals_ignored"`
+	// RecoveriesTimedOut counts recoveries that passed their wait bound. Such
+	// a recovery stays in flight, overdue, until its action ends, and then
+	// counts under its real outcome too.
+	RecoveriesTimedOut int64 `json:"recoveries_timed_out"`
+	RecoveriesSkipped  int64 `json:"recoveries_skipped"`
+	RecoverSignals     int64 `json:"recover_signals"`
+	SignalsIgnored     int64 `json:"signals_ignored"`
+	// SignalsIgnoredBy counts the ignored recover requests by reason (the
+	// Ignored* constants).
+	SignalsIgnoredBy map[string]int64 `json:"signals_ignored_by,omitempty"`
+}
+
+// Reasons a recover request is not acted on, as counted in
+// Counters.SignalsIgnoredBy and shown in Status.LastIgnored.
+const (
+	IgnoredNoNodeID          = "no_node_id"
+	IgnoredDuplicate         = "duplicate_message_id"
+	IgnoredDisabled          = "disabled"
+	IgnoredOtherProject      = "other_project"
+	IgnoredInFlight          = "already_recovering"
+	IgnoredNoLifecycleEvents = "no_lifecycle_events"
+)
+
+// IgnoredRequest is a recover request that was not acted on, and why.
+type IgnoredRequest struct {
+	At     time.Time `json:"at"`
+	NodeID string    `json:"node_id,omitempty"`
+	Source string    `json:"source,omitempty"`
+	Event  string    `json:"event,omitempty"`
+	// Reason is one of the Ignored* constants.
+	Reason string `json:"reason"`
+	// Detail says it in a sentence.
+	Detail string `json:"detail"`
 }
 
 // NodeState is the last known verdict of a node.
@@ -86,6 +117,9 @@ type NodeState struct {
 	Reason      string         `json:"reason,omitempty"`
 	Since       time.Time      `json:"since"`
 	LastChecked time.Time      `json:"last_checked"`
+	// FailingSince is the start of the first round of the node's current run
+	// of unhealthy verdicts; zero while it is not unhealthy.
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // Recovery is one recovery, in flight or finished.
@@ -97,12 +131,21 @@ type Recovery struct {
 	Source    string    `json:"source"`
 	Reason    string    `json:"reason,omitempty"`
 	Requested time.Time `json:"requested"`
-	// Deadline bounds the wait for the action (node_update_timeout).
+	// Detected is when the failure was first seen: the start of the node's
+	// first failed round, or the notification's own timestamp.
+	Detected time.Time `json:"detected,omitzero"`
+	// Deadline is when the recovery is due to have ended: the request plus
+	// the registration's wait bound. After it the recovery is overdue, and
+	// still watched until its action ends.
 	Deadline time.Time `json:"deadline"`
+	// Overdue is set once the action has outlived Deadline.
+	Overdue bool `json:"overdue,omitempty"`
 	// ExpectPhysicalID is the physical resource the triggering event named.
 	ExpectPhysicalID string `json:"expect_physical_id,omitempty"`
-	// Outcome is set once finished: SUCCEEDED, FAILED, CANCELLED, TIMEOUT,
-	// SKIPPED or REQUEST_FAILED.
+	// Outcome is set once finished: the action's SUCCEEDED, FAILED or
+	// CANCELLED; SKIPPED or REQUEST_FAILED when no action was requested;
+	// WAIT_FAILED when the action vanished; TIMEOUT only in runs recorded
+	// before overdue recoveries were watched to their end.
 	Outcome  string    `json:"outcome,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
@@ -119,13 +162,18 @@ type Status struct {
 	NextRound     time.Time           `json:"next_round,omitzero"`
 	LastRound     time.Time           `json:"last_round,omitzero"`
 	// LastRoundError is why the last round failed, if it did.
-	LastRoundError string       `json:"last_round_error,omitempty"`
-	RoundRunning   bool         `json:"round_running"`
-	Counters       Counters     `json:"counters"`
-	Nodes          []NodeStatus `json:"nodes"`
-	InFlight       []Recovery   `json:"in_flight"`
-	Recent         []Recovery   `json:"recent"`
-	Runs           int          `json:"runs"`
+	LastRoundError string `json:"last_round_error,omitempty"`
+	// LimitsNote says how the worker's interval limits changed the
+	// registration's interval, when they did.
+	LimitsNote string `json:"limits_note,omitempty"`
+	// LastIgnored is the latest recover request that was not acted on.
+	LastIgnored  *IgnoredRequest `json:"last_ignored,omitempty"`
+	RoundRunning bool            `json:"round_running"`
+	Counters     Counters        `json:"counters"`
+	Nodes        []NodeStatus    `json:"nodes"`
+	InFlight     []Recovery      `json:"in_flight"`
+	Recent       []Recovery      `json:"recent"`
+	Runs         int             `json:"runs"`
 }
 
 // NodeStatus is one node in the status query.

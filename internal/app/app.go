@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/engine"
-	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/logging"
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/probe"
@@ -46,7 +44,7 @@ type Main struct {
 	Metrics  *metrics.Metrics
 
 	mu      sync.Mutex
-	ready   map[string]func() error
+	ready   map[string]func(context.Context) error
 	started bool
 	// Client and Store are set once Run has connected; see Started.
 	Client client.Client
@@ -63,7 +61,7 @@ func (m *Main) Started() bool {
 // New builds a Main with a fresh metrics registry.
 func New(cfg config.Config, logger *zap.Logger) *Main {
 	reg := metrics.NewRegistry()
-	return &Main{Config: cfg, Logger: logger, Registry: reg, Metrics: metrics.New(reg), ready: map[string]func() error{}}
+	return &Main{Config: cfg, Logger: logger, Registry: reg, Metrics: metrics.New(reg), ready: map[string]func(context.Context) error{}}
 }
 
 // Migrate applies the store migrations and returns.
@@ -114,7 +112,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			return err
 		}
 		m.Store = st
-		m.setReady("postgres", func() error { return st.Ping(context.Background()) })
+		m.setReady("postgres", st.Ping)
 		watcher = store.NewWatcher(st.Pool())
 		watcher.OnError = func(err error) { m.Logger.Warn("action watcher", zap.Error(err)) }
 		goRun("watcher", watcher.Run)
@@ -126,8 +124,8 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 		}
 		defer c.Close()
 		m.Client = c
-		m.setReady("temporal", func() error {
-			_, err := c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
+		m.setReady("temporal", func(ctx context.Context) error {
+			_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			return err
 		})
 	}
@@ -138,12 +136,12 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				MaxConcurrentActivityTaskPollers: m.Config.ActivityPollers,
 				MaxConcurrentWorkflowTaskPollers: m.Config.WorkflowPollers,
 			})
-			w.RegisterWorkflowWithOptions(workflows.ClusterHealth, workflow.RegisterOptions{Name: workflows.WorkflowName})
+			lim := workflows.Limits{IntervalMin: m.Config.HealthCheckIntervalMin, IntervalMax: m.Config.CheckIntervalMax}
+			w.RegisterWorkflowWithOptions(workflows.New(lim), workflow.RegisterOptions{Name: workflows.WorkflowName})
 			w.RegisterActivity(&activities.Activities{
 				Store:            m.Store,
 				Watcher:          watcher,
 				Prober:           probe.New(0),
-				Observer:         observer{m.Metrics},
 				SweepConcurrency: m.Config.SweepConcurrency,
 			})
 			if err := w.Start(); err != nil {
@@ -183,25 +181,28 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 	return err
 }
 
-func (m *Main) setReady(name string, f func() error) {
+// setReady registers the readiness check of one dependency; readiness runs
+// it with a context bounded by metrics.ReadyTimeout.
+func (m *Main) setReady(name string, f func(context.Context) error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ready[name] = f
 }
 
-// Ready reports nil when every dependency of the running roles answers.
-func (m *Main) Ready() error { return m.readiness() }
+// Ready reports nil when every dependency of the running roles answers, each
+// within metrics.ReadyTimeout.
+func (m *Main) Ready() error { return m.readiness(context.Background()) }
 
-func (m *Main) readiness() error {
+// readiness runs the checks at the same time without holding m.mu, so that a
+// dependency that hangs delays neither other /readyz requests nor setReady.
+func (m *Main) readiness(ctx context.Context) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var errs []error
+	checks := make(map[string]func(context.Context) error, len(m.ready))
 	for name, f := range m.ready {
-		if err := f(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
+		checks[name] = f
 	}
-	return errors.Join(errs...)
+	m.mu.Unlock()
+	return metrics.CheckAll(ctx, checks)
 }
 
 // dial connects to Temporal, retrying with backoff so workers may start
@@ -213,6 +214,9 @@ func (m *Main) dial(ctx context.Context) (client.Client, error) {
 			HostPort:  m.Config.TemporalAddress,
 			Namespace: m.Config.TemporalNamespace,
 			Logger:    logging.Temporal(m.Logger.Named("temporal")),
+			// The workflow's rounds, verdicts and recoveries reach Prometheus
+			// through the SDK, which counts nothing while it replays.
+			MetricsHandler: m.Metrics.SDKHandler(),
 		})
 		if err == nil {
 			return c, nil
@@ -225,29 +229,5 @@ func (m *Main) dial(ctx context.Context) (client.Client, error) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 15*time.Second)
-	}
-}
-
-// observer feeds activity observations into Prometheus.
-type observer struct{ m *metrics.Metrics }
-
-func (o observer) Swept(results []health.ModeResult) {
-	o.m.Round()
-	for _, r := range results {
-		o.m.Check(r.Verdict)
-	}
-}
-
-func (o observer) Recovered(st health.ActionStatus, timedOut bool, took time.Duration) {
-	switch {
-	case timedOut:
-		o.m.Recovery(metrics.RecoveryTimedOut)
-	case st == health.ActionSucceeded:
-		o.m.Recovery(metrics.RecoverySucceeded)
-		o.m.ObserveDetectionToRecovery(took)
-	case st == health.ActionCancelled:
-		o.m.Recovery(metrics.RecoveryCancelled)
-	default:
-		o.m.Recovery(metrics.RecoveryFailed)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -43,6 +44,18 @@ type nodes struct {
 	srv     *httptest.Server
 	webhook atomic.Int32
 	hook    *httptest.Server
+	// requests are the webhook calls received, in order.
+	requests []engine.WebhookRequest
+}
+
+// lastRequest is the latest webhook call, if any.
+func (n *nodes) lastRequest() (engine.WebhookRequest, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.requests) == 0 {
+		return engine.WebhookRequest{}, false
+	}
+	return n.requests[len(n.requests)-1], true
 }
 
 func newNodes(t testing.TB, names ...string) *nodes {
@@ -69,6 +82,7 @@ func newNodes(t testing.TB, names ...string) *nodes {
 		}
 		n.webhook.Add(1)
 		n.mu.Lock()
+		n.requests = append(n.requests, req)
 		n.broken[req.NodeName] = false
 		n.mu.Unlock()
 	}))
@@ -97,6 +111,7 @@ func testConfig(t testing.TB, address string) config.Config {
 	cfg.TemporalAddress = address
 	cfg.DatabaseURL = storetest.DSN(t)
 	cfg.MetricsAddr = ""
+	cfg.HealthCheckIntervalMin = 1 // the tests' clusters poll every few seconds
 	return cfg
 }
 
@@ -155,8 +170,16 @@ func TestEndToEndRecovery(t *testing.T) {
 	if err := seedCluster(ctx, st, "c-e2e", ns.hook.URL, []string{"n-1", "n-2", "n-3"}); err != nil {
 		t.Fatal(err)
 	}
+	// A node the engine is updating is skipped, not judged.
+	if err := st.UpsertNode(ctx, health.Node{ID: "id-n-4", ClusterID: "c-e2e", Name: "n-4", PhysicalID: "vm-n-4",
+		Status: health.NodeUpdating, InitAt: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
 	c := dialTemporal(t, temporalSrv.Address)
-	startCluster(t, c, pollURLRegistration("c-e2e", ns.srv.URL, 60))
+	reg := pollURLRegistration("c-e2e", ns.srv.URL, 60)
+	reg.Recovery.Params = map[string]any{"image": "web-v2"}
+	reg.Fencing = []string{"COMPUTE"}
+	startCluster(t, c, reg)
 	status := func() workflows.Status { return clusterStatus(ctx, c, "c-e2e") }
 	waitFor(t, "the recovery to succeed", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
 	after := status().Counters.Rounds
@@ -179,6 +202,31 @@ func TestEndToEndRecovery(t *testing.T) {
 	if got := ns.webhook.Load(); got != 1 {
 		t.Errorf("webhook calls: got %d, want 1", got)
 	}
+	// The policy's action params and fencing reach the action and the
+	// webhook (Senlin dropped both, F-16).
+	if p := acts[0].Params; p.OperationParams["image"] != "web-v2" || len(p.Fencing) != 1 || p.Fencing[0] != "COMPUTE" {
+		t.Errorf("action params: got %+v, want operation_params image web-v2 and fencing COMPUTE", p)
+	}
+	if req, ok := ns.lastRequest(); !ok || req.Operation != string(health.OpRecreate) || req.OperationParams["image"] != "web-v2" ||
+		len(req.Fencing) != 1 || req.Fencing[0] != "COMPUTE" || req.ActionID != acts[0].ID {
+		t.Errorf("webhook request: got %+v, want RECREATE of action %s with image web-v2 and fencing COMPUTE", req, acts[0].ID)
+	}
+	// What the workflow counted reached the worker's Prometheus registry:
+	// final verdicts (the skipped node among them), the recovery, and its
+	// time from the first failed check.
+	got := gatherCounts(t, m)
+	if got["healthd_rounds_total"] < 3 || got[`healthd_checks_total{verdict="skipped"}`] < 2 ||
+		got[`healthd_checks_total{verdict="unhealthy"}`] < 1 || got[`healthd_checks_total{verdict="healthy"}`] < 4 {
+		t.Errorf("checks: got %v, want at least 3 rounds, the skipped node counted in each, n-2 unhealthy once", got)
+	}
+	if got[`healthd_recoveries_total{outcome="succeeded"}`] != 1 || got["healthd_detection_to_recovery_seconds_count"] != 1 {
+		t.Errorf("recoveries: got %v, want one succeeded and one detection-to-recovery sample", got)
+	}
+	// The sample runs from the failed round's start: at least the URL retry
+	// interval (1 s) before the action was asked for.
+	if d := got["healthd_detection_to_recovery_seconds_sum"]; d < 1 || d > 30 {
+		t.Errorf("detection to recovery: got %.3f s, want at least the 1 s retry interval and well under 30 s", d)
+	}
 	s := status()
 	if len(s.Recent) != 1 || s.Recent[0].ActionID != acts[0].ID || s.Recent[0].Outcome != "SUCCEEDED" {
 		t.Errorf("status recent recoveries: got %+v, want the SUCCEEDED action %s", s.Recent, acts[0].ID)
@@ -191,11 +239,42 @@ func TestEndToEndRecovery(t *testing.T) {
 		t.Errorf("recovered node: got status %s updated %s, want ACTIVE and updated", node.Status, node.UpdatedAt)
 	}
 	recordHistory(t, c, workflows.WorkflowID("c-e2e"), "poll_url_recovery")
-	evs, err := st.ListHealthEvents(ctx, "c-e2e", 0)
+	evs, err := st.HealthTimeline(ctx, store.HealthEventFilter{ClusterID: "c-e2e"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(evs) == 0 {
 		t.Error("health events: got none, want the incident timeline")
 	}
+}
+
+// gatherCounts reads the app's registry: counter values by series
+// (name{label="value"}), and a histogram's _count and _sum.
+func gatherCounts(t testing.TB, m *app.Main) map[string]float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, mt := range f.GetMetric() {
+			name := f.GetName()
+			if labels := mt.GetLabel(); len(labels) > 0 {
+				var parts []string
+				for _, l := range labels {
+					parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				name += "{" + strings.Join(parts, ",") + "}"
+			}
+			switch {
+			case mt.GetCounter() != nil:
+				out[name] = mt.GetCounter().GetValue()
+			case mt.GetHistogram() != nil:
+				out[name+"_count"] = float64(mt.GetHistogram().GetSampleCount())
+				out[name+"_sum"] = mt.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
 }

@@ -97,6 +97,9 @@ func BenchmarkFleet(b *testing.B) {
 	cfg.TemporalAddress = srv.Address
 	cfg.DatabaseURL = storetest.DSN(b)
 	cfg.MetricsAddr = ""
+	if os.Getenv("HEALTH_CHECK_INTERVAL_MIN") == "" {
+		cfg.HealthCheckIntervalMin = 1 // fleet rounds run every few seconds
+	}
 
 	// Every node answers through one server, counting the probes; the first
 	// node of each of the first FLEET_UNHEALTHY clusters is down until its

@@ -7,6 +7,10 @@
 // action and calls the webhook again, so no action stays RUNNING forever. A
 // webhook may therefore be called more than once for one action; every call
 // carries the action's id (action_id) so that receivers can deduplicate.
+//
+// The executor also keeps the engine-reported status of its clusters' nodes
+// fresh: every StatusRefresh it reads each cluster's status URL and writes the
+// physical and hypervisor status it reports (see StatusReport).
 package engine
 
 import (
@@ -50,6 +54,11 @@ type Store interface {
 	// NextLeaseExpiry returns how long until the earliest lease of a RUNNING
 	// action runs out; ok is false when none is RUNNING.
 	NextLeaseExpiry(ctx context.Context) (time.Duration, bool, error)
+	// ListStatusClusters returns every cluster with a status URL.
+	ListStatusClusters(ctx context.Context) ([]health.Cluster, error)
+	// SetObservedStatus writes the observed physical and hypervisor status of
+	// the cluster's nodes in one statement and returns how many it updated.
+	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus) (int, error)
 }
 
 // Watcher wakes the executor when actions change; Watch("") watches all.
@@ -93,6 +102,11 @@ type Executor struct {
 	// would hold it forever). Run warns when it is not. Zero means
 	// DefaultLease, or twice the webhook timeout when that is longer.
 	Lease time.Duration
+	// StatusRefresh is how often the executor reads the status URL of every
+	// cluster that has one and writes what it reports into the cluster's
+	// nodes (see StatusReport). Zero means DefaultStatusRefresh; a negative
+	// value turns the refresh off.
+	StatusRefresh time.Duration
 }
 
 // WebhookRequest is the body POSTed to a cluster's recovery webhook.
@@ -104,8 +118,11 @@ type WebhookRequest struct {
 	PhysicalID      string         `json:"physical_id,omitempty"`
 	Operation       string         `json:"operation"`
 	OperationParams map[string]any `json:"operation_params,omitempty"`
-	DeleteTimeout   int            `json:"delete_timeout"`
-	ForceRecreate   bool           `json:"force_recreate"`
+	// Fencing lists what the engine must fence before it recovers the node
+	// (the policy's recovery.fencing, for example COMPUTE).
+	Fencing       []string `json:"fencing,omitempty"`
+	DeleteTimeout int      `json:"delete_timeout"`
+	ForceRecreate bool     `json:"force_recreate"`
 }
 
 // lease is the effective claim lease.
@@ -167,6 +184,7 @@ func (e *Executor) Run(ctx context.Context) error {
 		}
 	}()
 	var wg sync.WaitGroup
+	wg.Go(func() { e.refreshStatus(ctx) })
 	for i := range max(1, e.Workers) {
 		wg.Add(1)
 		go func() {
@@ -274,7 +292,7 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 	if err := e.callWebhook(lctx, cl.RecoverWebhook, WebhookRequest{
 		ActionID: a.ID, ClusterID: a.ClusterID, NodeID: a.NodeID, NodeName: node.Name, PhysicalID: node.PhysicalID,
 		Operation: string(a.Params.Operation), OperationParams: a.Params.OperationParams,
-		DeleteTimeout: a.Params.DeleteTimeout, ForceRecreate: a.Params.ForceRecreate,
+		Fencing: a.Params.Fencing, DeleteTimeout: a.Params.DeleteTimeout, ForceRecreate: a.Params.ForceRecreate,
 	}); err != nil {
 		finish(health.ActionFailed, health.NodeError, "Node recover failed: "+err.Error(), "Recovery failed")
 		return

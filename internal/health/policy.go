@@ -69,8 +69,12 @@ const (
 	pathActions           = pathRecovery + ".actions"
 	pathFencing           = pathRecovery + ".fencing"
 	pathNodeDeleteTimeout = pathRecovery + ".node_delete_timeout"
-	pathClusterID         = "cluster_id"
-	pathIntervalMax       = "check_interval_max"
+	// pathExtension is healthd's own section beside Senlin's detection and
+	// recovery; Senlin's policies have none and get its defaults.
+	pathExtension   = "properties.healthd"
+	pathWaitTimeout = pathExtension + ".recovery_wait_timeout"
+	pathClusterID   = "cluster_id"
+	pathIntervalMax = "check_interval_max"
 )
 
 // FieldError is one problem with one item of a health policy.
@@ -139,6 +143,10 @@ type Policy struct {
 	NodeDeleteTimeout int
 	// NodeForceRecreate is recovery.node_force_recreate.
 	NodeForceRecreate bool
+	// RecoveryWaitTimeout is healthd.recovery_wait_timeout in seconds: how
+	// long a recovery may run before it is reported overdue; 0 means
+	// node_update_timeout, Senlin's one timeout for both (F-20).
+	RecoveryWaitTimeout int
 	// Limits are the limits the policy was validated against.
 	Limits Limits
 }
@@ -162,6 +170,7 @@ func (p Policy) Registration(clusterID string) Registration {
 		Fencing:           slices.Clone(p.Fencing),
 		NodeDeleteTimeout: p.NodeDeleteTimeout,
 		NodeForceRecreate: p.NodeForceRecreate,
+		WaitTimeout:       p.RecoveryWaitTimeout,
 	}
 }
 
@@ -318,6 +327,7 @@ func checkRegistration(r Registration, lim Limits, bad func(string) bool) []Fiel
 		}
 	}
 	seconds(pathNodeDeleteTimeout, r.NodeDeleteTimeout)
+	seconds(pathWaitTimeout, r.WaitTimeout)
 	return errs
 }
 

@@ -189,9 +189,12 @@ func (p *specParser) policy(root *yaml.Node) Policy {
 	if n == nil {
 		return pol
 	}
-	props, ok := p.fields(n, "properties", "detection", "recovery")
+	props, ok := p.fields(n, "properties", "detection", "recovery", "healthd")
 	if !ok {
 		return pol
+	}
+	if n := props["healthd"]; n != nil {
+		p.extension(n, &pol)
 	}
 	if n := p.required(props, "properties", "detection"); n != nil {
 		p.detection(n, &pol)
@@ -320,6 +323,18 @@ func (p *specParser) recovery(n *yaml.Node, pol *Policy) {
 	}
 	if v, ok := p.boolean(r["node_force_recreate"], pathRecovery+".node_force_recreate"); ok {
 		pol.NodeForceRecreate = v
+	}
+}
+
+// extension reads healthd's own section of the properties: settings Senlin's
+// schema has no place for. Every key is optional.
+func (p *specParser) extension(n *yaml.Node, pol *Policy) {
+	e, ok := p.fields(n, pathExtension, "recovery_wait_timeout")
+	if !ok {
+		return
+	}
+	if v, ok := p.integer(e["recovery_wait_timeout"], pathWaitTimeout); ok {
+		pol.RecoveryWaitTimeout = v
 	}
 }
 

@@ -1009,3 +1009,31 @@ func TestPolicy_MessagesStayOnOneLine(t *testing.T) {
 		}
 	}
 }
+
+// healthd's own section, properties.healthd, sets the wait bound apart from
+// node_update_timeout (Senlin F-20); Senlin's policies have none and keep
+// Senlin's timing.
+func TestPolicy_RecoveryWaitTimeout(t *testing.T) {
+	base := spec("node_update_timeout: 300\n"+pollingModes, recreate)
+	p := mustParse(t, base, health.DefaultLimits)
+	if r := p.Registration("c1"); r.WaitTimeout != 0 || r.WaitBound() != 300*time.Second {
+		t.Errorf("without the section: got wait timeout %d bound %s, want 0 and node_update_timeout 300s", r.WaitTimeout, r.WaitBound())
+	}
+	with := append(base, []byte("  healthd:\n    recovery_wait_timeout: 900\n")...)
+	p = mustParse(t, with, health.DefaultLimits)
+	if r := p.Registration("c1"); r.WaitTimeout != 900 || r.WaitBound() != 900*time.Second || r.Grace() != 300*time.Second {
+		t.Errorf("with the section: got wait timeout %d bound %s grace %s, want 900, 900s, 300s", r.WaitTimeout, r.WaitBound(), r.Grace())
+	}
+	wantOnly(t, parseErrors(t, append(base, []byte("  healthd:\n    recovery_wait_timeout: -5\n")...), health.DefaultLimits),
+		"properties.healthd.recovery_wait_timeout", "must not be negative")
+	wantOnly(t, parseErrors(t, append(base, []byte("  healthd:\n    wait: 5\n")...), health.DefaultLimits),
+		"properties.healthd.wait", "Unrecognizable")
+	// A registration that arrives later is validated by the same rule.
+	r := p.Registration("c1")
+	r.WaitTimeout = -1
+	var ve *health.ValidationError
+	if err := r.Validate(health.DefaultLimits); !errors.As(err, &ve) || len(ve.Errors) != 1 ||
+		ve.Errors[0].Path != "properties.healthd.recovery_wait_timeout" {
+		t.Errorf("Validate: got %v, want one error at properties.healthd.recovery_wait_timeout", err)
+	}
+}

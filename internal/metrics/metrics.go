@@ -7,27 +7,23 @@ package metrics
 
 import (
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/workflows"
 )
 
 const namespace = "healthd"
 
-// RecoveryOutcome is how a requested recovery ended.
-type RecoveryOutcome string
+// recoveryOutcomes are the outcome labels of healthd_recoveries_total: a
+// workflow Recovery.Outcome in lower case.
+var recoveryOutcomes = []string{"succeeded", "failed", "cancelled", "skipped", "request_failed", "wait_failed"}
 
-// Recovery outcomes.
-const (
-	RecoverySucceeded RecoveryOutcome = "succeeded"
-	RecoveryFailed    RecoveryOutcome = "failed"
-	RecoveryCancelled RecoveryOutcome = "cancelled"
-	// RecoveryTimedOut: the action did not finish within node_update_timeout.
-	RecoveryTimedOut RecoveryOutcome = "timed_out"
-)
+// ignoreReasons are the reason labels of healthd_recover_signals_ignored_total.
+var ignoreReasons = []string{workflows.IgnoredNoNodeID, workflows.IgnoredDuplicate, workflows.IgnoredDisabled,
+	workflows.IgnoredOtherProject, workflows.IgnoredInFlight, workflows.IgnoredNoLifecycleEvents}
 
 // BridgeOutcome is what the signal bridge did with one notification.
 type BridgeOutcome string
@@ -56,9 +52,16 @@ type Metrics struct {
 	Checks *prometheus.CounterVec
 	// Recoveries counts finished recoveries by outcome (healthd_recoveries_total).
 	Recoveries *prometheus.CounterVec
-	// DetectionToRecovery is the time from detecting an unhealthy node to the
-	// end of its recovery (healthd_detection_to_recovery_seconds).
+	// RecoveriesOverdue counts recoveries that outlived their wait bound
+	// (healthd_recoveries_overdue_total); each is still watched to its end.
+	RecoveriesOverdue prometheus.Counter
+	// DetectionToRecovery is the time from the first failed check of a node
+	// (or the notification's own timestamp) to the end of its successful
+	// recovery action (healthd_detection_to_recovery_seconds).
 	DetectionToRecovery prometheus.Histogram
+	// SignalsIgnored counts recover requests not acted on, by reason
+	// (healthd_recover_signals_ignored_total).
+	SignalsIgnored *prometheus.CounterVec
 	// BridgeMessages counts notifications by outcome (healthd_bridge_messages_total).
 	BridgeMessages *prometheus.CounterVec
 	// EngineActions counts the status changes the reference engine made to
@@ -83,17 +86,27 @@ func New(reg prometheus.Registerer) *Metrics {
 		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "checks_total",
-			Help:      "Node verdicts reached, by verdict (healthy, unhealthy, unknown, skipped).",
+			Help:      "Final node verdicts of polling rounds (after confirmation and grace), by verdict (healthy, unhealthy, unknown, skipped).",
 		}, []string{"verdict"}),
 		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "recoveries_total",
 			Help:      "Finished recoveries, by outcome.",
 		}, []string{"outcome"}),
+		RecoveriesOverdue: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "recoveries_overdue_total",
+			Help:      "Recoveries whose action outlived the wait bound; each is still watched until it ends.",
+		}),
+		SignalsIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "recover_signals_ignored_total",
+			Help:      "Recover requests not acted on, by reason.",
+		}, []string{"reason"}),
 		DetectionToRecovery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "detection_to_recovery_seconds",
-			Help:      "Time from detecting an unhealthy node to the end of its recovery.",
+			Help:      "Time from the first failed check of a node (or the notification's timestamp) to the end of its successful recovery.",
 			// From a quick reboot to a slow recreate bounded by node_update_timeout.
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
 		}),
@@ -113,13 +126,17 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:      "Actions the reference engine took over from an executor whose lease ran out.",
 		}),
 	}
-	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.DetectionToRecovery, m.BridgeMessages, m.EngineActions, m.EngineReclaims)
+	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.RecoveriesOverdue, m.SignalsIgnored, m.DetectionToRecovery,
+		m.BridgeMessages, m.EngineActions, m.EngineReclaims)
 
 	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
 		m.Checks.WithLabelValues(string(v))
 	}
-	for _, o := range []RecoveryOutcome{RecoverySucceeded, RecoveryFailed, RecoveryCancelled, RecoveryTimedOut} {
-		m.Recoveries.WithLabelValues(string(o))
+	for _, o := range recoveryOutcomes {
+		m.Recoveries.WithLabelValues(o)
+	}
+	for _, r := range ignoreReasons {
+		m.SignalsIgnored.WithLabelValues(r)
 	}
 	for _, o := range []BridgeOutcome{BridgeSignalled, BridgeNotRegistered, BridgeIgnored, BridgeMalformed, BridgeRetried} {
 		m.BridgeMessages.WithLabelValues(string(o))
@@ -139,39 +156,6 @@ func NewRegistry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return reg
-}
-
-// Round counts one polling round.
-func (m *Metrics) Round() {
-	if m == nil {
-		return
-	}
-	m.Rounds.Inc()
-}
-
-// Check counts one node verdict.
-func (m *Metrics) Check(v health.Verdict) {
-	if m == nil {
-		return
-	}
-	m.Checks.WithLabelValues(string(v)).Inc()
-}
-
-// Recovery counts one finished recovery.
-func (m *Metrics) Recovery(o RecoveryOutcome) {
-	if m == nil {
-		return
-	}
-	m.Recoveries.WithLabelValues(string(o)).Inc()
-}
-
-// ObserveDetectionToRecovery records the time from detection to the end of a
-// recovery.
-func (m *Metrics) ObserveDetectionToRecovery(d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.DetectionToRecovery.Observe(d.Seconds())
 }
 
 // BridgeMessage counts one notification handled by the bridge.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/workflows"
 )
 
 // collect gathers what c exports.
@@ -55,13 +56,20 @@ func counterValue(t *testing.T, c prometheus.Collector) float64 {
 
 func TestMetricsCount(t *testing.T) {
 	m := metrics.New(prometheus.NewRegistry())
-	m.Round()
-	m.Round()
-	m.Check(health.Healthy)
-	m.Check(health.Unhealthy)
-	m.Check(health.Unhealthy)
-	m.Recovery(metrics.RecoveryTimedOut)
-	m.ObserveDetectionToRecovery(90 * time.Second)
+	h := m.SDKHandler()
+	h.Counter(workflows.MetricRounds).Inc(2)
+	h.WithTags(map[string]string{workflows.TagVerdict: "healthy"}).Counter(workflows.MetricChecks).Inc(1)
+	h.WithTags(map[string]string{workflows.TagVerdict: "unhealthy"}).Counter(workflows.MetricChecks).Inc(2)
+	h.WithTags(map[string]string{workflows.TagVerdict: "skipped"}).Counter(workflows.MetricChecks).Inc(3)
+	h.WithTags(map[string]string{workflows.TagOutcome: "succeeded"}).Counter(workflows.MetricRecoveries).Inc(1)
+	h.Counter(workflows.MetricRecoveriesOverdue).Inc(1)
+	h.WithTags(map[string]string{"other": "x"}).WithTags(map[string]string{workflows.TagReason: workflows.IgnoredNoLifecycleEvents}).
+		Counter(workflows.MetricSignalsIgnored).Inc(1)
+	h.Timer(workflows.MetricDetectionToRecovery).Record(90 * time.Second)
+	// The SDK's own metrics, and kinds the workflow does not emit, are dropped.
+	h.Counter("temporal_request").Inc(5)
+	h.Gauge(workflows.MetricRounds).Update(7)
+	h.Timer("temporal_request_latency").Record(time.Second)
 	m.BridgeMessage(metrics.BridgeMalformed)
 	m.EngineAction(health.ActionSucceeded)
 	m.EngineReclaim()
@@ -74,8 +82,11 @@ func TestMetricsCount(t *testing.T) {
 		{"rounds", m.Rounds, 2},
 		{"healthy checks", m.Checks.WithLabelValues("healthy"), 1},
 		{"unhealthy checks", m.Checks.WithLabelValues("unhealthy"), 2},
+		{"skipped checks", m.Checks.WithLabelValues("skipped"), 3},
 		{"unknown checks", m.Checks.WithLabelValues("unknown"), 0},
-		{"timed out recoveries", m.Recoveries.WithLabelValues("timed_out"), 1},
+		{"succeeded recoveries", m.Recoveries.WithLabelValues("succeeded"), 1},
+		{"overdue recoveries", m.RecoveriesOverdue, 1},
+		{"ignored for no lifecycle events", m.SignalsIgnored.WithLabelValues(workflows.IgnoredNoLifecycleEvents), 1},
 		{"malformed messages", m.BridgeMessages.WithLabelValues("malformed"), 1},
 		{"succeeded actions", m.EngineActions.WithLabelValues("succeeded"), 1},
 		{"engine reclaims", m.EngineReclaims, 1},
@@ -85,8 +96,12 @@ func TestMetricsCount(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if got := collectCount(m.DetectionToRecovery); got != 1 {
-		t.Errorf("histogram: got %d series, want 1", got)
+	var pb dto.Metric
+	if err := m.DetectionToRecovery.Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	if got := pb.GetHistogram(); got.GetSampleCount() != 1 || got.GetSampleSum() != 90 {
+		t.Errorf("detection to recovery: got %d samples summing to %v, want 1 of 90", got.GetSampleCount(), got.GetSampleSum())
 	}
 }
 
@@ -98,7 +113,8 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 		want int
 	}{
 		{"checks by verdict", m.Checks, 4},
-		{"recoveries by outcome", m.Recoveries, 4},
+		{"recoveries by outcome", m.Recoveries, 6},
+		{"ignored signals by reason", m.SignalsIgnored, 6},
 		{"bridge messages by outcome", m.BridgeMessages, 5},
 		{"engine actions by status", m.EngineActions, 4},
 	}
@@ -111,10 +127,9 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 
 func TestNilMetricsIsNoop(t *testing.T) {
 	var m *metrics.Metrics
-	m.Round()
-	m.Check(health.Healthy)
-	m.Recovery(metrics.RecoverySucceeded)
-	m.ObserveDetectionToRecovery(time.Second)
+	h := m.SDKHandler()
+	h.Counter(workflows.MetricRounds).Inc(1)
+	h.Timer(workflows.MetricDetectionToRecovery).Record(time.Second)
 	m.BridgeMessage(metrics.BridgeSignalled)
 	m.EngineAction(health.ActionFailed)
 	m.EngineReclaim()
@@ -122,7 +137,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 
 // serve runs ServeListener on a loopback port and returns its base URL and a
 // function that stops it and returns its error.
-func serve(t *testing.T, reg *prometheus.Registry, ready func() error) (string, func() error) {
+func serve(t *testing.T, reg *prometheus.Registry, ready func(context.Context) error) (string, func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -169,7 +184,7 @@ func TestServeEndpoints(t *testing.T) {
 	var notReady atomic.Pointer[error]
 	starting := errors.New("temporal: not connected")
 	notReady.Store(&starting)
-	ready := func() error {
+	ready := func(context.Context) error {
 		if p := notReady.Load(); p != nil {
 			return *p
 		}
@@ -188,7 +203,7 @@ func TestServeEndpoints(t *testing.T) {
 		t.Errorf("readyz when ready: got %d %q, want 200 \"ok\\n\"", code, body)
 	}
 
-	m.Check(health.Unhealthy)
+	m.SDKHandler().WithTags(map[string]string{workflows.TagVerdict: string(health.Unhealthy)}).Counter(workflows.MetricChecks).Inc(1)
 	m.BridgeMessage(metrics.BridgeSignalled)
 	code, body := get(t, base+"/metrics")
 	if code != http.StatusOK {
