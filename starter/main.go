@@ -1,7 +1,8 @@
 // Command starter registers clusters with the cluster health manager and
 // operates on their ClusterHealth workflows: register, update, unregister,
 // enable, disable, recover, status and list. It validates Senlin health policy
-// specs offline with validate.
+// specs offline with validate, and prints a cluster's health event timeline
+// from Postgres with events.
 //
 //	starter validate --policy health.yaml
 //	starter register --cluster c1 --policy health.yaml
@@ -77,8 +78,12 @@ type app struct {
 	// loadErr holds the problems of the environment, reported by the commands
 	// that use the setting unless a flag replaced its value.
 	loadErr error
-	flags   *pflag.FlagSet
-	timeout time.Duration
+	// flags holds the flags every command has; settings holds one flag per
+	// setting, those no command has included, so that checkConfig can tell
+	// which ones the command line set.
+	flags    *pflag.FlagSet
+	settings *pflag.FlagSet
+	timeout  time.Duration
 	// requester names the operator in signals: the OS user name.
 	requester string
 	now       func() time.Time
@@ -124,7 +129,8 @@ with "starter validate --policy FILE".
 Settings come from the environment and the flags below override them:
 TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE, and the interval
 bounds policies are validated against, HEALTH_CHECK_INTERVAL_MIN and
-CHECK_INTERVAL_MAX.`,
+CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
+(or its --database-url flag).`,
 		Example: `  starter validate --policy health.yaml
   starter register --cluster c1 --policy health.yaml
   starter status --cluster c1
@@ -139,14 +145,15 @@ CHECK_INTERVAL_MAX.`,
 	})
 
 	// Only the starter's settings become flags, so that its help lists no
-	// database or RabbitMQ options.
+	// RabbitMQ options, and the database only under the command that reads it.
 	all := pflag.NewFlagSet("config", pflag.ContinueOnError)
 	a.cfg.RegisterFlags(all)
+	a.settings = all
 	a.flags = root.PersistentFlags()
 	for _, env := range slices.Concat(temporalSettings, limitSettings) {
 		a.flags.AddFlag(all.Lookup(config.FlagName(env)))
 	}
-	a.flags.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Temporal, per command")
+	a.flags.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Temporal (or the database, for events), per command")
 
 	root.AddCommand(
 		a.validateCmd(),
@@ -158,6 +165,7 @@ CHECK_INTERVAL_MAX.`,
 		a.recoverCmd(),
 		a.statusCmd(),
 		a.listCmd(),
+		a.eventsCmd(all.Lookup(config.FlagName(databaseSettings[0]))),
 	)
 	return root
 }
@@ -173,7 +181,7 @@ func (a *app) checkConfig(envs ...string) error {
 		if !errors.As(err, &fe) || !slices.Contains(envs, fe.Var) || seen[fe.Error()] {
 			return
 		}
-		if f := a.flags.Lookup(config.FlagName(fe.Var)); fromEnv && f != nil && f.Changed {
+		if f := a.settings.Lookup(config.FlagName(fe.Var)); fromEnv && f != nil && f.Changed {
 			return // the flag replaced the environment's value
 		}
 		seen[fe.Error()] = true

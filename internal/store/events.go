@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -31,21 +33,54 @@ func (s *Store) AddHealthEvents(ctx context.Context, events []health.HealthEvent
 	return nil
 }
 
-// ListHealthEvents returns the newest limit events of the cluster, newest
-// first; limit <= 0 returns them all.
-func (s *Store) ListHealthEvents(ctx context.Context, clusterID string, limit int) ([]health.HealthEvent, error) {
-	var lim *int
-	if limit > 0 {
-		lim = &limit
+// DefaultHealthEventLimit is how many events HealthTimeline returns when the
+// filter sets no limit: the most recent ones.
+const DefaultHealthEventLimit = 1000
+
+// HealthEventFilter selects the events of one cluster's timeline.
+type HealthEventFilter struct {
+	// ClusterID is the cluster whose events are returned; required.
+	ClusterID string
+	// NodeID, when set, keeps the events of this node only.
+	NodeID string
+	// Since, when set, keeps the events at or after this time.
+	Since time.Time
+	// Limit keeps the most recent Limit events of those selected; 0 means
+	// DefaultHealthEventLimit.
+	Limit int
+}
+
+// HealthTimeline returns the cluster's events that match f, oldest first (the
+// newest last): the most recent f.Limit of them, so that a long timeline
+// shows its end.
+func (s *Store) HealthTimeline(ctx context.Context, f HealthEventFilter) ([]health.HealthEvent, error) {
+	switch {
+	case f.ClusterID == "":
+		return nil, errors.New("store: list health events: HealthEventFilter.ClusterID is empty")
+	case f.Limit < 0:
+		return nil, fmt.Errorf("store: list health events of cluster %q: HealthEventFilter.Limit must not be negative, got %d", f.ClusterID, f.Limit)
 	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultHealthEventLimit
+	}
+	// The inner query takes the newest rows through the (cluster_id, at)
+	// index; the outer one puts them back in time order.
 	rows, err := s.pool.Query(ctx, `
-		SELECT cluster_id, node_id, at, from_verdict, to_verdict, COALESCE(reason, ''), COALESCE(action_id, '')
-		FROM health_events
-		WHERE cluster_id = $1
-		ORDER BY at DESC, id DESC
-		LIMIT $2`, clusterID, lim)
+		SELECT cluster_id, node_id, at, from_verdict, to_verdict, reason, action_id
+		FROM (
+			SELECT id, cluster_id, node_id, at, from_verdict, to_verdict,
+				COALESCE(reason, '') AS reason, COALESCE(action_id, '') AS action_id
+			FROM health_events
+			WHERE cluster_id = $1
+				AND ($2 = '' OR node_id = $2)
+				AND ($3::timestamptz IS NULL OR at >= $3)
+			ORDER BY at DESC, id DESC
+			LIMIT $4
+		) newest
+		ORDER BY at, id`, f.ClusterID, f.NodeID, nullTime(f.Since), limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: list health events of cluster %q: %w", clusterID, err)
+		return nil, fmt.Errorf("store: list health events of cluster %q: %w", f.ClusterID, err)
 	}
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (health.HealthEvent, error) {
 		var e health.HealthEvent
@@ -54,7 +89,7 @@ func (s *Store) ListHealthEvents(ctx context.Context, clusterID string, limit in
 		return e, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: list health events of cluster %q: %w", clusterID, err)
+		return nil, fmt.Errorf("store: list health events of cluster %q: %w", f.ClusterID, err)
 	}
 	return events, nil
 }
