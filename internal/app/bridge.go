@@ -33,7 +33,8 @@ func (m *Main) startBridge(_ context.Context, goRun func(string, func(context.Co
 		return fmt.Errorf("bridge: %w", err)
 	}
 	b := bridge.New(cfg, bridge.TemporalSignaller{Client: m.Client}, m.Logger.Named("bridge"), m.Metrics.BridgeMessages)
-	m.setReady("rabbitmq", b.Ready)
+	// b.Ready reads the state its consumers keep: it does no I/O to bound.
+	m.setReady("rabbitmq", func(context.Context) error { return b.Ready() })
 	goRun("bridge", b.Run)
 	return nil
 }

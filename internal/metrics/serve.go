@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,8 +29,10 @@ const (
 // 200 while the process runs) and /readyz (200 when ready returns nil, else 503
 // with the error) until ctx ends, then shuts down gracefully and returns nil.
 // An empty addr disables the endpoints: Serve returns nil at once. A nil ready
-// means always ready; ready should answer quickly (it runs per request).
-func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() error, logger *zap.Logger) error {
+// means always ready. ready runs per request with the request's context, which
+// ends when the client goes away; build it with [CheckAll] so that each check
+// is bounded by [ReadyTimeout].
+func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func(context.Context) error, logger *zap.Logger) error {
 	if addr == "" {
 		return nil
 	}
@@ -40,7 +45,7 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready fun
 }
 
 // ServeListener is Serve on an existing listener, which it closes on return.
-func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func() error, logger *zap.Logger) error {
+func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registry, ready func(context.Context) error, logger *zap.Logger) error {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -77,7 +82,8 @@ func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registr
 }
 
 // Handler returns the mux behind Serve: /metrics, /healthz and /readyz.
-func Handler(reg *prometheus.Registry, ready func() error, logger *zap.Logger) http.Handler {
+// /readyz calls ready with the request's context.
+func Handler(reg *prometheus.Registry, ready func(context.Context) error, logger *zap.Logger) http.Handler {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
@@ -90,7 +96,7 @@ func Handler(reg *prometheus.Registry, ready func() error, logger *zap.Logger) h
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if ready != nil {
-			if err := ready(); err != nil {
+			if err := ready(r.Context()); err != nil {
 				writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 				return
 			}
@@ -105,4 +111,56 @@ func writeText(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = fmt.Fprintln(w, body)
+}
+
+// ReadyTimeout bounds each readiness check: a dependency that does not answer
+// within it is reported as not ready rather than holding /readyz open. Give
+// the probe calling /readyz a longer timeout (Kubernetes: timeoutSeconds 3 or
+// more), so that it reads the answer naming the dependency.
+const ReadyTimeout = 2 * time.Second
+
+// errNoAnswer is the cause of a check's context when ReadyTimeout ran out.
+var errNoAnswer = fmt.Errorf("no answer within %s", ReadyTimeout)
+
+// CheckAll runs the named readiness checks at the same time, each with ctx
+// bounded by ReadyTimeout, and returns nil when all pass, else one
+// "<name>: <error>" per failed check, ordered by name. A check still running
+// at its deadline is reported as "<name>: no answer within 2s" without waiting
+// for it to return, so a check that ignores its context cannot hang the
+// caller; it finishes in the background.
+func CheckAll(ctx context.Context, checks map[string]func(context.Context) error) error {
+	names := slices.Sorted(maps.Keys(checks))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = runCheck(ctx, name, checks[name]) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// runCheck runs one check under ReadyTimeout and names it in its error.
+func runCheck(ctx context.Context, name string, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, ReadyTimeout, errNoAnswer)
+	defer cancel()
+	done := make(chan error, 1) // buffered: a late check does not block forever
+	go func() { done <- check(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || ctx.Err() == nil {
+			return wrapCheck(name, err)
+		}
+		// The check gave up because its context ended: report why, the same
+		// whether it returned just before or just after the deadline.
+	case <-ctx.Done():
+	}
+	return fmt.Errorf("%s: %w", name, context.Cause(ctx))
+}
+
+// wrapCheck names the check in its error; nil stays nil.
+func wrapCheck(name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
