@@ -3,9 +3,14 @@
 // workflows and read their status, without knowing the workflow's wire
 // contract.
 //
+//	pol, err := healthclient.ParsePolicy(spec, healthclient.DefaultLimits)
 //	c, err := client.DialContext(ctx, client.Options{HostPort: addr})
 //	hc := healthclient.New(c)
-//	runID, err := hc.Register(ctx, reg, healthclient.RegisterOptions{})
+//	runID, err := hc.Register(ctx, pol.Registration(clusterID), healthclient.RegisterOptions{})
+//
+// The package holds every type its methods take and return, here or in
+// package workflows, so it needs no internal package of this module: see
+// [ParsePolicy], [Registration] and the example of [Client.Register].
 //
 // Every method that targets one cluster returns an error wrapping
 // [ErrNotRegistered] when the cluster has no running workflow.
@@ -65,9 +70,9 @@ type RegisterOptions struct {
 // of the run that received the registration.
 //
 // The registration is checked with the policy rules that need no configured
-// limits (health.Registration.Validate with zero limits); checking the
-// interval minimum is the caller's business, as health.ParsePolicy does.
-func (c *Client) Register(ctx context.Context, reg health.Registration, opts RegisterOptions) (string, error) {
+// limits (Registration.Validate with zero limits); checking the interval
+// minimum is the caller's business, as ParsePolicy does.
+func (c *Client) Register(ctx context.Context, reg Registration, opts RegisterOptions) (string, error) {
 	if err := checkRegistration(reg); err != nil {
 		return "", fmt.Errorf("register cluster: %w", err)
 	}
@@ -115,7 +120,7 @@ func initialSearchAttributes(reg health.Registration, disabled bool) temporal.Se
 
 // Update replaces the registration of a registered cluster; the workflow keeps
 // its state (enabled or not, verdicts, recoveries in flight).
-func (c *Client) Update(ctx context.Context, reg health.Registration) error {
+func (c *Client) Update(ctx context.Context, reg Registration) error {
 	if err := checkRegistration(reg); err != nil {
 		return fmt.Errorf("update cluster: %w", err)
 	}
@@ -144,7 +149,7 @@ func (c *Client) Disable(ctx context.Context, clusterID string, s workflows.Disa
 // Recover asks the cluster's workflow to recover one node. The workflow
 // ignores the request while checks are disabled, for a node already
 // recovering and for a message ID it has already seen.
-func (c *Client) Recover(ctx context.Context, clusterID string, s health.RecoverSignal) error {
+func (c *Client) Recover(ctx context.Context, clusterID string, s RecoverSignal) error {
 	if clusterID != "" && s.NodeID == "" { // an empty cluster ID is reported first, by signal
 		return fmt.Errorf("recover node of cluster %s: RecoverSignal.NodeID is empty", clusterID)
 	}
