@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,6 +68,9 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		row("Disabled until:", formatWhen(st.DisabledUntil, now))
 	}
 	row("Policy:", st.Registration.Summary())
+	if st.LimitsNote != "" {
+		row("Interval limits:", oneLine(st.LimitsNote))
+	}
 	row("Last round:", formatWhen(st.LastRound, now))
 	if st.LastRoundError != "" {
 		row("Last round failed:", oneLine(st.LastRoundError))
@@ -81,9 +86,20 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 	c := st.Counters
 	row("Rounds:", fmt.Sprintf("%d (missed %d, failed %d)", c.Rounds, c.MissedRounds, c.RoundErrors))
 	row("Verdicts:", fmt.Sprintf("healthy %d, unhealthy %d, unknown %d, skipped %d", c.Healthy, c.Unhealthy, c.Unknown, c.Skipped))
-	row("Recoveries:", fmt.Sprintf("requested %d, succeeded %d, failed %d, timed out %d, skipped %d",
+	row("Recoveries:", fmt.Sprintf("requested %d, succeeded %d, failed %d, overdue %d, skipped %d",
 		c.RecoveriesRequested, c.RecoveriesSucceeded, c.RecoveriesFailed, c.RecoveriesTimedOut, c.RecoveriesSkipped))
-	row("Recover requests:", fmt.Sprintf("%d received, %d ignored", c.RecoverSignals, c.SignalsIgnored))
+	requests := fmt.Sprintf("%d received, %d ignored", c.RecoverSignals, c.SignalsIgnored)
+	if len(c.SignalsIgnoredBy) > 0 {
+		var by []string
+		for _, reason := range slices.Sorted(maps.Keys(c.SignalsIgnoredBy)) {
+			by = append(by, fmt.Sprintf("%s %d", reason, c.SignalsIgnoredBy[reason]))
+		}
+		requests += " (" + strings.Join(by, ", ") + ")"
+	}
+	row("Recover requests:", requests)
+	if li := st.LastIgnored; li != nil {
+		row("Last ignored:", fmt.Sprintf("%s: %s request for node %s: %s", formatWhen(li.At, now), oneLine(li.Source), oneLine(li.NodeID), oneLine(li.Detail)))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print status: %w", err)
 	}
@@ -111,7 +127,11 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 	} else {
 		row("  NODE", "ACTION", "SOURCE", "REQUESTED", "DEADLINE", "REASON")
 		for _, r := range st.InFlight {
-			row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), formatWhen(r.Requested, now), formatWhen(r.Deadline, now), oneLine(r.Reason))
+			deadline := formatWhen(r.Deadline, now)
+			if r.Overdue {
+				deadline = "OVERDUE since " + deadline + ", still watched"
+			}
+			row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), formatWhen(r.Requested, now), deadline, oneLine(r.Reason))
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("print status: %w", err)
@@ -130,7 +150,11 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		if detail == "" {
 			detail = r.Reason
 		}
-		row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), oneLine(r.Outcome), formatWhen(r.Finished, now), oneLine(detail))
+		outcome := r.Outcome
+		if r.Overdue {
+			outcome += " (overdue)"
+		}
+		row("  "+nodeLabel(r), oneLine(r.ActionID), oneLine(r.Source), oneLine(outcome), formatWhen(r.Finished, now), oneLine(detail))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print status: %w", err)

@@ -305,3 +305,39 @@ func TestWriteList(t *testing.T) {
 		t.Errorf("list:\ngot\n%s\nwant\n%s", got, want)
 	}
 }
+
+// The status says why requests were ignored, which recoveries are overdue and
+// how the worker's interval limits changed the policy.
+func TestWriteStatusExplainsHeldBackWork(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	reg := health.Registration{ClusterID: "c1", Interval: 60, NodeUpdateTimeout: 300,
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}, Recovery: health.RecoveryAction{Name: health.OpRecreate}}
+	st := workflows.Status{
+		ClusterID: "c1", Registration: reg, Enabled: true, State: workflows.StateRecovering,
+		LimitsNote: "interval 5 s is below the worker's HEALTH_CHECK_INTERVAL_MIN of 60 s; rounds run every 60 s",
+		Counters: workflows.Counters{RecoverSignals: 3, SignalsIgnored: 2, RecoveriesTimedOut: 1,
+			SignalsIgnoredBy: map[string]int64{workflows.IgnoredNoLifecycleEvents: 1, workflows.IgnoredDuplicate: 1}},
+		LastIgnored: &workflows.IgnoredRequest{At: now.Add(-time.Minute), NodeID: "n1", Source: "nova",
+			Reason: workflows.IgnoredNoLifecycleEvents, Detail: "a nova notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode"},
+		InFlight: []workflows.Recovery{{NodeID: "n2", NodeName: "web-2", ActionID: "a2", Source: "poll", Requested: now.Add(-10 * time.Minute),
+			Deadline: now.Add(-5 * time.Minute), Overdue: true}},
+		Recent: []workflows.Recovery{{NodeID: "n3", ActionID: "a1", Source: "poll", Outcome: "SUCCEEDED", Overdue: true, Finished: now.Add(-time.Hour)}},
+	}
+	var b bytes.Buffer
+	if err := writeStatus(&b, st, now); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"Interval limits:   interval 5 s is below the worker's HEALTH_CHECK_INTERVAL_MIN of 60 s; rounds run every 60 s",
+		"Recoveries:        requested 0, succeeded 0, failed 0, overdue 1, skipped 0",
+		"Recover requests:  3 received, 2 ignored (duplicate_message_id 1, no_lifecycle_events 1)",
+		"Last ignored:      2026-11-25 11:59:00 UTC (1m0s ago): nova request for node n1: a nova notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode",
+		"OVERDUE since 2026-11-25 11:55:00 UTC (5m0s ago), still watched",
+		"SUCCEEDED (overdue)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status output lacks %q; got:\n%s", want, got)
+		}
+	}
+}
