@@ -590,15 +590,9 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 			}
 		}
 		if !r.Overdue {
-			var wr activities.WaitForActionResult
-			err := workflow.ExecuteActivity(waitOptions(gctx, r.Deadline.Sub(workflow.Now(gctx)), "wait for action "+r.ActionID),
-				a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: r.Deadline}).Get(gctx, &wr)
+			ended, err := awaitAction(gctx, &out, r.Deadline, "wait for action "+r.ActionID)
 			switch {
-			case err == nil && !wr.TimedOut:
-				r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
-				return
-			case isActionNotFound(err):
-				r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+			case ended:
 				return
 			case workflow.GetVersion(gctx, "overdue-watch", workflow.DefaultVersion, 1) == workflow.DefaultVersion:
 				// Runs recorded before overdue recoveries were watched ended
@@ -618,18 +612,11 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 		// Watch the action until it ends, however long that takes: the node
 		// stays in flight, so no second recovery is asked for meanwhile.
 		for {
-			var wr activities.WaitForActionResult
-			until := workflow.Now(gctx).Add(watchSpan)
-			err := workflow.ExecuteActivity(waitOptions(gctx, watchSpan, "watch overdue action "+r.ActionID),
-				a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: until}).Get(gctx, &wr)
-			switch {
-			case err == nil && !wr.TimedOut:
-				r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
+			ended, err := awaitAction(gctx, &out, workflow.Now(gctx).Add(watchSpan), "watch overdue action "+r.ActionID)
+			if ended {
 				return
-			case isActionNotFound(err):
-				r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
-				return
-			case err != nil:
+			}
+			if err != nil {
 				// The wait could not run (the database is down for longer than
 				// its retries): look again later rather than forget the action.
 				w.logger.Warn("cannot watch recovery action; trying again", "cluster_id", reg.ClusterID,
@@ -638,6 +625,26 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 			}
 		}
 	})
+}
+
+// awaitAction waits for the recovery's action until deadline. It reports
+// whether the recovery ended, with its outcome set in out: the action
+// finished, or it does not exist. Otherwise it returns the wait's error, or
+// nil when the deadline came first.
+func awaitAction(ctx workflow.Context, out *recoveryOutcome, deadline time.Time, summary string) (bool, error) {
+	r := &out.rec
+	var wr activities.WaitForActionResult
+	err := workflow.ExecuteActivity(waitOptions(ctx, deadline.Sub(workflow.Now(ctx)), summary),
+		a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: deadline}).Get(ctx, &wr)
+	switch {
+	case err == nil && !wr.TimedOut:
+		r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
+		return true, nil
+	case isActionNotFound(err):
+		r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+		return true, nil
+	}
+	return false, err
 }
 
 // watchSpan is how long one wait on an overdue action lasts before the

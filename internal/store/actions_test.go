@@ -94,43 +94,56 @@ func TestCreateRecoverActionIsIdempotent(t *testing.T) {
 	}
 }
 
+// Concurrent requests for one node create one action, and every caller gets
+// it: with one idempotency key (a retried request), and with a key each (an
+// earlier incident's recovery still active).
 func TestCreateRecoverActionConcurrently(t *testing.T) {
-	s := storetest.New(t)
-	const callers = 16
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		ids     = make([]string, callers)
-		created = make([]bool, callers)
-		errs    = make([]error, callers)
-	)
-	for i := range callers {
-		wg.Go(func() {
-			<-start
-			a, c, err := s.CreateRecoverAction(testContext(t), "c1/n1/7", "c1", "n1", rebootParams)
-			ids[i], created[i], errs[i] = a.ID, c, err
-		})
-	}
-	close(start)
-	wg.Wait()
+	for _, tc := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"one key", func(int) string { return "c1/n1/7" }},
+		{"a key each", func(i int) string { return fmt.Sprintf("c1/e/n1/%d", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := storetest.New(t)
+			const callers = 16
+			var (
+				wg      sync.WaitGroup
+				start   = make(chan struct{})
+				ids     = make([]string, callers)
+				created = make([]bool, callers)
+				errs    = make([]error, callers)
+			)
+			for i := range callers {
+				wg.Go(func() {
+					<-start
+					a, c, err := s.CreateRecoverAction(testContext(t), tc.key(i), "c1", "n1", rebootParams)
+					ids[i], created[i], errs[i] = a.ID, c, err
+				})
+			}
+			close(start)
+			wg.Wait()
 
-	createdCount := 0
-	for i := range callers {
-		if errs[i] != nil {
-			t.Fatalf("caller %d: %v", i, errs[i])
-		}
-		if ids[i] != ids[0] {
-			t.Errorf("caller %d: got action %s, want %s like caller 0", i, ids[i], ids[0])
-		}
-		if created[i] {
-			createdCount++
-		}
-	}
-	if createdCount != 1 {
-		t.Errorf("callers told created: got %d, want 1", createdCount)
-	}
-	if n := countActions(t, s); n != 1 {
-		t.Errorf("rows: got %d, want 1", n)
+			createdCount := 0
+			for i := range callers {
+				if errs[i] != nil {
+					t.Fatalf("caller %d: %v", i, errs[i])
+				}
+				if ids[i] != ids[0] {
+					t.Errorf("caller %d: got action %s, want %s like caller 0", i, ids[i], ids[0])
+				}
+				if created[i] {
+					createdCount++
+				}
+			}
+			if createdCount != 1 {
+				t.Errorf("callers told created: got %d, want 1", createdCount)
+			}
+			if n := countActions(t, s); n != 1 {
+				t.Errorf("rows: got %d, want 1", n)
+			}
+		})
 	}
 }
 
@@ -707,43 +720,5 @@ func TestCreateRecoverActionOneActivePerNode(t *testing.T) {
 	// The first key still names the first action.
 	if again, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/1", "c1", "n1", rebootParams); err != nil || created || again.ID != first.ID {
 		t.Errorf("first key again: got %s created %v err %v, want %s", again.ID, created, err, first.ID)
-	}
-}
-
-// Concurrent requests with distinct keys for one node create one action, and
-// every caller gets it.
-func TestCreateRecoverActionOneActivePerNodeConcurrently(t *testing.T) {
-	s := storetest.New(t)
-	const callers = 16
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		ids     = make([]string, callers)
-		created = make([]bool, callers)
-		errs    = make([]error, callers)
-	)
-	for i := range callers {
-		wg.Go(func() {
-			<-start
-			a, c, err := s.CreateRecoverAction(testContext(t), fmt.Sprintf("c1/e/n1/%d", i), "c1", "n1", rebootParams)
-			ids[i], created[i], errs[i] = a.ID, c, err
-		})
-	}
-	close(start)
-	wg.Wait()
-	n := 0
-	for i := range callers {
-		if errs[i] != nil {
-			t.Fatalf("caller %d: %v", i, errs[i])
-		}
-		if ids[i] != ids[0] {
-			t.Errorf("caller %d: got action %s, want %s like caller 0", i, ids[i], ids[0])
-		}
-		if created[i] {
-			n++
-		}
-	}
-	if n != 1 || countActions(t, s) != 1 {
-		t.Errorf("got %d callers told created and %d rows, want 1 and 1", n, countActions(t, s))
 	}
 }
