@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/internal/probe"
 )
 
 // Error types of non-retryable application errors. They are wire contracts:
@@ -160,7 +158,7 @@ func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n heal
 	case health.NodeStatusPollURL:
 		p := a.Prober.Probe(ctx, m.URLFor(n.Name), m)
 		switch {
-		case strings.HasPrefix(p.Detail, probe.ConfigDetailPrefix):
+		case p.ConfigError:
 			return health.ModeResult{Verdict: health.Unknown, Detail: p.Detail}
 		case p.Healthy:
 			return health.ModeResult{Verdict: health.Healthy, Detail: p.Detail}

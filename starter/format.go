@@ -150,7 +150,7 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		if detail == "" {
 			detail = r.Reason
 		}
-		outcome := r.Outcome
+		outcome := string(r.Outcome)
 		if r.Overdue {
 			outcome += " (overdue)"
 		}

@@ -576,10 +576,10 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 			err := workflow.ExecuteActivity(recoverOptions(gctx, fmt.Sprintf("recover %s (%s)", label, reg.Recovery.Name)), a.RecoverNode, in).Get(gctx, &res)
 			switch {
 			case err != nil:
-				r.Outcome, r.Detail = outcomeRequestFailed, err.Error()
+				r.Outcome, r.Detail = health.OutcomeRequestFailed, err.Error()
 				return
 			case res.Skipped != "":
-				r.Outcome, r.Detail = outcomeSkipped, res.Skipped
+				r.Outcome, r.Detail = health.OutcomeSkipped, res.Skipped
 				return
 			}
 			r.ActionID = res.ActionID
@@ -598,9 +598,9 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 				// Runs recorded before overdue recoveries were watched ended
 				// the recovery here and forgot its action.
 				if err != nil {
-					r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+					r.Outcome, r.Detail = health.OutcomeWaitFailed, err.Error()
 				} else {
-					r.Outcome, r.Detail = outcomeTimeout, "Timeout while waiting for node recovery action to finish"
+					r.Outcome, r.Detail = health.OutcomeTimeout, "Timeout while waiting for node recovery action to finish"
 				}
 				return
 			case err == nil:
@@ -638,10 +638,10 @@ func awaitAction(ctx workflow.Context, out *recoveryOutcome, deadline time.Time,
 		a.WaitForAction, activities.WaitForActionInput{ActionID: r.ActionID, Deadline: deadline}).Get(ctx, &wr)
 	switch {
 	case err == nil && !wr.TimedOut:
-		r.Outcome, r.Detail, out.finished = string(wr.Status), wr.Reason, wr.FinishedAt
+		r.Outcome, r.Detail, out.finished = health.OutcomeOf(wr.Status), wr.Reason, wr.FinishedAt
 		return true, nil
 	case isActionNotFound(err):
-		r.Outcome, r.Detail = outcomeWaitFailed, err.Error()
+		r.Outcome, r.Detail = health.OutcomeWaitFailed, err.Error()
 		return true, nil
 	}
 	return false, err
@@ -650,14 +650,6 @@ func awaitAction(ctx workflow.Context, out *recoveryOutcome, deadline time.Time,
 // watchSpan is how long one wait on an overdue action lasts before the
 // workflow asks again; a few events an hour per overdue recovery.
 const watchSpan = time.Hour
-
-// Outcomes of a recovery other than the action's own terminal statuses.
-const (
-	outcomeSkipped       = "SKIPPED"
-	outcomeRequestFailed = "REQUEST_FAILED"
-	outcomeWaitFailed    = "WAIT_FAILED"
-	outcomeTimeout       = "TIMEOUT"
-)
 
 func isActionNotFound(err error) bool {
 	var appErr *temporal.ApplicationError
@@ -692,9 +684,9 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) 
 	fields := []interface{}{"cluster_id", w.reg.ClusterID, "node_id", rec.NodeID, "action_id", rec.ActionID,
 		"outcome", rec.Outcome, "detail", rec.Detail, "source", rec.Source, "took", now.Sub(rec.Requested).String()}
 	mh := workflow.GetMetricsHandler(ctx)
-	mh.WithTags(map[string]string{TagOutcome: strings.ToLower(rec.Outcome)}).Counter(MetricRecoveries).Inc(1)
+	mh.WithTags(map[string]string{TagOutcome: rec.Outcome.Label()}).Counter(MetricRecoveries).Inc(1)
 	switch rec.Outcome {
-	case string(health.ActionSucceeded):
+	case health.OutcomeSucceeded:
 		w.st.Counters.RecoveriesSucceeded++
 		w.logger.Info("node recovery succeeded", fields...)
 		end := o.finished
@@ -704,10 +696,10 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) 
 		if !rec.Detected.IsZero() && end.After(rec.Detected) {
 			mh.Timer(MetricDetectionToRecovery).Record(end.Sub(rec.Detected))
 		}
-	case outcomeTimeout:
+	case health.OutcomeTimeout:
 		w.st.Counters.RecoveriesTimedOut++
 		w.logger.Warn("Node recovery action did not complete within specified timeout", fields...)
-	case outcomeSkipped:
+	case health.OutcomeSkipped:
 		w.st.Counters.RecoveriesSkipped++
 		w.logger.Info("node recovery not requested", fields...)
 	default:
@@ -719,7 +711,7 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) 
 		w.st.Recent = slices.Clone(w.st.Recent[len(w.st.Recent)-recentWindow:])
 	}
 	w.record(ctx, []health.HealthEvent{{ClusterID: w.reg.ClusterID, NodeID: rec.NodeID, At: now,
-		From: health.Unhealthy, To: health.Verdict("recovery " + strings.ToLower(rec.Outcome)), Reason: rec.Detail, ActionID: rec.ActionID}})
+		From: health.Unhealthy, To: health.Verdict("recovery " + rec.Outcome.Label()), Reason: rec.Detail, ActionID: rec.ActionID}})
 }
 
 // record appends events to the durable timeline without blocking the loop.

@@ -67,8 +67,8 @@ const (
 	// MetricChecks counts final node verdicts (after confirmation and grace),
 	// by TagVerdict.
 	MetricChecks = "healthd_checks"
-	// MetricRecoveries counts finished recoveries, by TagOutcome (the
-	// Recovery.Outcome in lower case).
+	// MetricRecoveries counts finished recoveries, by TagOutcome
+	// (health.Outcome.Label).
 	MetricRecoveries = "healthd_recoveries"
 	// MetricRecoveriesOverdue counts recoveries that outlived their wait bound.
 	MetricRecoveriesOverdue = "healthd_recoveries_overdue"

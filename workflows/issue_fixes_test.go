@@ -82,7 +82,7 @@ func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 	if got := h.engine.actionCount(); got != 1 {
 		t.Errorf("actions over 9 failed rounds: got %d, want 1", got)
 	}
-	if len(after.InFlight) != 0 || len(after.Recent) != 1 || after.Recent[0].Outcome != string(health.ActionSucceeded) ||
+	if len(after.InFlight) != 0 || len(after.Recent) != 1 || after.Recent[0].Outcome != health.OutcomeSucceeded ||
 		!after.Recent[0].Overdue || after.Counters.RecoveriesSucceeded != 1 {
 		t.Errorf("at 560 s: got in flight %+v recent %+v, want one SUCCEEDED and overdue", after.InFlight, after.Recent)
 	}

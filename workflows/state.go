@@ -142,13 +142,10 @@ type Recovery struct {
 	Overdue bool `json:"overdue,omitempty"`
 	// ExpectPhysicalID is the physical resource the triggering event named.
 	ExpectPhysicalID string `json:"expect_physical_id,omitempty"`
-	// Outcome is set once finished: the action's SUCCEEDED, FAILED or
-	// CANCELLED; SKIPPED or REQUEST_FAILED when no action was requested;
-	// WAIT_FAILED when the action vanished; TIMEOUT only in runs recorded
-	// before overdue recoveries were watched to their end.
-	Outcome  string    `json:"outcome,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	Finished time.Time `json:"finished,omitzero"`
+	// Outcome is set once finished.
+	Outcome  health.Outcome `json:"outcome,omitempty"`
+	Detail   string         `json:"detail,omitempty"`
+	Finished time.Time      `json:"finished,omitzero"`
 }
 
 // Status is the answer to the status query.

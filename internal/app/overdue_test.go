@@ -70,7 +70,7 @@ func TestOverdueRecoveryIsFinishedByTheNextEngine(t *testing.T) {
 	runApp(t, cfg, zaptest.NewLogger(t), app.RoleEngine)
 	waitFor(t, "the overdue recovery to end", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
 	s = status()
-	if len(s.InFlight) != 0 || len(s.Recent) != 1 || !s.Recent[0].Overdue || s.Recent[0].Outcome != string(health.ActionSucceeded) ||
+	if len(s.InFlight) != 0 || len(s.Recent) != 1 || !s.Recent[0].Overdue || s.Recent[0].Outcome != health.OutcomeSucceeded ||
 		s.Recent[0].ActionID != claimed.ID {
 		t.Errorf("after the takeover: got in flight %+v recent %+v, want action %s SUCCEEDED and overdue", s.InFlight, s.Recent, claimed.ID)
 	}

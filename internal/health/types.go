@@ -275,6 +275,42 @@ func (s ActionStatus) Terminal() bool {
 	return s == ActionSucceeded || s == ActionFailed || s == ActionCancelled
 }
 
+// Outcome is how a recovery ended: the action's terminal status, or why no
+// action was asked for or waited for. The workflow's status and timeline, the
+// store's health_events and the metrics all name outcomes this way.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeSucceeded Outcome = Outcome(ActionSucceeded)
+	OutcomeFailed    Outcome = Outcome(ActionFailed)
+	OutcomeCancelled Outcome = Outcome(ActionCancelled)
+	// OutcomeSkipped: not asked for, because the event was about a physical
+	// resource the node no longer has.
+	OutcomeSkipped Outcome = "SKIPPED"
+	// OutcomeRequestFailed: the action could not be asked for.
+	OutcomeRequestFailed Outcome = "REQUEST_FAILED"
+	// OutcomeWaitFailed: the action vanished while it was waited for.
+	OutcomeWaitFailed Outcome = "WAIT_FAILED"
+	// OutcomeTimeout: the wait passed its bound and the action was given up;
+	// only runs recorded before overdue recoveries were watched to their end
+	// have it.
+	OutcomeTimeout Outcome = "TIMEOUT"
+)
+
+// Outcomes lists every outcome, for metrics labels and documentation.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeSucceeded, OutcomeFailed, OutcomeCancelled, OutcomeSkipped,
+		OutcomeRequestFailed, OutcomeWaitFailed, OutcomeTimeout}
+}
+
+// OutcomeOf is the outcome of a recovery whose action ended with status s.
+func OutcomeOf(s ActionStatus) Outcome { return Outcome(s) }
+
+// Label is the outcome in lower case, as metrics labels and the timeline's
+// "recovery <outcome>" verdicts spell it.
+func (o Outcome) Label() string { return strings.ToLower(string(o)) }
+
 // ActionNodeRecover is the only action this project asks the engine for.
 const ActionNodeRecover = "NODE_RECOVER"
 
@@ -407,6 +443,11 @@ type ProbeResult struct {
 	ConnError bool `json:"conn_error,omitempty"`
 	// StatusCode is the HTTP status, 0 when none was received.
 	StatusCode int `json:"status_code,omitempty"`
+	// ConfigError is set when the mode itself could not be applied (an
+	// invalid poll_url_healthy_response): nothing was learnt about the node,
+	// so the check is unknown. Policy validation rejects such modes, so it
+	// means a registration that bypassed validation.
+	ConfigError bool `json:"config_error,omitempty"`
 	// Detail explains the verdict in a few words, for logs and the UI.
 	Detail string `json:"detail,omitempty"`
 }

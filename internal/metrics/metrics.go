@@ -17,10 +17,6 @@ import (
 
 const namespace = "healthd"
 
-// recoveryOutcomes are the outcome labels of healthd_recoveries_total: a
-// workflow Recovery.Outcome in lower case.
-var recoveryOutcomes = []string{"succeeded", "failed", "cancelled", "skipped", "request_failed", "wait_failed"}
-
 // ignoreReasons are the reason labels of healthd_recover_signals_ignored_total.
 var ignoreReasons = []string{workflows.IgnoredNoNodeID, workflows.IgnoredDuplicate, workflows.IgnoredDisabled,
 	workflows.IgnoredOtherProject, workflows.IgnoredInFlight, workflows.IgnoredNoLifecycleEvents}
@@ -132,8 +128,8 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
 		m.Checks.WithLabelValues(string(v))
 	}
-	for _, o := range recoveryOutcomes {
-		m.Recoveries.WithLabelValues(o)
+	for _, o := range health.Outcomes() {
+		m.Recoveries.WithLabelValues(o.Label())
 	}
 	for _, r := range ignoreReasons {
 		m.SignalsIgnored.WithLabelValues(r)

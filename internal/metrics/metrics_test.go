@@ -113,7 +113,7 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 		want int
 	}{
 		{"checks by verdict", m.Checks, 4},
-		{"recoveries by outcome", m.Recoveries, 6},
+		{"recoveries by outcome", m.Recoveries, len(health.Outcomes())},
 		{"ignored signals by reason", m.SignalsIgnored, 6},
 		{"bridge messages by outcome", m.BridgeMessages, 5},
 		{"engine actions by status", m.EngineActions, 4},

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,13 +23,6 @@ import (
 // DefaultMaxBody is Senlin's max_response_size: the largest body, in bytes, a
 // poll URL may return before the attempt counts as a connection error.
 const DefaultMaxBody int64 = 524288
-
-// ConfigDetailPrefix starts the Detail of a result whose mode could not be
-// applied at all (an invalid poll_url_healthy_response). Policy validation
-// rejects such modes before they reach a prober, so seeing it means a bug or a
-// registration that bypassed validation; callers should report the check as
-// unknown rather than recover the node (see IsConfigError).
-const ConfigDetailPrefix = "config: "
 
 const (
 	// drainLimit bounds how much of an unread body is discarded so that the
@@ -107,12 +99,6 @@ func newClient(skipVerify bool) *http.Client {
 	}
 }
 
-// IsConfigError reports whether the result says the mode itself is broken
-// (invalid healthy-response pattern) rather than anything about the node.
-func IsConfigError(r health.ProbeResult) bool {
-	return !r.Healthy && !r.ConnError && strings.HasPrefix(r.Detail, ConfigDetailPrefix)
-}
-
 // Probe makes one GET attempt against rawURL (already expanded with
 // health.DetectionMode.URLFor) and judges it with the mode's options.
 //
@@ -137,7 +123,7 @@ func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.Detection
 
 	re, err := p.pattern(mode.PollURLHealthyResponse)
 	if err != nil {
-		return health.ProbeResult{Detail: ConfigDetailPrefix + "invalid poll_url_healthy_response: " + err.Error()}
+		return health.ProbeResult{ConfigError: true, Detail: "invalid poll_url_healthy_response: " + err.Error()}
 	}
 
 	timeout := mode.RequestTimeout()

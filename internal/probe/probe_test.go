@@ -222,15 +222,15 @@ func TestProbeBadPattern(t *testing.T) {
 	n := newNode(t, 1024)
 	p := probe.New(0)
 	got := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE("))
-	checkResult(t, got, health.ProbeResult{}, "config: invalid poll_url_healthy_response: ")
-	if !probe.IsConfigError(got) {
-		t.Errorf("got IsConfigError false for %+v, want true", got)
+	checkResult(t, got, health.ProbeResult{}, "invalid poll_url_healthy_response: ")
+	if !got.ConfigError {
+		t.Errorf("got ConfigError false for %+v, want true", got)
 	}
 	if reqs := n.requests("/ok"); reqs != 0 {
 		t.Errorf("got %d requests with a broken pattern, want 0", reqs)
 	}
-	if ok := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE")); probe.IsConfigError(ok) {
-		t.Errorf("got IsConfigError true for %+v, want false", ok)
+	if ok := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE")); ok.ConfigError {
+		t.Errorf("got ConfigError true for %+v, want false", ok)
 	}
 }
 
