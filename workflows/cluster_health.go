@@ -847,7 +847,7 @@ func notificationTime(ts string) time.Time {
 
 func sourceOr(s string) string {
 	if s == "" {
-		return "signal"
+		return health.SourceSignal
 	}
 	return s
 }
@@ -858,7 +858,8 @@ func (w *clusterHealth) onUpdate(ctx workflow.Context, s UpdateSignal) {
 		w.logger.Error("update signal ignored: it is for another cluster", "cluster_id", w.reg.ClusterID, "got_cluster_id", r.ClusterID)
 		return
 	}
-	// Clients validate with the configured interval limits; the workflow checks
+	// The starter validates with its configured limits (healthclient with
+	// none), and the worker's Limits are applied below; the workflow checks
 	// every rule that needs no configuration, so a bad update never lands.
 	if err := r.Validate(health.Limits{}); err != nil {
 		w.logger.Error("update signal ignored: registration is not valid", "cluster_id", w.reg.ClusterID, "error", err.Error())

@@ -71,10 +71,15 @@ const (
 	pathNodeDeleteTimeout = pathRecovery + ".node_delete_timeout"
 	// pathExtension is healthd's own section beside Senlin's detection and
 	// recovery; Senlin's policies have none and get its defaults.
-	pathExtension   = "properties.healthd"
-	pathWaitTimeout = pathExtension + ".recovery_wait_timeout"
-	pathClusterID   = "cluster_id"
-	pathIntervalMax = "check_interval_max"
+	pathExtension    = "properties.healthd"
+	pathWaitTimeout  = pathExtension + ".recovery_wait_timeout"
+	pathMaxUnhealthy = pathExtension + ".max_unhealthy"
+	pathBudget       = pathExtension + ".budget"
+	pathEscalation   = pathExtension + ".escalation"
+	pathFlap         = pathExtension + ".flap"
+	pathApproval     = pathExtension + ".approval"
+	pathClusterID    = "cluster_id"
+	pathIntervalMax  = "check_interval_max"
 )
 
 // FieldError is one problem with one item of a health policy.
@@ -143,6 +148,9 @@ type Policy struct {
 	NodeDeleteTimeout int
 	// NodeForceRecreate is recovery.node_force_recreate.
 	NodeForceRecreate bool
+	// Safety is the rest of healthd's section: thresholds, max-unhealthy,
+	// caps, budget, escalation, flap quarantine, dry-run, approval, pauses.
+	Safety Safety
 	// RecoveryWaitTimeout is healthd.recovery_wait_timeout in seconds: how
 	// long a recovery may run before it is reported overdue; 0 means
 	// node_update_timeout, Senlin's one timeout for both (F-20).
@@ -171,6 +179,7 @@ func (p Policy) Registration(clusterID string) Registration {
 		NodeDeleteTimeout: p.NodeDeleteTimeout,
 		NodeForceRecreate: p.NodeForceRecreate,
 		WaitTimeout:       p.RecoveryWaitTimeout,
+		Safety:            p.Safety.clone(),
 	}
 }
 
@@ -328,6 +337,7 @@ func checkRegistration(r Registration, lim Limits, bad func(string) bool) []Fiel
 	}
 	seconds(pathNodeDeleteTimeout, r.NodeDeleteTimeout)
 	seconds(pathWaitTimeout, r.WaitTimeout)
+	errs = append(errs, checkSafety(r.Safety, bad)...)
 	return errs
 }
 

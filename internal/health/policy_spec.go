@@ -329,12 +329,89 @@ func (p *specParser) recovery(n *yaml.Node, pol *Policy) {
 // extension reads healthd's own section of the properties: settings Senlin's
 // schema has no place for. Every key is optional.
 func (p *specParser) extension(n *yaml.Node, pol *Policy) {
-	e, ok := p.fields(n, pathExtension, "recovery_wait_timeout")
+	e, ok := p.fields(n, pathExtension, "recovery_wait_timeout", "failure_threshold", "success_threshold",
+		"max_unhealthy", "max_in_flight", "budget", "escalation", "max_failed_recoveries", "flap", "dry_run",
+		"approval", "pause_max")
 	if !ok {
 		return
 	}
+	s := &pol.Safety
 	if v, ok := p.integer(e["recovery_wait_timeout"], pathWaitTimeout); ok {
 		pol.RecoveryWaitTimeout = v
+	}
+	ints := map[string]*int{"failure_threshold": &s.FailureThreshold, "success_threshold": &s.SuccessThreshold,
+		"max_in_flight": &s.MaxInFlight, "max_failed_recoveries": &s.MaxFailedRecoveries, "pause_max": &s.PauseMax}
+	for key, dst := range ints {
+		if v, ok := p.integer(e[key], pathExtension+"."+key); ok {
+			*dst = v
+		}
+	}
+	if n := e["max_unhealthy"]; n != nil {
+		if v, ok := p.str(n, pathMaxUnhealthy); ok {
+			s.MaxUnhealthy = strings.TrimSpace(v)
+		}
+	}
+	if v, ok := p.boolean(e["dry_run"], pathExtension+".dry_run"); ok {
+		s.DryRun = v
+	}
+	if n := e["budget"]; n != nil {
+		if b, ok := p.fields(n, pathBudget, "recoveries", "window"); ok {
+			if v, ok := p.integer(b["recoveries"], pathBudget+".recoveries"); ok {
+				s.Budget.Recoveries = v
+			}
+			if v, ok := p.integer(b["window"], pathBudget+".window"); ok {
+				s.Budget.Window = v
+			}
+		}
+	}
+	if n := e["flap"]; n != nil {
+		if f, ok := p.fields(n, pathFlap, "changes", "window", "stable"); ok {
+			for key, dst := range map[string]*int{"changes": &s.Flap.Changes, "window": &s.Flap.Window, "stable": &s.Flap.Stable} {
+				if v, ok := p.integer(f[key], pathFlap+"."+key); ok {
+					*dst = v
+				}
+			}
+		}
+	}
+	if n := e["escalation"]; n != nil {
+		if items, ok := p.list(n, pathEscalation); ok {
+			for i, item := range items {
+				path := specIndex(pathEscalation, i)
+				var step EscalationStep
+				if f, ok := p.fields(item, path, "operation", "probation"); ok {
+					if n := p.required(f, path, "operation"); n != nil {
+						if op, ok := p.enum(n, path+".operation", policyOperations); ok {
+							step.Operation = Operation(op)
+						}
+					}
+					if v, ok := p.integer(f["probation"], path+".probation"); ok {
+						step.Probation = v
+					}
+				}
+				s.Escalation = append(s.Escalation, step)
+			}
+		}
+	}
+	if n := e["approval"]; n != nil {
+		if a, ok := p.fields(n, pathApproval, "operations", "timeout", "default"); ok {
+			if n := a["operations"]; n != nil {
+				if items, ok := p.list(n, pathApproval+".operations"); ok {
+					for i, item := range items {
+						if op, ok := p.enum(item, specIndex(pathApproval+".operations", i), policyOperations); ok {
+							s.Approval.Operations = append(s.Approval.Operations, Operation(op))
+						}
+					}
+				}
+			}
+			if v, ok := p.integer(a["timeout"], pathApproval+".timeout"); ok {
+				s.Approval.Timeout = v
+			}
+			if n := a["default"]; n != nil {
+				if v, ok := p.enum(n, pathApproval+".default", []string{Approve, Deny}); ok {
+					s.Approval.Default = v
+				}
+			}
+		}
 	}
 }
 

@@ -109,6 +109,8 @@ type Registration struct {
 	// reported overdue (healthd.recovery_wait_timeout); 0 means
 	// NodeUpdateTimeout. An overdue recovery is still watched until it ends.
 	WaitTimeout int `json:"recovery_wait_timeout,omitempty"`
+	// Safety is the remediation safety policy (properties.healthd).
+	Safety Safety `json:"safety,omitzero"`
 }
 
 // RoundInterval is the effective spacing of polling rounds: the policy interval
@@ -290,7 +292,8 @@ const (
 	OutcomeSkipped Outcome = "SKIPPED"
 	// OutcomeRequestFailed: the action could not be asked for.
 	OutcomeRequestFailed Outcome = "REQUEST_FAILED"
-	// OutcomeWaitFailed: the action vanished while it was waited for.
+	// OutcomeWaitFailed: the action vanished while it was waited for (or, in
+	// runs recorded before overdue recoveries were watched, the wait failed).
 	OutcomeWaitFailed Outcome = "WAIT_FAILED"
 	// OutcomeTimeout: the wait passed its bound and the action was given up;
 	// only runs recorded before overdue recoveries were watched to their end
@@ -375,6 +378,8 @@ const (
 	SourceHeat = "heat"
 	// SourceOperator: an operator asked (starter recover).
 	SourceOperator = "operator"
+	// SourceSignal: a recover signal that named no source.
+	SourceSignal = "signal"
 )
 
 // FromNotification reports whether the request came from a lifecycle

@@ -42,7 +42,8 @@ const (
 // updates the ones it owns; the others stay at zero. The methods are safe for
 // concurrent use and do nothing on a nil *Metrics, so tests may pass nil.
 type Metrics struct {
-	// Rounds counts polling rounds run (healthd_rounds_total).
+	// Rounds counts finished polling rounds, failed ones included
+	// (healthd_rounds_total).
 	Rounds prometheus.Counter
 	// Checks counts node verdicts by verdict (healthd_checks_total).
 	Checks *prometheus.CounterVec
@@ -77,7 +78,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		Rounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace,
 			Name:      "rounds_total",
-			Help:      "Polling rounds run.",
+			Help:      "Finished polling rounds, failed ones included.",
 		}),
 		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace,
@@ -103,7 +104,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace,
 			Name:      "detection_to_recovery_seconds",
 			Help:      "Time from the first failed check of a node (or the notification's timestamp) to the end of its successful recovery.",
-			// From a quick reboot to a slow recreate bounded by node_update_timeout.
+			// From a quick reboot to a slow recreate; a success after the wait
+			// bound (an overdue recovery) is observed too.
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
 		}),
 		BridgeMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
