@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/workflows"
@@ -69,6 +71,8 @@ func TestPublicAPINamesOnlyExportedTypes(t *testing.T) {
 		reflect.TypeFor[healthclient.RecoverSignal](), reflect.TypeFor[healthclient.RecoverParams](), reflect.TypeFor[healthclient.Limits](),
 		reflect.TypeFor[healthclient.Policy](), reflect.TypeFor[healthclient.ValidationError](),
 		reflect.TypeFor[healthclient.FieldError](), reflect.TypeFor[healthclient.Verdict](),
+		reflect.TypeFor[healthclient.Safety](), reflect.TypeFor[healthclient.Budget](), reflect.TypeFor[healthclient.EscalationStep](),
+		reflect.TypeFor[healthclient.Flap](), reflect.TypeFor[healthclient.Approval](), reflect.TypeFor[healthclient.Outcome](),
 	} {
 		named[typ] = true
 	}
@@ -244,24 +248,22 @@ func TestRegisterWithPublicTypes(t *testing.T) {
 		t.Fatalf("Register: %v", err)
 	}
 	t.Cleanup(func() { _ = hc.Unregister(testContext(t), id, workflows.UnregisterSignal{Reason: "test over"}) })
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
-		switch {
-		case err != nil:
-			return err.Error()
-		case st.Counters.Rounds < 1 || len(st.Nodes) != 2:
-			return "status: no round yet"
+		require.NoError(c, err, "status")
+		if st.Counters.Rounds < 1 || len(st.Nodes) != 2 {
+			c.Errorf("status: no round yet")
+			return
 		}
 		for _, n := range st.Nodes {
 			if n.Verdict != healthclient.Healthy {
-				return "status: node " + n.ID + " is " + string(n.Verdict) + ", want healthy"
+				c.Errorf("status: node %s is %s, want healthy", n.ID, n.Verdict)
 			}
 		}
 		if !reflect.DeepEqual(st.Registration, pol.Registration(id)) {
-			return "status: the workflow's registration differs from the one registered"
+			c.Errorf("status: the workflow's registration differs from the one registered")
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 	if err := hc.Recover(ctx, id, healthclient.RecoverSignal{NodeID: id + "-n1", Source: "operator"}); err != nil {
 		t.Errorf("Recover: %v", err)
 	}

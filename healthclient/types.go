@@ -48,6 +48,20 @@ type (
 	// FieldError is one problem of a policy: the path of the item, such as
 	// properties.detection.interval, and the rule it breaks.
 	FieldError = health.FieldError
+	// Safety is the remediation safety policy of a registration
+	// (properties.healthd): thresholds, max-unhealthy, caps, budget,
+	// escalation, flap quarantine, dry-run, approval and pauses.
+	Safety = health.Safety
+	// Budget is a token bucket of recoveries per window.
+	Budget = health.Budget
+	// EscalationStep is one rung of a Safety's escalation ladder.
+	EscalationStep = health.EscalationStep
+	// Flap is a Safety's flap quarantine.
+	Flap = health.Flap
+	// Approval lists the operations that wait for an operator's answer.
+	Approval = health.Approval
+	// Outcome is how a recovery ended, as Status.Recent reports it.
+	Outcome = health.Outcome
 	// Verdict is what a workflow concluded about a node, as reported by
 	// [Client.Status] in each node's state.
 	Verdict = health.Verdict

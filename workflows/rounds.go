@@ -1,0 +1,266 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+func (w *clusterHealth) scheduleRound(ctx workflow.Context, d time.Duration) {
+	w.cancelRoundTimer()
+	w.st.NextRound = workflow.Now(ctx).Add(d)
+	tctx, cancel := workflow.WithCancel(ctx)
+	w.cancelTmr = cancel
+	w.roundTimer = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: "next round"})
+}
+
+func (w *clusterHealth) cancelRoundTimer() {
+	if w.cancelTmr != nil {
+		w.cancelTmr()
+	}
+	w.cancelTmr, w.roundTimer = nil, nil
+	w.st.NextRound = time.Time{}
+}
+
+func (w *clusterHealth) startRound(ctx workflow.Context) {
+	due := w.st.NextRound
+	w.cancelRoundTimer()
+	if !w.reg.Polling() {
+		return
+	}
+	start := workflow.Now(ctx)
+	if w.st.GridOrigin.IsZero() {
+		w.st.GridOrigin = start
+	}
+	if due.IsZero() || due.After(start) {
+		due = start
+	}
+	w.st.LastRound = start
+	w.roundBusy = true
+	reg := w.reg
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		o := runRound(gctx, reg)
+		o.start, o.due = start, due
+		w.roundDone.Send(gctx, o)
+	})
+}
+
+// runRound is one polling round: one sweep activity over every node, then one
+// pause and per-node confirmations for nodes whose poll URL failed while more
+// attempts are allowed, then the final verdicts with the grace period applied.
+func runRound(ctx workflow.Context, reg health.Registration) roundOutcome {
+	var res activities.CheckClusterResult
+	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional,
+		StatusMaxAge: reg.StatusMaxAge()}
+	if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
+		return roundOutcome{err: err}
+	}
+	if res.ClusterMissing {
+		return roundOutcome{result: res}
+	}
+	// Confirm suspects: Senlin's remaining URL attempts, as one Temporal retry
+	// policy per node so every attempt and the last failure show in the UI.
+	type suspect struct {
+		node, result int
+		f            workflow.Future
+	}
+	var suspects []suspect
+	if m, ok := reg.Mode(health.NodeStatusPollURL); ok {
+		for i, n := range res.Nodes {
+			for j, r := range n.Results {
+				if r.Suspect {
+					suspects = append(suspects, suspect{node: i, result: j})
+				}
+			}
+		}
+		if len(suspects) > 0 {
+			_ = workflow.NewTimerWithOptions(ctx, m.RetryInterval(), workflow.TimerOptions{Summary: "poll URL retry interval"}).Get(ctx, nil)
+			for k, s := range suspects {
+				n := res.Nodes[s.node]
+				in := activities.ConfirmNodeURLInput{ClusterID: reg.ClusterID, NodeID: n.ID, NodeName: n.Name, Mode: m}
+				suspects[k].f = workflow.ExecuteActivity(confirmOptions(ctx, m, n.Name), a.ConfirmNodeURL, in)
+			}
+			for _, s := range suspects {
+				r := &res.Nodes[s.node].Results[s.result]
+				r.Suspect = false
+				var c activities.ConfirmNodeURLResult
+				err := s.f.Get(ctx, &c)
+				var appErr *temporal.ApplicationError
+				switch {
+				case err == nil:
+					r.Verdict, r.Detail = health.Healthy, c.Detail
+				case errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNodeURLUnhealthy:
+					r.Verdict = health.Unhealthy
+					r.Detail = fmt.Sprintf("%d attempts failed, last: %s", m.Attempts(), appErr.Message())
+				default:
+					r.Verdict, r.Detail = health.Unknown, "confirmation could not run: "+err.Error()
+				}
+			}
+		}
+	}
+	now := workflow.Now(ctx)
+	out := roundOutcome{result: res, verdicts: make([]verdict, len(res.Nodes))}
+	for i, n := range res.Nodes {
+		if n.Status != health.NodeActive {
+			out.verdicts[i] = verdict{health.Skipped, "node is " + string(n.Status)}
+			continue
+		}
+		v, why := health.Combine(reg.RecoveryConditional, n.Results)
+		v, why = health.ApplyGrace(v, why, n.LastUpdate, reg.Grace(), now)
+		out.verdicts[i] = verdict{v, why}
+	}
+	return out
+}
+
+func pollingModes(reg health.Registration) []health.DetectionMode {
+	var ms []health.DetectionMode
+	for _, m := range reg.DetectionModes {
+		if m.Type.IsPolling() {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
+	w.roundBusy = false
+	w.roundsRun++
+	w.st.Counters.Rounds++
+	workflow.GetMetricsHandler(ctx).Counter(MetricRounds).Inc(1)
+	now := workflow.Now(ctx)
+	cid := w.reg.ClusterID
+	switch {
+	case o.err != nil:
+		w.st.Counters.RoundErrors++
+		w.st.LastRoundError = o.err.Error()
+		w.logger.Warn("health check round failed", "cluster_id", cid, "error", o.err)
+	case o.result.ClusterMissing:
+		w.st.MissingRounds++
+		w.logger.Warn("cluster is not found", "cluster_id", cid, "missing_rounds", w.st.MissingRounds)
+		if w.st.MissingRounds >= missingClusterLimit {
+			w.logger.Error("cluster has been missing for too many rounds, unregistering", "cluster_id", cid, "rounds", w.st.MissingRounds)
+			w.done = true
+			return
+		}
+	default:
+		w.st.MissingRounds = 0
+		w.st.LastRoundError = ""
+		w.st.Cluster = o.result.Cluster
+		w.applyVerdicts(ctx, o, now)
+	}
+	// Chase up: the next round starts at the next point of the grid; the
+	// points the round overran, or passed before it could start, are skipped
+	// and counted. Runs recorded before the grid kept its origin measured the
+	// grid from each round's actual start, so that the rounds drifted by each
+	// round's start latency and a late start was not counted as missed.
+	interval := w.reg.RoundInterval()
+	var missed int64
+	var next time.Time
+	if workflow.GetVersion(ctx, "round-grid-origin", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if elapsed := now.Sub(o.start); elapsed > 0 {
+			missed = int64((elapsed - time.Nanosecond) / interval)
+		}
+		next = o.start.Add(time.Duration(missed+1) * interval)
+	} else {
+		next, missed = nextGridPoint(w.st.GridOrigin, interval, o.due, now)
+	}
+	if missed > 0 {
+		w.st.Counters.MissedRounds += missed
+		w.logger.Warn(fmt.Sprintf("Poller missed %d intervals for checking", missed), "cluster_id", cid, "missed", missed)
+	}
+	if w.st.Enabled && !w.done {
+		w.scheduleRound(ctx, max(next.Sub(now), 0))
+	}
+}
+
+// nextGridPoint returns the first point of the grid origin + k*interval at or
+// after now and later than due, the point the finished round was scheduled
+// for, and how many points lie strictly between the two: Senlin's missed
+// intervals, here counted from a fixed origin, so that neither a long round
+// nor a late start shifts the grid.
+func nextGridPoint(origin time.Time, interval time.Duration, due, now time.Time) (time.Time, int64) {
+	slot := func(t time.Time, roundUp bool) int64 {
+		d := t.Sub(origin)
+		if d <= 0 {
+			return 0
+		}
+		if roundUp {
+			return int64((d + interval - 1) / interval)
+		}
+		return int64((d + interval/2) / interval) // due is on the grid, give or take
+	}
+	sched := slot(due, false)
+	k := max(slot(now, true), sched+1)
+	return origin.Add(time.Duration(k) * interval), k - sched - 1
+}
+
+func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now time.Time) {
+	cid := w.reg.ClusterID
+	seen := make(map[string]bool, len(o.result.Nodes))
+	var events []health.HealthEvent
+	var unhealthy []string
+	verdicts := map[health.Verdict]int64{}
+	for i, n := range o.result.Nodes {
+		v := o.verdicts[i]
+		seen[n.ID] = true
+		verdicts[v.v]++
+		ns, ok := w.st.Nodes[n.ID]
+		if !ok {
+			ns = &NodeState{Since: now}
+			w.st.Nodes[n.ID] = ns
+		}
+		if ok && ns.Verdict != v.v {
+			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: ns.Verdict, To: v.v, Reason: v.reason})
+			ns.Since = now
+		} else if !ok && v.v != health.Healthy {
+			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: "", To: v.v, Reason: v.reason})
+		}
+		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked = n.Name, string(n.Status), v.v, v.reason, now
+		switch {
+		case v.v != health.Unhealthy:
+			ns.FailingSince = time.Time{}
+		case ns.FailingSince.IsZero():
+			ns.FailingSince = o.start
+		}
+		if v.v == health.Unhealthy {
+			unhealthy = append(unhealthy, n.ID)
+		}
+	}
+	w.st.Counters.Healthy += verdicts[health.Healthy]
+	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]
+	w.st.Counters.Unknown += verdicts[health.Unknown]
+	w.st.Counters.Skipped += verdicts[health.Skipped]
+	mh := workflow.GetMetricsHandler(ctx)
+	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {
+		if verdicts[v] > 0 {
+			mh.WithTags(map[string]string{TagVerdict: string(v)}).Counter(MetricChecks).Inc(verdicts[v])
+		}
+	}
+	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
+		if !seen[id] {
+			delete(w.st.Nodes, id) // the node left the cluster
+		}
+	}
+	if len(unhealthy) == 0 {
+		w.logger.Debug("Health check passed for all nodes in cluster", "cluster_id", cid, "nodes", len(o.result.Nodes))
+	}
+	for _, id := range unhealthy {
+		ns := w.st.Nodes[id]
+		switch {
+		case !w.st.Enabled:
+			w.logger.Info("node is unhealthy but checks were disabled during the round; not recovering", "cluster_id", cid, "node_id", id)
+		case w.st.InFlight[id] != nil:
+			w.logger.Info("node is unhealthy and already recovering", "cluster_id", cid, "node_id", id, "action_id", w.st.InFlight[id].ActionID)
+		default:
+			w.logger.Info("Health check failed for node, recovery has started", "cluster_id", cid, "node_id", id, "node", ns.Name, "reason", ns.Reason)
+			w.requestRecovery(ctx, id, ns.Name, health.SourcePoll, ns.Reason, "", ns.FailingSince)
+		}
+	}
+	w.record(ctx, events)
+}

@@ -1,0 +1,201 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
+	if w.st.Enabled {
+		w.logger.Info("health check is already enabled", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
+		return // idempotent: one loop only
+	}
+	w.logger.Info("Enabling health check for cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
+	w.enable(ctx, note("enabled", s.Requester, s.Reason))
+}
+
+func (w *clusterHealth) enable(ctx workflow.Context, why string) {
+	w.st.Enabled = true
+	w.st.EnabledNote = why
+	w.st.DisabledUntil = time.Time{}
+	if w.cancelLse != nil {
+		w.cancelLse()
+		w.cancelLse, w.leaseTimer = nil, nil
+	}
+	w.st.GridOrigin = time.Time{}
+	if !w.roundBusy {
+		w.startRound(ctx) // first round at once, as on register
+	}
+}
+
+func (w *clusterHealth) onDisable(ctx workflow.Context, s DisableSignal) {
+	w.logger.Info("Disabling health check for cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason, "for_seconds", s.ForSeconds)
+	w.st.Enabled = false
+	w.st.EnabledNote = note("disabled", s.Requester, s.Reason)
+	w.cancelRoundTimer()
+	if w.cancelLse != nil {
+		w.cancelLse()
+		w.cancelLse, w.leaseTimer = nil, nil
+	}
+	w.st.DisabledUntil = time.Time{}
+	if s.ForSeconds > 0 {
+		d := time.Duration(s.ForSeconds) * time.Second
+		w.st.DisabledUntil = workflow.Now(ctx).Add(d)
+		w.startLease(ctx, d)
+	}
+}
+
+func (w *clusterHealth) startLease(ctx workflow.Context, d time.Duration) {
+	lctx, cancel := workflow.WithCancel(ctx)
+	w.cancelLse = cancel
+	w.leaseTimer = workflow.NewTimerWithOptions(lctx, max(d, 0), workflow.TimerOptions{Summary: "disable lease"})
+}
+
+func note(what, who, why string) string {
+	s := what
+	if who != "" {
+		s += " by " + who
+	}
+	if why != "" {
+		s += ": " + why
+	}
+	return s
+}
+
+func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
+	w.st.Counters.RecoverSignals++
+	cid := w.reg.ClusterID
+	fields := []interface{}{"cluster_id", cid, "node_id", s.NodeID, "event", s.Event, "source", s.Source, "message_id", s.MessageID}
+	ignore := func(reason, detail string) {
+		w.st.Counters.SignalsIgnored++
+		w.st.Counters.SignalsIgnoredBy[reason]++
+		w.st.LastIgnored = &IgnoredRequest{At: workflow.Now(ctx), NodeID: s.NodeID, Source: s.Source, Event: s.Event,
+			Reason: reason, Detail: detail}
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{TagReason: reason}).Counter(MetricSignalsIgnored).Inc(1)
+		w.logger.Info("recover signal ignored: "+detail, fields...)
+	}
+	dup := s.MessageID != "" && slices.Contains(w.st.SeenMessages, s.MessageID)
+	if s.MessageID != "" && !dup {
+		w.st.SeenMessages = append(w.st.SeenMessages, s.MessageID)
+		if len(w.st.SeenMessages) > dedupeWindow {
+			w.st.SeenMessages = slices.Clone(w.st.SeenMessages[len(w.st.SeenMessages)-dedupeWindow:])
+		}
+	}
+	switch {
+	case s.NodeID == "":
+		ignore(IgnoredNoNodeID, "no node id")
+	case dup:
+		ignore(IgnoredDuplicate, "duplicate message id "+s.MessageID)
+	case !w.st.Enabled:
+		ignore(IgnoredDisabled, "health checks are disabled")
+	case s.Project != "" && w.st.Cluster.Project != "" && s.Project != w.st.Cluster.Project:
+		ignore(IgnoredOtherProject, "project "+s.Project+" is not the cluster's")
+	case w.st.InFlight[s.NodeID] != nil:
+		ignore(IgnoredInFlight, "node is already recovering")
+	// Senlin listened for notifications only for clusters whose policy has
+	// LIFECYCLE_EVENTS; runs recorded before this rule acted on them all.
+	case s.FromNotification() && !w.reg.WatchesEvents() &&
+		workflow.GetVersion(ctx, "lifecycle-events-gate", workflow.DefaultVersion, 1) >= 1:
+		ignore(IgnoredNoLifecycleEvents, fmt.Sprintf("a %s notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode", s.Source))
+	default:
+		name := ""
+		if ns := w.st.Nodes[s.NodeID]; ns != nil {
+			name = ns.Name
+		}
+		reason := strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
+		w.logger.Info("Requesting node recovery", fields...)
+		w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID, notificationTime(s.Timestamp))
+	}
+}
+
+// notificationTime reads an oslo.messaging timestamp ("2006-01-02
+// 15:04:05.999999", UTC without a zone) or an RFC 3339 one; zero if neither.
+func notificationTime(ts string) time.Time {
+	for _, layout := range []string{"2006-01-02 15:04:05.999999999", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, ts); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+func sourceOr(s string) string {
+	if s == "" {
+		return health.SourceSignal
+	}
+	return s
+}
+
+func (w *clusterHealth) onUpdate(ctx workflow.Context, s UpdateSignal) {
+	r := s.Registration
+	if r.ClusterID != w.reg.ClusterID {
+		w.logger.Error("update signal ignored: it is for another cluster", "cluster_id", w.reg.ClusterID, "got_cluster_id", r.ClusterID)
+		return
+	}
+	// The starter validates with its configured limits (healthclient with
+	// none), and the worker's Limits are applied below; the workflow checks
+	// every rule that needs no configuration, so a bad update never lands.
+	if err := r.Validate(health.Limits{}); err != nil {
+		w.logger.Error("update signal ignored: registration is not valid", "cluster_id", w.reg.ClusterID, "error", err.Error())
+		return
+	}
+	old := w.reg
+	r, w.limitsNote = w.limits.apply(r)
+	w.reg = r
+	w.logger.Info("registration updated", "cluster_id", r.ClusterID, "interval", r.Interval, "modes", len(r.DetectionModes), "limits_note", w.limitsNote)
+	if !w.st.Enabled || w.roundBusy {
+		return
+	}
+	switch {
+	case !r.Polling():
+		w.cancelRoundTimer()
+	case !old.Polling() || w.st.LastRound.IsZero():
+		w.startRound(ctx)
+	default:
+		next := w.st.LastRound.Add(r.RoundInterval())
+		w.st.GridOrigin = w.st.LastRound
+		w.scheduleRound(ctx, max(next.Sub(workflow.Now(ctx)), 0))
+	}
+}
+
+func (w *clusterHealth) onUnregister(_ workflow.Context, s UnregisterSignal) {
+	w.logger.Info("unregistering cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
+	w.cancelRoundTimer()
+	w.done = true
+}
+
+// signalHandler receives one signal and hands it to its handler: from the
+// main loop's selector when it is ready, and from the drain before the run
+// continues as new, so that both take the same path.
+type signalHandler struct {
+	ch      workflow.ReceiveChannel
+	receive func(ctx workflow.Context)
+	// drain handles one signal already delivered, if there is one.
+	drain func(ctx workflow.Context) bool
+}
+
+func onSignal[T any](ctx workflow.Context, name string, handle func(workflow.Context, T)) signalHandler {
+	ch := workflow.GetSignalChannel(ctx, name)
+	return signalHandler{
+		ch: ch,
+		receive: func(ctx workflow.Context) {
+			var v T
+			ch.Receive(ctx, &v)
+			handle(ctx, v)
+		},
+		drain: func(ctx workflow.Context) bool {
+			var v T
+			if !ch.ReceiveAsync(&v) {
+				return false
+			}
+			handle(ctx, v)
+			return true
+		},
+	}
+}
