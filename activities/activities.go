@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/clusterhealth/healthd/internal/health"
 )
@@ -90,13 +92,18 @@ type CheckClusterResult struct {
 	CheckedAt      time.Time      `json:"checked_at"`
 }
 
-// CheckCluster lists the cluster's nodes and runs every polling mode over the
-// ACTIVE ones, poll-URL requests in parallel (bounded). An unhealthy node is a
-// result, not an error; an error means the sweep itself could not run.
+// CheckCluster lists the cluster's nodes and runs the polling modes over the
+// ACTIVE ones in policy order, with Senlin's short-circuit (health.Evaluate),
+// poll-URL requests in parallel (bounded), heartbeating every
+// SweepHeartbeatInterval. An unhealthy node is a result, not an error; an
+// error means the sweep itself could not run.
 func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (CheckClusterResult, error) {
 	if in.ClusterID == "" {
 		return CheckClusterResult{}, temporal.NewNonRetryableApplicationError("cluster_id is empty", ErrTypeBadInput, nil)
 	}
+	var checked atomic.Int64 // nodes looked at: the heartbeats' progress
+	stop := heartbeat(ctx, SweepHeartbeatInterval, func() any { return checked.Load() })
+	defer stop()
 	cl, err := a.Store.GetCluster(ctx, in.ClusterID)
 	if errors.Is(err, health.ErrNotFound) {
 		return CheckClusterResult{ClusterMissing: true, CheckedAt: a.now()}, nil
@@ -109,34 +116,35 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
 	}
 	res := CheckClusterResult{Cluster: cl, Nodes: make([]NodeCheck, len(nodes))}
-	limit := max(1, a.SweepConcurrency)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, a.SweepConcurrency))
 	for i, n := range nodes {
+		if ctx.Err() != nil {
+			break // the result is discarded below: start no more probes
+		}
 		res.Nodes[i] = NodeCheck{ID: n.ID, Name: n.Name, Status: n.Status, PhysicalID: n.PhysicalID, LastUpdate: n.LastUpdate()}
 		if n.Status != health.NodeActive {
+			checked.Add(1)
 			continue // skipped: only ACTIVE nodes are judged
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		// Go waits while SweepConcurrency probes run; the node's verdict is a
+		// result, never the group's error.
+		g.Go(func() error {
+			defer checked.Add(1)
 			res.Nodes[i].Results = health.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
 				return a.runMode(ctx, m, n, in.StatusMaxAge)
 			})
-		}()
-		if i%64 == 0 {
-			activity.RecordHeartbeat(ctx, i)
-		}
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every function returns nil
 	res.CheckedAt = a.now()
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 	// Temporal would refuse a result above its payload limit and the round
 	// would fail with a generic error after retries: say what is wrong once.
-	limit = a.MaxResultBytes
+	limit := a.MaxResultBytes
 	if limit <= 0 {
 		limit = DefaultMaxResultBytes
 	}
@@ -147,6 +155,39 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 			ErrTypeSweepTooLarge, nil)
 	}
 	return res, nil
+}
+
+// SweepHeartbeatInterval is how often CheckCluster records a heartbeat,
+// whatever its probes are doing: the sweep's HeartbeatTimeout is a few times
+// this.
+const SweepHeartbeatInterval = 5 * time.Second
+
+// heartbeat records a heartbeat with progress() now and then every interval
+// until stop is called or ctx ends, from a goroutine of its own, so that an
+// activity heartbeats while it waits on slow calls as well as between them.
+// stop returns once no heartbeat is being recorded.
+func heartbeat(ctx context.Context, every time.Duration, progress func() any) (stop func()) {
+	activity.RecordHeartbeat(ctx, progress())
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, progress())
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node, maxAge time.Duration) health.ModeResult {
@@ -201,7 +242,8 @@ func (a *Activities) ConfirmNodeURL(ctx context.Context, in ConfirmNodeURLInput)
 type RecoverNodeInput struct {
 	ClusterID string `json:"cluster_id"`
 	NodeID    string `json:"node_id"`
-	// Key is the idempotency key: cluster, node and incident sequence number.
+	// Key is the idempotency key: cluster, registration epoch, node and
+	// incident sequence number.
 	Key    string               `json:"key"`
 	Params health.RecoverParams `json:"params"`
 	// ExpectPhysicalID, when set, makes the request a no-op if the node's

@@ -10,12 +10,19 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
-// sweepOptions: the sweep may take up to a round interval (bounded to keep a
-// lost worker from stalling a cluster), and is retried a few times quickly;
-// a sweep that cannot run leaves verdicts as they were.
+// sweepOptions: the sweep may take a round interval, at least 30 s and at most
+// 10 min (bounded to keep a lost worker from stalling a cluster), and is
+// retried a few times quickly;
+// a sweep that cannot run leaves verdicts as they were. The sweep records a
+// heartbeat every activities.SweepHeartbeatInterval (5 s) from a ticker,
+// whatever its probes are doing, however large the cluster; the heartbeat
+// timeout of six intervals lets a few beats be late (a busy worker, a slow
+// database call) and still retries the sweep of a worker that died within
+// half a minute instead of after the whole StartToClose timeout.
 func sweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute),
+		HeartbeatTimeout:    6 * activities.SweepHeartbeatInterval,
 		Summary:             "check cluster " + reg.ClusterID,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,

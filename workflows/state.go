@@ -65,7 +65,8 @@ type Counters struct {
 	Rounds       int64 `json:"rounds"`
 	MissedRounds int64 `json:"missed_rounds"`
 	RoundErrors  int64 `json:"round_errors"`
-	// Checks counts node verdicts by verdict.
+	// Healthy, Unhealthy, Unknown and Skipped count the final node verdicts
+	// of the rounds (after the URL retries and the grace period).
 	Healthy   int64 `json:"healthy"`
 	Unhealthy int64 `json:"unhealthy"`
 	Unknown   int64 `json:"unknown"`

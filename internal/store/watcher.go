@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -23,6 +23,19 @@ const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 10 * time.Second
 )
+
+// reconnectBackOff waits the step plus up to half of it again, so that many
+// watchers cut off by one database restart do not reconnect in step. The
+// library spreads a wait evenly around its step: ±20% around 1.25 steps is
+// that range.
+func reconnectBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{
+		InitialInterval:     minBackoff * 5 / 4,
+		MaxInterval:         maxBackoff * 5 / 4,
+		Multiplier:          2,
+		RandomizationFactor: 0.2,
+	}
+}
 
 // Watcher wakes subscribers when an action may have changed. Run holds one
 // dedicated connection that LISTENs on NotifyChannel and dispatches each
@@ -102,29 +115,24 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	defer w.running.Store(false)
 
-	backoff := minBackoff
-	for {
+	bo := reconnectBackOff()
+	// Retry gives up only when ctx is done (listen never returns nil), and
+	// never on elapsed time: the library's default stops after 15 minutes.
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		listened, err := w.listen(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
 		if listened {
-			backoff = minBackoff
+			bo.Reset()
 		}
+		err = fmt.Errorf("store: watch actions: %w", err)
 		if w.OnError != nil {
-			w.OnError(fmt.Errorf("store: watch actions: %w", err))
+			w.OnError(err)
 		}
-		// Full backoff plus up to half of it again, so that many watchers
-		// cut off by one database restart do not reconnect in step.
-		t := time.NewTimer(backoff + rand.N(backoff/2))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
+	return nil
 }
 
 // listen runs one connection: LISTEN, wake everyone, then dispatch until the
