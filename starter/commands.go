@@ -46,14 +46,14 @@ func (e *policyError) Error() string {
 // configured interval limits and makes it the registration of clusterID.
 // "-" reads standard input.
 func (a *app) loadRegistration(cmd *cobra.Command, clusterID, file string) (health.Registration, error) {
-	if err := a.checkConfig(limitSettings...); err != nil {
+	if err := a.checkConfig(&a.cfg.Limits); err != nil {
 		return health.Registration{}, err
 	}
 	data, err := readPolicy(cmd.InOrStdin(), file)
 	if err != nil {
 		return health.Registration{}, err
 	}
-	lim := health.Limits{IntervalMin: a.cfg.HealthCheckIntervalMin, IntervalMax: a.cfg.CheckIntervalMax}
+	lim := health.Limits{IntervalMin: a.cfg.Limits.IntervalMin, IntervalMax: a.cfg.Limits.IntervalMax}
 	pol, err := health.ParsePolicy(data, lim)
 	var ve *health.ValidationError
 	switch {
@@ -161,7 +161,7 @@ unregistered earlier gets a new workflow run.`,
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
-				runID, err := hc.Register(ctx, reg, healthclient.RegisterOptions{Disabled: disabled, TaskQueue: a.cfg.TemporalTaskQueue})
+				runID, err := hc.Register(ctx, reg, healthclient.RegisterOptions{Disabled: disabled, TaskQueue: a.cfg.Temporal.TaskQueue})
 				if err != nil {
 					return err
 				}

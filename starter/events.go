@@ -17,9 +17,6 @@ import (
 	"github.com/clusterhealth/healthd/internal/store"
 )
 
-// databaseSettings are the settings of the one command that reads Postgres.
-var databaseSettings = []string{"DATABASE_URL"}
-
 // maxEventLimit bounds --limit: a timeline longer than this is better read
 // with --since or SQL.
 const maxEventLimit = 100_000
@@ -27,7 +24,7 @@ const maxEventLimit = 100_000
 // undefinedTable is Postgres's SQLSTATE for a missing table.
 const undefinedTable = "42P01"
 
-func (a *app) eventsCmd(databaseURL *pflag.Flag) *cobra.Command {
+func (a *app) eventsCmd(database *pflag.FlagSet) *cobra.Command {
 	var cluster, node, since string
 	var limit int
 	var asJSON bool
@@ -88,9 +85,7 @@ running. Only the newest --limit events are shown.`,
 	cmd.Flags().StringVar(&since, "since", "", "only the events of this last while, a Go duration such as 90m or 24h")
 	cmd.Flags().IntVar(&limit, "limit", store.DefaultHealthEventLimit, fmt.Sprintf("show at most this many events, the newest (1 to %d)", maxEventLimit))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as a JSON array")
-	if databaseURL != nil {
-		cmd.Flags().AddFlag(databaseURL)
-	}
+	cmd.Flags().AddFlagSet(database)
 	return cmd
 }
 
@@ -106,7 +101,7 @@ func parseSince(s string) (time.Duration, error) {
 // healthEvents checks the database setting, connects and reads the events,
 // within --timeout. Errors name the database by its redacted URL only.
 func (a *app) healthEvents(ctx context.Context, f store.HealthEventFilter) ([]health.HealthEvent, error) {
-	if err := a.checkConfig(databaseSettings...); err != nil {
+	if err := a.checkConfig(&a.cfg.Database); err != nil {
 		return nil, err
 	}
 	if a.timeout <= 0 {
@@ -114,8 +109,8 @@ func (a *app) healthEvents(ctx context.Context, f store.HealthEventFilter) ([]he
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	where := a.cfg.Redacted()["DATABASE_URL"]
-	st, err := store.Open(ctx, a.cfg.DatabaseURL)
+	where := a.cfg.Database.RedactedURL()
+	st, err := store.Open(ctx, a.cfg.Database.URL)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to the database at %s: %w\n"+
 			"point --database-url (DATABASE_URL) at the database the health worker uses", where, err)

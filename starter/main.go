@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +32,9 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/healthworker"
+	"github.com/clusterhealth/healthd/internal/store"
+	"github.com/clusterhealth/healthd/internal/temporalclient"
 )
 
 func main() {
@@ -60,12 +62,15 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 	return newApp(out, errOut, os.Getenv).rootCmd()
 }
 
-// Settings the starter uses; the other healthd settings have no flag here and
+// settings are the sections of the healthd settings the starter uses: where
+// Temporal is, the interval limits policies are validated against, and the
+// database "starter events" reads. The other sections have no flag here and
 // their problems are not reported.
-var (
-	temporalSettings = []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE"}
-	limitSettings    = []string{"HEALTH_CHECK_INTERVAL_MIN", "CHECK_INTERVAL_MAX"}
-)
+type settings struct {
+	Temporal temporalclient.Config
+	Limits   healthworker.Limits
+	Database store.Config
+}
 
 // defaultTimeout bounds each command's calls to Temporal.
 const defaultTimeout = 30 * time.Second
@@ -74,10 +79,10 @@ const defaultTimeout = 30 * time.Second
 // Temporal.
 type app struct {
 	out, errOut io.Writer
-	cfg         config.Config
-	// loadErr holds the problems of the environment, reported by the commands
-	// that use the setting unless a flag replaced its value.
-	loadErr error
+	cfg         settings
+	// loadErrs holds the problems of the environment by section, reported by
+	// the commands that use the section unless a flag replaced the value.
+	loadErrs map[config.Section]error
 	// flags holds the flags every command has; settings holds one flag per
 	// setting, those no command has included, so that checkConfig can tell
 	// which ones the command line set.
@@ -88,21 +93,28 @@ type app struct {
 	requester string
 	now       func() time.Time
 	// dial connects to Temporal; tests replace it.
-	dial func(ctx context.Context, cfg config.Config) (*healthclient.Client, func(), error)
+	dial func(ctx context.Context, cfg temporalclient.Config) (*healthclient.Client, func(), error)
 }
 
 func newApp(out, errOut io.Writer, getenv func(string) string) *app {
-	cfg, err := config.Load(getenv)
-	return &app{
-		out:       out,
-		errOut:    errOut,
-		cfg:       cfg,
-		loadErr:   err,
+	a := &app{
+		out:    out,
+		errOut: errOut,
+		cfg: settings{
+			Temporal: temporalclient.DefaultConfig(),
+			Limits:   healthworker.DefaultLimits(),
+			Database: store.DefaultConfig(),
+		},
+		loadErrs:  make(map[config.Section]error),
 		timeout:   defaultTimeout,
 		requester: requester(),
 		now:       time.Now,
 		dial:      dialTemporal,
 	}
+	for _, s := range []config.Section{&a.cfg.Temporal, &a.cfg.Limits, &a.cfg.Database} {
+		a.loadErrs[s] = config.Load(getenv, s)
+	}
+	return a
 }
 
 // requester is the OS user name, or "starter" when it cannot be found.
@@ -146,13 +158,15 @@ CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
 
 	// Only the starter's settings become flags, so that its help lists no
 	// RabbitMQ options, and the database only under the command that reads it.
-	all := pflag.NewFlagSet("config", pflag.ContinueOnError)
-	a.cfg.RegisterFlags(all)
-	a.settings = all
+	shared := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	config.RegisterFlags(shared, &a.cfg.Temporal, &a.cfg.Limits)
+	database := pflag.NewFlagSet("database", pflag.ContinueOnError)
+	config.RegisterFlags(database, &a.cfg.Database)
+	a.settings = pflag.NewFlagSet("config", pflag.ContinueOnError)
+	a.settings.AddFlagSet(shared)
+	a.settings.AddFlagSet(database)
 	a.flags = root.PersistentFlags()
-	for _, env := range slices.Concat(temporalSettings, limitSettings) {
-		a.flags.AddFlag(all.Lookup(config.FlagName(env)))
-	}
+	a.flags.AddFlagSet(shared)
 	a.flags.DurationVar(&a.timeout, "timeout", defaultTimeout, "how long to wait for Temporal (or the database, for events), per command")
 
 	root.AddCommand(
@@ -165,33 +179,33 @@ CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
 		a.recoverCmd(),
 		a.statusCmd(),
 		a.listCmd(),
-		a.eventsCmd(all.Lookup(config.FlagName(databaseSettings[0]))),
+		a.eventsCmd(database),
 	)
 	return root
 }
 
-// checkConfig reports the problems of the given settings, all at once: values
-// from the environment that could not be parsed (unless a flag replaced them)
-// and values that break a rule.
-func (a *app) checkConfig(envs ...string) error {
+// checkConfig reports the problems of the given sections of a.cfg, all at
+// once: values from the environment that could not be parsed (unless a flag
+// replaced them) and values that break a rule.
+func (a *app) checkConfig(sections ...config.Section) error {
 	var errs []error
 	seen := map[string]bool{}
-	add := func(err error, fromEnv bool) {
-		var fe *config.FieldError
-		if !errors.As(err, &fe) || !slices.Contains(envs, fe.Var) || seen[fe.Error()] {
+	add := func(fe *config.FieldError) {
+		if seen[fe.Error()] {
 			return
-		}
-		if f := a.settings.Lookup(config.FlagName(fe.Var)); fromEnv && f != nil && f.Changed {
-			return // the flag replaced the environment's value
 		}
 		seen[fe.Error()] = true
 		errs = append(errs, fmt.Errorf("  %w (or flag --%s)", fe, config.FlagName(fe.Var)))
 	}
-	for _, err := range unjoin(a.loadErr) {
-		add(err, true)
-	}
-	for _, err := range unjoin(a.cfg.Validate()) {
-		add(err, false)
+	for _, s := range sections {
+		for _, fe := range config.FieldErrors(a.loadErrs[s]) {
+			if f := a.settings.Lookup(config.FlagName(fe.Var)); f == nil || !f.Changed {
+				add(fe) // unless the flag replaced the environment's value
+			}
+		}
+		for _, fe := range config.FieldErrors(config.Validate(s)) {
+			add(fe)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid settings:\n%w", errors.Join(errs...))
@@ -199,21 +213,10 @@ func (a *app) checkConfig(envs ...string) error {
 	return nil
 }
 
-// unjoin returns the errors joined in err, or err alone.
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
-}
-
 // withClient checks the Temporal settings, connects, and runs fn with a
 // context bounded by --timeout.
 func (a *app) withClient(ctx context.Context, fn func(ctx context.Context, hc *healthclient.Client) error) error {
-	if err := a.checkConfig(temporalSettings...); err != nil {
+	if err := a.checkConfig(&a.cfg.Temporal); err != nil {
 		return err
 	}
 	if a.timeout <= 0 {
@@ -221,7 +224,7 @@ func (a *app) withClient(ctx context.Context, fn func(ctx context.Context, hc *h
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	hc, closeClient, err := a.dial(ctx, a.cfg)
+	hc, closeClient, err := a.dial(ctx, a.cfg.Temporal)
 	if err != nil {
 		return err
 	}
@@ -229,18 +232,18 @@ func (a *app) withClient(ctx context.Context, fn func(ctx context.Context, hc *h
 	err = fn(ctx, hc)
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("%w\nno answer within %s (--timeout): is a health worker (`worker health`) running "+
-			"on task queue %s of namespace %s?", err, a.timeout, a.cfg.TemporalTaskQueue, a.cfg.TemporalNamespace)
+			"on task queue %s of namespace %s?", err, a.timeout, a.cfg.Temporal.TaskQueue, a.cfg.Temporal.Namespace)
 	}
 	return err
 }
 
 // dialTemporal connects to the configured Temporal frontend.
-func dialTemporal(ctx context.Context, cfg config.Config) (*healthclient.Client, func(), error) {
+func dialTemporal(ctx context.Context, cfg temporalclient.Config) (*healthclient.Client, func(), error) {
 	// The SDK logs retries and warnings; a CLI reports errors itself.
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.TemporalAddress,
-		Namespace: cfg.TemporalNamespace,
+		HostPort:  cfg.Address,
+		Namespace: cfg.Namespace,
 		Logger:    quiet,
 	})
 	if err != nil {
@@ -250,10 +253,10 @@ func dialTemporal(ctx context.Context, cfg config.Config) (*healthclient.Client,
 }
 
 // connectError explains a failed connection: where, and what to check.
-func connectError(cfg config.Config, err error) error {
+func connectError(cfg temporalclient.Config, err error) error {
 	return fmt.Errorf("cannot connect to Temporal at %s (namespace %s): %w\n"+
 		"is the Temporal server running there? start one locally with `temporal server start-dev`, "+
-		"or point --temporal-address (TEMPORAL_ADDRESS) at yours", cfg.TemporalAddress, cfg.TemporalNamespace, err)
+		"or point --temporal-address (TEMPORAL_ADDRESS) at yours", cfg.Address, cfg.Namespace, err)
 }
 
 // notRegistered explains ErrNotRegistered with the command that fixes it;

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/clusterhealth/healthd/healthclient"
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/temporalclient"
+	"github.com/clusterhealth/healthd/internal/triage"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -68,7 +69,7 @@ func offline(t *testing.T, env map[string]string) (*app, *bytes.Buffer) {
 	t.Helper()
 	var out bytes.Buffer
 	a := newApp(&out, &out, func(k string) string { return env[k] })
-	a.dial = func(context.Context, config.Config) (*healthclient.Client, func(), error) {
+	a.dial = func(context.Context, temporalclient.Config) (*healthclient.Client, func(), error) {
 		t.Error("the command contacted Temporal, want it to fail before")
 		return nil, nil, context.Canceled
 	}
@@ -316,9 +317,9 @@ func TestWriteStatusExplainsHeldBackWork(t *testing.T) {
 		ClusterID: "c1", Registration: reg, Enabled: true, State: workflows.StateRecovering,
 		LimitsNote: "interval 5 s is below the worker's HEALTH_CHECK_INTERVAL_MIN of 60 s; rounds run every 60 s",
 		Counters: workflows.Counters{RecoverSignals: 3, SignalsIgnored: 2, RecoveriesTimedOut: 1,
-			SignalsIgnoredBy: map[string]int64{workflows.IgnoredNoLifecycleEvents: 1, workflows.IgnoredDuplicate: 1}},
+			SignalsIgnoredBy: map[string]int64{triage.ReasonNoLifecycle: 1, triage.ReasonDuplicate: 1}},
 		LastIgnored: &workflows.IgnoredRequest{At: now.Add(-time.Minute), NodeID: "n1", Source: "nova",
-			Reason: workflows.IgnoredNoLifecycleEvents, Detail: "a nova notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode"},
+			Reason: triage.ReasonNoLifecycle, Detail: "a nova notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode"},
 		InFlight: []workflows.Recovery{{NodeID: "n2", NodeName: "web-2", ActionID: "a2", Source: "poll", Requested: now.Add(-10 * time.Minute),
 			Deadline: now.Add(-5 * time.Minute), Overdue: true}},
 		Recent: []workflows.Recovery{{NodeID: "n3", ActionID: "a1", Source: "poll", Outcome: "SUCCEEDED", Overdue: true, Finished: now.Add(-time.Hour)}},

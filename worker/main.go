@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -28,95 +29,103 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	cfg, loadErr := config.Load(os.Getenv)
 	root := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the cluster health manager's processes",
 		Long: `worker runs the processes of the durable cluster health manager.
 
 Settings come from environment variables (TEMPORAL_ADDRESS, DATABASE_URL,
-AMQP_URL, ...); every flag overrides its variable. Each process serves
-/metrics, /healthz and /readyz on METRICS_ADDR.`,
+AMQP_URL, ...); every flag overrides its variable. Each process reads only the
+settings of what it runs, listed in its --help. Each process serves /metrics,
+/healthz and /readyz on METRICS_ADDR.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			if loadErr != nil {
-				return loadErr
-			}
-			return cfg.Validate()
-		},
 	}
-	cfg.RegisterFlags(root.PersistentFlags())
+	all := app.Defaults()
+	root.SetHelpTemplate(helpTemplate(root, all.Sections(app.RoleHealth, app.RoleEngine, app.RoleBridge)))
 
-	run := func(roles ...string) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, _ []string) error {
-			logger, err := logging.New(cfg.LogFormat, cfg.LogLevel)
+	// process runs roles with the settings they read, and no other.
+	process := func(cmd *cobra.Command, roles ...string) *cobra.Command {
+		cfg := app.Defaults()
+		sections := cfg.Sections(roles...)
+		settings(cmd, sections)
+		cmd.Args = cobra.NoArgs
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
 			if err != nil {
 				return err
 			}
 			defer func() { _ = logger.Sync() }()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			logger.Info("starting", zap.Strings("roles", roles), zap.Any("config", cfg.Redacted()))
+			logger.Info("starting", zap.Strings("roles", roles), zap.Any("config", config.Redacted(sections...)))
 			return app.New(cfg, logger).Run(ctx, roles...)
 		}
+		return cmd
+	}
+	migrate := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database migrations and exit",
+		Args:  cobra.NoArgs,
+	}
+	migrateCfg := app.Defaults()
+	settings(migrate, []config.Section{&migrateCfg.Database, &migrateCfg.Log})
+	migrate.RunE = func(cmd *cobra.Command, _ []string) error {
+		logger, err := logging.New(migrateCfg.Log.Format, migrateCfg.Log.Level)
+		if err != nil {
+			return err
+		}
+		return app.New(migrateCfg, logger).Migrate(cmd.Context())
 	}
 	root.AddCommand(
-		&cobra.Command{
+		process(&cobra.Command{
 			Use:   "health",
 			Short: "Run the Temporal worker of the ClusterHealth workflow and its activities",
 			Long: `health runs the ClusterHealth workflow and its activities on the task queue
 TEMPORAL_TASK_QUEUE. Run as many replicas as you like: Temporal spreads the work.
 It applies the database migrations at start.`,
-			Args: cobra.NoArgs,
-			RunE: run(app.RoleHealth),
-		},
-		&cobra.Command{
+		}, app.RoleHealth),
+		process(&cobra.Command{
 			Use:   "engine",
 			Short: "Run the reference engine executor that carries out recover actions",
 			Long: `engine claims READY recover actions from Postgres (FOR UPDATE SKIP LOCKED, so
 replicas never run the same action), calls the cluster's recovery webhook, then marks
 the node and finishes the action SUCCEEDED or FAILED.`,
-			Args: cobra.NoArgs,
-			RunE: run(app.RoleEngine),
-		},
-		&cobra.Command{
+		}, app.RoleEngine),
+		process(&cobra.Command{
 			Use:   "bridge",
 			Short: "Turn Nova and Heat notifications from RabbitMQ into recover signals",
 			Long: `bridge consumes OpenStack lifecycle notifications from its own durable queues
 bound to the Nova and Heat control exchanges and signals the owning cluster's workflow.
 A message is acknowledged only once Temporal has accepted the signal.`,
-			Args: cobra.NoArgs,
-			RunE: run(app.RoleBridge),
-		},
-		&cobra.Command{
+		}, app.RoleBridge),
+		process(&cobra.Command{
 			Use:   "all",
 			Short: "Run health, engine and bridge in one process (without a Temporal server)",
-			Args:  cobra.NoArgs,
-			RunE:  run(app.RoleHealth, app.RoleEngine, app.RoleBridge),
-		},
-		&cobra.Command{
-			Use:   "migrate",
-			Short: "Apply the database migrations and exit",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				logger, err := logging.New(cfg.LogFormat, cfg.LogLevel)
-				if err != nil {
-					return err
-				}
-				return app.New(cfg, logger).Migrate(cmd.Context())
-			},
-		},
+		}, app.RoleHealth, app.RoleEngine, app.RoleBridge),
+		migrate,
 	)
-	root.SetHelpTemplate(root.HelpTemplate() + "\nEnvironment: " + strings.Join(envNames(), ", ") + "\n")
 	return root
 }
 
-func envNames() []string {
-	var names []string
-	for k := range config.Defaults().Redacted() {
-		names = append(names, k)
+// settings loads the sections from the environment, gives cmd one flag per
+// setting and checks them all before cmd runs. A variable that cannot be
+// parsed fails the command even when its flag is given.
+func settings(cmd *cobra.Command, sections []config.Section) {
+	loadErr := config.Load(os.Getenv, sections...)
+	config.RegisterFlags(cmd.Flags(), sections...)
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if loadErr != nil {
+			return loadErr
+		}
+		return config.Validate(sections...)
 	}
-	slices.Sort(names)
-	return names
+	cmd.SetHelpTemplate(helpTemplate(cmd, sections))
+}
+
+// helpTemplate is cmd's help followed by the environment variables of the
+// sections.
+func helpTemplate(cmd *cobra.Command, sections []config.Section) string {
+	names := slices.Sorted(maps.Keys(config.Redacted(sections...)))
+	return cmd.HelpTemplate() + "\nEnvironment: " + strings.Join(names, ", ") + "\n"
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -20,7 +21,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/activities"
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/logging"
 	"github.com/clusterhealth/healthd/internal/metrics"
@@ -38,7 +38,7 @@ const (
 
 // Main runs one or more roles in one process.
 type Main struct {
-	Config   config.Config
+	Config   Config
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
@@ -59,14 +59,14 @@ func (m *Main) Started() bool {
 }
 
 // New builds a Main with a fresh metrics registry.
-func New(cfg config.Config, logger *zap.Logger) *Main {
+func New(cfg Config, logger *zap.Logger) *Main {
 	reg := metrics.NewRegistry()
 	return &Main{Config: cfg, Logger: logger, Registry: reg, Metrics: metrics.New(reg), ready: map[string]func(context.Context) error{}}
 }
 
 // Migrate applies the store migrations and returns.
 func (m *Main) Migrate(ctx context.Context) error {
-	st, err := store.Open(ctx, m.Config.DatabaseURL)
+	st, err := store.Open(ctx, m.Config.Database.URL)
 	if err != nil {
 		return err
 	}
@@ -98,12 +98,12 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 		}()
 	}
 	goRun("metrics", func(ctx context.Context) error {
-		return metrics.Serve(ctx, m.Config.MetricsAddr, m.Registry, m.readiness, m.Logger)
+		return metrics.Serve(ctx, m.Config.Metrics.Addr, m.Registry, m.readiness, m.Logger)
 	})
 
 	var watcher *store.Watcher
 	if needStore {
-		st, err := store.Open(ctx, m.Config.DatabaseURL)
+		st, err := store.Open(ctx, m.Config.Database.URL)
 		if err != nil {
 			return err
 		}
@@ -132,33 +132,33 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 	for _, r := range roles {
 		switch r {
 		case RoleHealth:
-			w := worker.New(m.Client, m.Config.TemporalTaskQueue, worker.Options{
-				MaxConcurrentActivityTaskPollers: m.Config.ActivityPollers,
-				MaxConcurrentWorkflowTaskPollers: m.Config.WorkflowPollers,
+			w := worker.New(m.Client, m.Config.Temporal.TaskQueue, worker.Options{
+				MaxConcurrentActivityTaskPollers: m.Config.Health.ActivityPollers,
+				MaxConcurrentWorkflowTaskPollers: m.Config.Health.WorkflowPollers,
 			})
-			lim := workflows.Limits{IntervalMin: m.Config.HealthCheckIntervalMin, IntervalMax: m.Config.CheckIntervalMax}
+			lim := workflows.Limits{IntervalMin: m.Config.Health.IntervalMin, IntervalMax: m.Config.Health.IntervalMax}
 			w.RegisterWorkflowWithOptions(workflows.New(lim), workflow.RegisterOptions{Name: workflows.WorkflowName})
 			w.RegisterActivity(&activities.Activities{
 				Store:            m.Store,
 				Watcher:          watcher,
 				Prober:           probe.New(0),
-				SweepConcurrency: m.Config.SweepConcurrency,
+				SweepConcurrency: m.Config.Health.SweepConcurrency,
 			})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("health worker: %w", err)
 			}
 			defer w.Stop()
-			m.Logger.Info("health worker started", zap.String("task_queue", m.Config.TemporalTaskQueue))
+			m.Logger.Info("health worker started", zap.String("task_queue", m.Config.Temporal.TaskQueue))
 		case RoleEngine:
 			host, _ := os.Hostname()
 			ex := &engine.Executor{
 				Store: m.Store, Watcher: watcher, Logger: m.Logger.Named("engine"), Observer: m.Metrics,
-				HTTP:    &http.Client{Timeout: m.Config.EngineWebhookTimeout},
-				Workers: m.Config.EngineWorkers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
-				Lease: m.Config.EngineLease,
+				HTTP:    &http.Client{Timeout: m.Config.Engine.WebhookTimeout},
+				Workers: m.Config.Engine.Workers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
+				Lease: m.Config.Engine.Lease,
 			}
 			goRun("engine", ex.Run)
-			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.EngineWorkers))
+			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.Engine.Workers))
 		case RoleBridge:
 			if err := m.startBridge(ctx, goRun); err != nil {
 				return err
@@ -208,26 +208,29 @@ func (m *Main) readiness(ctx context.Context) error {
 // dial connects to Temporal, retrying with backoff so workers may start
 // before the server.
 func (m *Main) dial(ctx context.Context) (client.Client, error) {
-	backoff := 500 * time.Millisecond
-	for {
+	var last error // what made Temporal unreachable, reported rather than ctx's end
+	c, err := backoff.Retry(ctx, func() (client.Client, error) {
 		c, err := client.DialContext(ctx, client.Options{
-			HostPort:  m.Config.TemporalAddress,
-			Namespace: m.Config.TemporalNamespace,
+			HostPort:  m.Config.Temporal.Address,
+			Namespace: m.Config.Temporal.Namespace,
 			Logger:    logging.Temporal(m.Logger.Named("temporal")),
 			// The workflow's rounds, verdicts and recoveries reach Prometheus
 			// through the SDK, which counts nothing while it replays.
 			MetricsHandler: m.Metrics.SDKHandler(),
 		})
-		if err == nil {
-			return c, nil
-		}
-		m.Logger.Warn("cannot reach Temporal, retrying", zap.String("address", m.Config.TemporalAddress),
-			zap.Duration("in", backoff), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to Temporal at %s: %w", m.Config.TemporalAddress, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 15*time.Second)
+		last = err
+		return c, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 500 * time.Millisecond, Multiplier: 2, MaxInterval: 15 * time.Second}),
+		// No limit on the total time (the library's default stops after 15
+		// minutes): a worker waits for the server as long as it takes.
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, wait time.Duration) {
+			m.Logger.Warn("cannot reach Temporal, retrying", zap.String("address", m.Config.Temporal.Address),
+				zap.Duration("in", wait), zap.Error(err))
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", m.Config.Temporal.Address, last)
 	}
+	return c, nil
 }

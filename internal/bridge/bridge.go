@@ -5,174 +5,29 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/zap"
 
+	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
 )
 
-// Config configures a Bridge. Zero fields take the defaults that WithDefaults
-// lists; only URL is required.
-type Config struct {
-	// URL is the AMQP URL, amqp://user:password@host:5672/vhost. It is never
-	// logged with its password.
-	URL string
-	// NovaExchange is Nova's control exchange (default "nova").
-	NovaExchange string
-	// HeatExchange is Heat's control exchange (default "heat").
-	HeatExchange string
-	// NovaQueue and HeatQueue are the bridge's own durable queues (defaults
-	// "healthd.nova" and "healthd.heat"). Replicas share them as competing
-	// consumers. They must not be oslo's default queues, which are named like
-	// the routing keys and read by other services.
-	NovaQueue string
-	HeatQueue string
-	// RoutingKeys bind both queues to their exchange (default
-	// versioned_notifications.info, versioned_notifications.error,
-	// notifications.info, notifications.error).
-	RoutingKeys []string
-	// DeadLetterExchange receives the bodies that cannot be parsed (default
-	// "healthd.dlx", a durable fanout exchange of the bridge's own).
-	DeadLetterExchange string
-	// DeadLetterQueue is bound to DeadLetterExchange (default "healthd.dead").
-	DeadLetterQueue string
-	// Prefetch limits the unacknowledged deliveries per queue (default 32).
-	Prefetch int
-	// Concurrency is the number of deliveries handled at once per queue
-	// (default 4, at most Prefetch).
-	Concurrency int
-	// ExchangeDurable is the durability the bridge gives an exchange it has to
-	// create because oslo.messaging has not declared it yet. It must match the
-	// deployment's [oslo_messaging_rabbit] amqp_durable_queues (default false,
-	// oslo's default): a publisher whose declaration differs gets 406 and its
-	// notifications are lost. Existing exchanges are only checked passively.
-	ExchangeDurable bool
-	// RetryBackoffMin and RetryBackoffMax bound the capped exponential backoff
-	// between attempts to signal while Temporal is unreachable (defaults 500ms
-	// and 30s).
-	RetryBackoffMin time.Duration
-	RetryBackoffMax time.Duration
-	// ReconnectBackoffMin and ReconnectBackoffMax bound the backoff between
-	// connection attempts to RabbitMQ (defaults 500ms and 30s).
-	ReconnectBackoffMin time.Duration
-	ReconnectBackoffMax time.Duration
-	// SignalTimeout bounds one signal call (default 10s). A call in flight at
-	// shutdown is allowed to finish within it.
-	SignalTimeout time.Duration
-	// DialTimeout bounds connecting and the AMQP handshake (default 10s).
-	DialTimeout time.Duration
-	// Heartbeat is the AMQP heartbeat interval (default 10s).
-	Heartbeat time.Duration
-	// ConnectionName is shown by RabbitMQ for the bridge's connection (default
-	// "healthd-bridge").
-	ConnectionName string
-}
-
-// WithDefaults returns the configuration with every zero field set to its
-// default.
-func (c Config) WithDefaults() Config {
-	setString := func(s *string, def string) {
-		if *s == "" {
-			*s = def
-		}
-	}
-	setDuration := func(d *time.Duration, def time.Duration) {
-		if *d == 0 {
-			*d = def
-		}
-	}
-	setString(&c.NovaExchange, "nova")
-	setString(&c.HeatExchange, "heat")
-	setString(&c.NovaQueue, "healthd.nova")
-	setString(&c.HeatQueue, "healthd.heat")
-	setString(&c.DeadLetterExchange, "healthd.dlx")
-	setString(&c.DeadLetterQueue, "healthd.dead")
-	setString(&c.ConnectionName, "healthd-bridge")
-	if len(c.RoutingKeys) == 0 {
-		c.RoutingKeys = []string{
-			"versioned_notifications.info", "versioned_notifications.error",
-			"notifications.info", "notifications.error",
-		}
-	}
-	if c.Prefetch == 0 {
-		c.Prefetch = 32
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = min(4, c.Prefetch)
-	}
-	setDuration(&c.RetryBackoffMin, 500*time.Millisecond)
-	setDuration(&c.RetryBackoffMax, 30*time.Second)
-	setDuration(&c.ReconnectBackoffMin, 500*time.Millisecond)
-	setDuration(&c.ReconnectBackoffMax, 30*time.Second)
-	setDuration(&c.SignalTimeout, 10*time.Second)
-	setDuration(&c.DialTimeout, 10*time.Second)
-	setDuration(&c.Heartbeat, 10*time.Second)
-	return c
-}
-
-// Validate reports every problem of the configuration at once. Call it on a
-// configuration with defaults applied.
-func (c Config) Validate() error {
-	var errs []error
-	if c.URL == "" {
-		errs = append(errs, errors.New("url: required"))
-	} else if _, err := amqp.ParseURI(c.URL); err != nil {
-		// The raw parse error quotes the URL, password included.
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err
-		}
-		errs = append(errs, fmt.Errorf("url: not a valid AMQP URL: %w", err))
-	}
-	if c.NovaExchange == c.HeatExchange {
-		errs = append(errs, fmt.Errorf("nova and heat exchanges: both are %q; every notification would be read twice", c.NovaExchange))
-	}
-	queues := []string{c.NovaQueue, c.HeatQueue, c.DeadLetterQueue}
-	for i, q := range queues {
-		if slices.Contains(queues[:i], q) {
-			errs = append(errs, fmt.Errorf("queues: %q is used twice; the nova, heat and dead-letter queues must differ", q))
-		}
-		if slices.Contains(c.RoutingKeys, q) {
-			errs = append(errs, fmt.Errorf("queues: %q is oslo's default queue for that routing key, which other services read; name the bridge's own queue", q))
-		}
-	}
-	if c.Prefetch < 1 {
-		errs = append(errs, fmt.Errorf("prefetch: %d is below 1", c.Prefetch))
-	}
-	if c.Concurrency < 1 || c.Concurrency > c.Prefetch {
-		errs = append(errs, fmt.Errorf("concurrency: %d is not between 1 and prefetch (%d)", c.Concurrency, c.Prefetch))
-	}
-	if c.RetryBackoffMin <= 0 || c.RetryBackoffMax < c.RetryBackoffMin {
-		errs = append(errs, fmt.Errorf("retry backoff: min %s and max %s must be positive with min <= max", c.RetryBackoffMin, c.RetryBackoffMax))
-	}
-	if c.ReconnectBackoffMin <= 0 || c.ReconnectBackoffMax < c.ReconnectBackoffMin {
-		errs = append(errs, fmt.Errorf("reconnect backoff: min %s and max %s must be positive with min <= max", c.ReconnectBackoffMin, c.ReconnectBackoffMax))
-	}
-	if c.SignalTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("signal timeout: %s is not positive", c.SignalTimeout))
-	}
-	return errors.Join(errs...)
-}
-
-// Signaller delivers a recover signal to the workflow of a cluster.
+// Signaller delivers a recover signal to the workflow of a cluster;
+// TemporalSignaller is the one the bridge runs with.
 type Signaller interface {
 	// Signal returns nil once the signal is accepted, an error wrapping
-	// ErrNotRegistered when the cluster has no running workflow, and any other
-	// error when it could not tell (the bridge retries those).
+	// healthclient.ErrNotRegistered when the cluster has no running workflow,
+	// and any other error when it could not tell (the bridge retries those).
 	Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error
 }
-
-// ErrNotRegistered is wrapped by Signaller errors when the cluster's workflow
-// does not exist (or has ended): the cluster is not registered.
-var ErrNotRegistered = errors.New("cluster not registered")
 
 // outcomeLabels are the outcomes the bridge counts, as internal/metrics names
 // them.
@@ -187,6 +42,10 @@ const maxUnregisteredLogged = 1024
 
 // errNotConnected is what Ready says before the first connection.
 var errNotConnected = errors.New("bridge: not connected to rabbitmq yet")
+
+// errConnectionLost ends the retries of a delivery whose connection is gone:
+// RabbitMQ redelivers it on another.
+var errConnectionLost = errors.New("bridge: rabbitmq connection lost")
 
 // Bridge consumes Nova and Heat notifications from RabbitMQ and signals the
 // ClusterHealth workflow of the cluster a failed node belongs to.
@@ -263,25 +122,37 @@ func (b *Bridge) Run(ctx context.Context) error {
 		zap.String("nova_exchange", b.cfg.NovaExchange), zap.String("nova_queue", b.cfg.NovaQueue),
 		zap.String("heat_exchange", b.cfg.HeatExchange), zap.String("heat_queue", b.cfg.HeatQueue),
 		zap.Strings("routing_keys", b.cfg.RoutingKeys))
-	delay := b.cfg.ReconnectBackoffMin
-	for {
+	bo := doubling(b.cfg.ReconnectBackoffMin, b.cfg.ReconnectBackoffMax)
+	// Retry gives up only when ctx is done: consume never returns nil.
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		consumed, err := b.consume(ctx)
 		if ctx.Err() != nil {
-			b.setReady(errors.New("bridge: stopped"))
-			b.log.Info("bridge stopped")
-			return nil
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
 		b.setReady(fmt.Errorf("bridge: rabbitmq: %w", err))
 		if consumed {
-			delay = b.cfg.ReconnectBackoffMin
+			bo.Reset() // the broker was back: a new outage starts from the shortest wait
 		}
-		b.log.Warn("rabbitmq unavailable, reconnecting", zap.Error(err), zap.Duration("backoff", delay))
-		if !sleep(ctx, delay) {
-			b.setReady(errors.New("bridge: stopped"))
-			return nil
-		}
-		delay = min(2*delay, b.cfg.ReconnectBackoffMax)
-	}
+		return struct{}{}, err
+	}, retryOptions(bo, func(err error, wait time.Duration) {
+		b.log.Warn("rabbitmq unavailable, reconnecting", zap.Error(err), zap.Duration("backoff", wait))
+	})...)
+	b.setReady(errors.New("bridge: stopped"))
+	b.log.Info("bridge stopped")
+	return nil
+}
+
+// doubling is the backoff of the bridge's retries: waits double from lo up to
+// hi, without jitter.
+func doubling(lo, hi time.Duration) *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: lo, Multiplier: 2, MaxInterval: hi}
+}
+
+// retryOptions are the options of the bridge's retries: waits from bo, notify
+// before each, and no limit on the total time (the library's default stops
+// after 15 minutes), since the bridge waits out an outage of any length.
+func retryOptions(bo backoff.BackOff, notify backoff.Notify) []backoff.RetryOption {
+	return []backoff.RetryOption{backoff.WithBackOff(bo), backoff.WithNotify(notify), backoff.WithMaxElapsedTime(0)}
 }
 
 // consumer is one queue being consumed on a connection.
@@ -557,47 +428,53 @@ func (b *Bridge) deadLetter(log *zap.Logger, d amqp.Delivery, reason string) {
 
 // signal sends the event's signal and acknowledges the delivery once it was
 // accepted. While the signaller fails for another reason than
-// ErrNotRegistered (Temporal unreachable), it retries the same delivery in
-// place with capped exponential backoff, without acknowledging it; at
-// shutdown it requeues it, and when the connection is lost RabbitMQ
+// healthclient.ErrNotRegistered (Temporal unreachable), it retries the same
+// delivery in place with capped exponential backoff, without acknowledging
+// it; at shutdown it requeues it, and when the connection is lost RabbitMQ
 // redelivers it.
 func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logger, d amqp.Delivery, ev Event) {
 	log = log.With(zap.String("cluster_id", ev.ClusterID), zap.String("node_id", ev.Signal.NodeID),
 		zap.String("event", ev.Signal.Event), zap.String("source", ev.Signal.Source))
-	backoff := b.cfg.RetryBackoffMin
-	for attempt := 1; ; attempt++ {
+	// The wait between attempts ends at shutdown and when the connection is
+	// lost; the attempts themselves are detached (callSignaller).
+	waitCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lost:
+			cancel(errConnectionLost)
+		case <-waitCtx.Done():
+		}
+	}()
+	attempt := 0
+	_, err := backoff.Retry(waitCtx, func() (struct{}, error) {
+		attempt++
 		err := b.callSignaller(ctx, ev)
-		switch {
-		case err == nil:
-			b.settle(log, d.Ack(false), "ack")
-			b.count(metrics.BridgeSignalled)
-			b.forgetUnregistered(ev.ClusterID)
-			log.Info("recover signal sent", zap.Int("attempt", attempt))
-			return
-		case errors.Is(err, ErrNotRegistered):
-			b.settle(log, d.Ack(false), "ack")
-			b.count(metrics.BridgeNotRegistered)
-			if b.firstUnregistered(ev.ClusterID) {
-				log.Info("notification for a cluster that is not registered dropped; later ones are dropped silently", zap.Error(err))
-			}
-			return
+		if err == nil || errors.Is(err, healthclient.ErrNotRegistered) {
+			return struct{}{}, backoff.Permanent(err)
 		}
 		b.count(metrics.BridgeRetried)
-		log.Warn("signal failed, retrying", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("backoff", backoff))
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			b.settle(log, d.Nack(false, true), "requeue")
-			log.Info("shutting down: notification requeued unsignalled")
-			return
-		case <-lost:
-			t.Stop()
-			log.Warn("rabbitmq connection lost: notification left unacknowledged for redelivery")
-			return
-		case <-t.C:
+		return struct{}{}, err
+	}, retryOptions(doubling(b.cfg.RetryBackoffMin, b.cfg.RetryBackoffMax), func(err error, wait time.Duration) {
+		log.Warn("signal failed, retrying", zap.Error(err), zap.Int("attempt", attempt), zap.Duration("backoff", wait))
+	})...)
+	switch {
+	case err == nil:
+		b.settle(log, d.Ack(false), "ack")
+		b.count(metrics.BridgeSignalled)
+		b.forgetUnregistered(ev.ClusterID)
+		log.Info("recover signal sent", zap.Int("attempt", attempt))
+	case errors.Is(err, healthclient.ErrNotRegistered):
+		b.settle(log, d.Ack(false), "ack")
+		b.count(metrics.BridgeNotRegistered)
+		if b.firstUnregistered(ev.ClusterID) {
+			log.Info("notification for a cluster that is not registered dropped; later ones are dropped silently", zap.Error(err))
 		}
-		backoff = min(2*backoff, b.cfg.RetryBackoffMax)
+	case errors.Is(err, errConnectionLost):
+		log.Warn("rabbitmq connection lost: notification left unacknowledged for redelivery")
+	default: // the only other way Retry gives up: ctx is done
+		b.settle(log, d.Nack(false, true), "requeue")
+		log.Info("shutting down: notification requeued unsignalled")
 	}
 }
 
@@ -645,18 +522,6 @@ func (b *Bridge) forgetUnregistered(clusterID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.unregistered, clusterID)
-}
-
-// sleep waits for d or ctx, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // redactURL hides the password of an AMQP URL for logs and errors.

@@ -18,11 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/rabbittest"
@@ -34,8 +36,12 @@ import (
 
 const defaultTestAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
 
-// waitTimeout bounds every wait on a condition.
-const waitTimeout = 20 * time.Second
+// waitTimeout bounds every wait on a condition, and waitTick is how often
+// the wait checks it.
+const (
+	waitTimeout = 20 * time.Second
+	waitTick    = 5 * time.Millisecond
+)
 
 func testAMQPURL() string {
 	if u := os.Getenv("TEST_AMQP_URL"); u != "" {
@@ -213,26 +219,6 @@ func (e *testEnv) drain(queue string) []amqp.Delivery {
 	}
 }
 
-// waitFor polls cond until it holds or waitTimeout passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	waitWithin(t, waitTimeout, what, cond)
-}
-
-// waitWithin polls cond until it holds or timeout passes.
-func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 // temporalOutage fails signals while Temporal is down, as a client that
 // cannot reach the server would; use its fail method as fakeSignaller.fail.
 type temporalOutage struct {
@@ -315,7 +301,7 @@ func startBridge(t *testing.T, cfg Config, s Signaller) *running {
 		r.runErr = r.Run(ctx)
 	}()
 	t.Cleanup(func() { r.stop(t) })
-	waitFor(t, "the bridge to consume", func() bool { return r.Ready() == nil })
+	require.Eventually(t, func() bool { return r.Ready() == nil }, waitTimeout, waitTick, "waiting for the bridge to consume")
 	return r
 }
 
@@ -366,9 +352,9 @@ func TestBridgeFixtures(t *testing.T) {
 		}
 	}
 	wantIgnored := len(fixtures) - len(wantSignals)
-	waitFor(t, fmt.Sprintf("%d signalled and %d ignored", len(wantSignals), wantIgnored), func() bool {
+	require.Eventually(t, func() bool {
 		return b.count(metrics.BridgeSignalled) == len(wantSignals) && b.count(metrics.BridgeIgnored) == wantIgnored
-	})
+	}, waitTimeout, waitTick, "waiting for %d signalled and %d ignored", len(wantSignals), wantIgnored)
 	b.stop(t)
 
 	_, got := sig.snapshot()
@@ -409,14 +395,14 @@ func TestBridgeDeadLettersMalformed(t *testing.T) {
 	}
 	env.publishFixture(nova)
 
-	waitFor(t, "every malformed body dead-lettered and the valid one signalled", func() bool {
+	require.Eventually(t, func() bool {
 		return b.count(metrics.BridgeMalformed) == len(bad) && b.count(metrics.BridgeSignalled) == 1
-	})
+	}, waitTimeout, waitTick, "waiting for every malformed body dead-lettered and the valid one signalled")
 	var dead []amqp.Delivery
-	waitFor(t, "the dead-letter queue to hold them", func() bool {
+	require.Eventually(t, func() bool {
 		dead = append(dead, env.drain(env.cfg.DeadLetterQueue)...)
 		return len(dead) >= len(bad)
-	})
+	}, waitTimeout, waitTick, "waiting for the dead-letter queue to hold them")
 	for _, d := range dead {
 		if _, ok := bad[string(d.Body)]; !ok {
 			t.Errorf("dead-lettered body %q: want one of the malformed bodies, unchanged", d.Body)
@@ -477,7 +463,7 @@ func TestBridgeRetriesUntilSignalAccepted(t *testing.T) {
 	}
 	close(release)
 
-	waitFor(t, "the signal to be accepted", func() bool { return b.count(metrics.BridgeSignalled) == 1 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeSignalled) == 1 }, waitTimeout, waitTick, "waiting for the signal to be accepted")
 	b.stop(t)
 	calls, got := sig.snapshot()
 	if calls != failures+1 || len(got) != 1 {
@@ -500,7 +486,7 @@ func TestBridgeShutdownRequeuesWhileRetrying(t *testing.T) {
 	b := startBridge(t, env.cfg, down)
 	f := fixtureByName(t, memberNova)
 	env.publishFixture(f)
-	waitFor(t, "two failed attempts", func() bool { return b.count(metrics.BridgeRetried) >= 2 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeRetried) >= 2 }, waitTimeout, waitTick, "waiting for two failed attempts")
 	b.stop(t)
 
 	if n := env.ready(env.cfg.NovaQueue); n != 1 {
@@ -508,7 +494,7 @@ func TestBridgeShutdownRequeuesWhileRetrying(t *testing.T) {
 	}
 	up := &fakeSignaller{}
 	b2 := startBridge(t, env.cfg, up)
-	waitFor(t, "the requeued delivery to be signalled", func() bool { return b2.count(metrics.BridgeSignalled) == 1 })
+	require.Eventually(t, func() bool { return b2.count(metrics.BridgeSignalled) == 1 }, waitTimeout, waitTick, "waiting for the requeued delivery to be signalled")
 	b2.stop(t)
 	if _, got := up.snapshot(); len(got) != 1 || got[0].sig.MessageID != fixtureWants[memberNova].messageID {
 		t.Errorf("got signals %+v, want the requeued event once", got)
@@ -523,13 +509,13 @@ func TestBridgeShutdownRequeuesWhileRetrying(t *testing.T) {
 func TestBridgeNotRegistered(t *testing.T) {
 	env := newTestEnv(t)
 	sig := &fakeSignaller{fail: func(int) error {
-		return fmt.Errorf("signal recover: %w", ErrNotRegistered)
+		return fmt.Errorf("signal recover: %w", healthclient.ErrNotRegistered)
 	}}
 	b := startBridge(t, env.cfg, sig)
 	for _, name := range []string{memberNova, memberNovaVersioned, memberHeat} {
 		env.publishFixture(fixtureByName(t, name))
 	}
-	waitFor(t, "three not_registered", func() bool { return b.count(metrics.BridgeNotRegistered) == 3 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeNotRegistered) == 3 }, waitTimeout, waitTick, "waiting for three not_registered")
 	b.stop(t)
 	if n := b.count(metrics.BridgeRetried) + b.count(metrics.BridgeSignalled); n != 0 {
 		t.Errorf("got counts %s, want neither retried nor signalled", b.counts())
@@ -556,10 +542,10 @@ func TestBridgeReconnects(t *testing.T) {
 		t.Fatalf("got %d connections, want 1", n)
 	}
 	forceClose(t, b.Bridge, env.cfg.ConnectionName)
-	waitFor(t, "a new connection", func() bool { return b.connections.Load() >= 2 && b.Ready() == nil })
+	require.Eventually(t, func() bool { return b.connections.Load() >= 2 && b.Ready() == nil }, waitTimeout, waitTick, "waiting for a new connection")
 
 	env.publishFixture(fixtureByName(t, memberHeat))
-	waitFor(t, "the next message to be signalled", func() bool { return b.count(metrics.BridgeSignalled) == 1 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeSignalled) == 1 }, waitTimeout, waitTick, "waiting for the next message to be signalled")
 	if _, got := sig.snapshot(); len(got) != 1 || got[0].sig.Source != SourceHeat {
 		t.Errorf("got signals %+v, want the heat event", got)
 	}
@@ -574,13 +560,13 @@ func TestBridgeRedeliversAfterConnectionLossDuringRetry(t *testing.T) {
 	sig := &fakeSignaller{fail: outage.fail}
 	b := startBridge(t, env.cfg, sig)
 	env.publishFixture(fixtureByName(t, memberNovaVersioned))
-	waitFor(t, "a failed attempt", func() bool { return b.count(metrics.BridgeRetried) >= 1 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeRetried) >= 1 }, waitTimeout, waitTick, "waiting for a failed attempt")
 
 	forceClose(t, b.Bridge, env.cfg.ConnectionName)
-	waitFor(t, "a new connection", func() bool { return b.connections.Load() >= 2 })
+	require.Eventually(t, func() bool { return b.connections.Load() >= 2 }, waitTimeout, waitTick, "waiting for a new connection")
 	outage.set(false)
 
-	waitFor(t, "the redelivered message to be signalled", func() bool { return b.count(metrics.BridgeSignalled) == 1 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeSignalled) == 1 }, waitTimeout, waitTick, "waiting for the redelivered message to be signalled")
 	b.stop(t)
 	if _, got := sig.snapshot(); len(got) != 1 || got[0].sig.Event != EventPowerOff {
 		t.Errorf("got signals %+v, want the power-off event once", got)
@@ -653,7 +639,7 @@ func TestBridgeTopology(t *testing.T) {
 	b := startBridge(t, env.cfg, sig)
 	env.publishFixture(fixtureByName(t, memberNova))
 	env.publishFixture(fixtureByName(t, memberHeat))
-	waitFor(t, "both events signalled", func() bool { return b.count(metrics.BridgeSignalled) == 2 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeSignalled) == 2 }, waitTimeout, waitTick, "waiting for both events signalled")
 
 	// Declaring with the same arguments succeeds; any other closes the channel.
 	redeclare := []struct {
@@ -703,10 +689,10 @@ func TestBridgeRunsWithoutRabbitMQ(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	waitFor(t, "a failed connection attempt", func() bool {
+	require.Eventually(t, func() bool {
 		err := b.Ready()
 		return err != nil && !errors.Is(err, errNotConnected)
-	})
+	}, waitTimeout, waitTick, "waiting for a failed connection attempt")
 	if err := b.Ready(); strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Ready: got %q, want no password", err)
 	}
@@ -727,7 +713,7 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run: got nil, want a config error")
 	}
-	for _, want := range []string{"url:", "oslo's default queue", "nova and heat exchanges"} {
+	for _, want := range []string{"AMQP_URL:", "BRIDGE_NOVA_QUEUE: must not be \"notifications.info\", oslo's default queue", "HEAT_CONTROL_EXCHANGE: must differ from NOVA_CONTROL_EXCHANGE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("got %q, want it to mention %q", err, want)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/internal/metrics"
@@ -56,12 +57,12 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 
 	// A message before the restart goes through.
 	publish(before)
-	waitWithin(t, restartTimeout, "the first message to be signalled", signalled(before))
+	require.Eventually(t, signalled(before), restartTimeout, waitTick, "waiting for the first message to be signalled")
 
 	// Temporal goes away: the next message is held unacknowledged and retried.
 	outage.set(true)
 	publish(held)
-	waitWithin(t, restartTimeout, "the second message to be retried", func() bool { return b.count(metrics.BridgeRetried) >= 2 })
+	require.Eventually(t, func() bool { return b.count(metrics.BridgeRetried) >= 2 }, restartTimeout, waitTick, "waiting for the second message to be retried")
 	if n := env.ready(cfg.NovaQueue); n != 0 {
 		t.Errorf("during retries: got %d ready messages, want 0 (held by the bridge)", n)
 	}
@@ -75,11 +76,11 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 	}
 	began := time.Now()
 	broker.Stop(t)
-	waitWithin(t, restartTimeout, "the bridge to report not ready", func() bool { return b.Ready() != nil })
-	waitWithin(t, restartTimeout, "the bridge to fail connecting to the stopped broker", func() bool {
+	require.Eventually(t, func() bool { return b.Ready() != nil }, restartTimeout, waitTick, "waiting for the bridge to report not ready")
+	require.Eventually(t, func() bool {
 		err := b.Ready()
 		return err != nil && strings.Contains(err.Error(), "connect to")
-	})
+	}, restartTimeout, waitTick, "waiting for the bridge to fail connecting to the stopped broker")
 	t.Logf("while the broker is down: Ready: %v", b.Ready())
 	// Ready fails only once the old connection's workers have returned: no
 	// attempt on it is counted after this.
@@ -87,25 +88,25 @@ func TestBridgeSurvivesBrokerRestart(t *testing.T) {
 
 	// The broker comes back: the bridge reconnects by itself.
 	broker.Start(t)
-	waitWithin(t, restartTimeout, "the bridge to reconnect", func() bool { return b.connections.Load() >= 2 && b.Ready() == nil })
+	require.Eventually(t, func() bool { return b.connections.Load() >= 2 && b.Ready() == nil }, restartTimeout, waitTick, "waiting for the bridge to reconnect")
 	t.Logf("bridge consuming again %s after the broker began to stop", time.Since(began).Round(time.Millisecond))
 
 	// The held message survived and is redelivered; Temporal is still down,
 	// so it is retried on the new connection.
-	waitWithin(t, restartTimeout, "the held message to be redelivered and retried", func() bool {
+	require.Eventually(t, func() bool {
 		return b.count(metrics.BridgeRetried) > retriedBeforeRestart
-	})
+	}, restartTimeout, waitTick, "waiting for the held message to be redelivered and retried")
 	if signalled(held)() {
 		t.Fatal("the held message was signalled while Temporal was down")
 	}
 	outage.set(false)
-	waitWithin(t, restartTimeout, "the held message to be signalled after the restart", signalled(held))
+	require.Eventually(t, signalled(held), restartTimeout, waitTick, "waiting for the held message to be signalled after the restart")
 
 	// The publisher's connection died with the broker; a message published
 	// after the restart is signalled too.
 	env.connect()
 	publish(after)
-	waitWithin(t, restartTimeout, "a message published after the restart to be signalled", signalled(after))
+	require.Eventually(t, signalled(after), restartTimeout, waitTick, "waiting for a message published after the restart to be signalled")
 	b.stop(t)
 
 	_, got := sig.snapshot()

@@ -2,33 +2,24 @@ package bridge
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/workflows"
 )
 
 // TemporalSignaller signals the ClusterHealth workflow of a cluster through a
-// Temporal client.
+// Temporal client, as healthclient does for every caller: one place knows the
+// signal's name and turns Temporal's NotFound into
+// healthclient.ErrNotRegistered.
 type TemporalSignaller struct {
 	Client client.Client
 }
 
-// Signal sends the recover signal to the cluster's running workflow. Temporal
-// answers NotFound when the workflow does not exist or has ended, which the
-// error reports by wrapping ErrNotRegistered.
+// Signal sends the recover signal to the cluster's running workflow with
+// healthclient's Recover. An error wraps healthclient.ErrNotRegistered when the
+// workflow does not exist or has ended.
 func (s TemporalSignaller) Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error {
-	id := workflows.WorkflowID(clusterID)
-	err := s.Client.SignalWorkflow(ctx, id, "", workflows.SignalRecover, sig)
-	if err == nil {
-		return nil
-	}
-	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {
-		return fmt.Errorf("signal %s to workflow %s: %w: %w", workflows.SignalRecover, id, ErrNotRegistered, err)
-	}
-	return fmt.Errorf("signal %s to workflow %s: %w", workflows.SignalRecover, id, err)
+	return healthclient.New(s.Client).Recover(ctx, clusterID, sig)
 }

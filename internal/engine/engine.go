@@ -33,8 +33,8 @@ import (
 // the action again.
 const leaseExpirySlack = 20 * time.Millisecond
 
-// DefaultLease is the claim lease of an Executor whose Lease is zero, unless
-// twice its webhook timeout is longer.
+// DefaultLease is the default of ENGINE_LEASE, and the claim lease of an
+// Executor whose Lease is zero unless twice its webhook timeout is longer.
 const DefaultLease = 60 * time.Second
 
 // Store is the part of the engine contract the executor uses.

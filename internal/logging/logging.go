@@ -5,10 +5,13 @@ package logging
 
 import (
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/log"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/clusterhealth/healthd/internal/config"
 )
 
 // Log formats accepted by New.
@@ -19,22 +22,46 @@ const (
 	FormatConsole = "console"
 )
 
+// levels are the names of the levels New accepts, from debug to error, as
+// zapcore spells them.
+var levels = func() []string {
+	var names []string
+	for l := zapcore.DebugLevel; l <= zapcore.ErrorLevel; l++ {
+		names = append(names, l.String())
+	}
+	return names
+}()
+
+// Config is the logging section of every process's settings.
+type Config struct {
+	// Format is FormatJSON or FormatConsole (LOG_FORMAT).
+	Format string
+	// Level is debug, info, warn or error (LOG_LEVEL).
+	Level string
+}
+
+// DefaultConfig returns the production logging settings: JSON at info.
+func DefaultConfig() Config {
+	return Config{Format: FormatJSON, Level: zapcore.InfoLevel.String()}
+}
+
+// Settings binds LOG_FORMAT and LOG_LEVEL to c.
+func (c *Config) Settings() []config.Setting {
+	return []config.Setting{
+		config.String("LOG_FORMAT", "log format: "+FormatJSON+" or "+FormatConsole, &c.Format, config.OneOf(FormatJSON, FormatConsole)),
+		config.String("LOG_LEVEL", "log level: "+strings.Join(levels[:len(levels)-1], ", ")+" or "+levels[len(levels)-1], &c.Level, config.OneOf(levels...)),
+	}
+}
+
 // New builds a logger writing to stderr in the given format (FormatJSON or
 // FormatConsole) at the given level (debug, info, warn or error). Build it once
 // in main and pass it down.
 func New(format, level string) (*zap.Logger, error) {
-	var lvl zapcore.Level
-	switch level {
-	case "debug":
-		lvl = zapcore.DebugLevel
-	case "info":
-		lvl = zapcore.InfoLevel
-	case "warn":
-		lvl = zapcore.WarnLevel
-	case "error":
-		lvl = zapcore.ErrorLevel
-	default:
-		return nil, fmt.Errorf("logging: level %q is not one of debug, info, warn, error", level)
+	lvl, err := zapcore.ParseLevel(level)
+	// ParseLevel also reads upper case and the levels above error, which
+	// LOG_LEVEL does not accept.
+	if err != nil || lvl.String() != level || lvl > zapcore.ErrorLevel {
+		return nil, fmt.Errorf("logging: level %q is not one of %s", level, strings.Join(levels, ", "))
 	}
 
 	var cfg zap.Config

@@ -42,7 +42,9 @@ func main() {
 const devIntervalMin = 5
 
 func newRootCmd() *cobra.Command {
-	cfg, loadErr := config.Load(os.Getenv)
+	cfg := app.Defaults()
+	sections := cfg.AllSections()
+	loadErr := config.Load(os.Getenv, sections...)
 	var withDemo, withBridge bool
 	var demoAddr string
 	var demoNodes int
@@ -63,18 +65,18 @@ Postgres and RabbitMQ must be running (scripts/dev.sh starts them).`,
 			if loadErr != nil {
 				return loadErr
 			}
-			if err := cfg.Validate(); err != nil {
+			if err := config.Validate(sections...); err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("log-format") && os.Getenv("LOG_FORMAT") == "" {
-				cfg.LogFormat = logging.FormatConsole
+				cfg.Log.Format = logging.FormatConsole
 			}
 			// The demo checks every 10 s; a production worker enforces Senlin's
 			// minimum of 60 s unless told otherwise.
 			if !cmd.Flags().Changed("health-check-interval-min") && os.Getenv("HEALTH_CHECK_INTERVAL_MIN") == "" {
-				cfg.HealthCheckIntervalMin = devIntervalMin
+				cfg.Health.IntervalMin = devIntervalMin
 			}
-			logger, err := logging.New(cfg.LogFormat, cfg.LogLevel)
+			logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
 			if err != nil {
 				return err
 			}
@@ -84,7 +86,7 @@ Postgres and RabbitMQ must be running (scripts/dev.sh starts them).`,
 			return run(ctx, cfg, logger, withDemo, withBridge, demoAddr, demoNodes)
 		},
 	}
-	cfg.RegisterFlags(cmd.Flags())
+	config.RegisterFlags(cmd.Flags(), sections...)
 	cmd.Flags().BoolVar(&withDemo, "demo", false, "create and register a demo cluster of local HTTP nodes")
 	cmd.Flags().BoolVar(&withBridge, "bridge", true, "run the RabbitMQ signal bridge too")
 	cmd.Flags().StringVar(&demoAddr, "demo-addr", "127.0.0.1:8090", "listen address of the demo nodes and their recovery webhook")
@@ -92,18 +94,18 @@ Postgres and RabbitMQ must be running (scripts/dev.sh starts them).`,
 	return cmd
 }
 
-func run(ctx context.Context, cfg config.Config, logger *zap.Logger, withDemo, withBridge bool, demoAddr string, demoNodes int) error {
+func run(ctx context.Context, cfg app.Config, logger *zap.Logger, withDemo, withBridge bool, demoAddr string, demoNodes int) error {
 	uiURL := ""
-	if serving(cfg.TemporalAddress) {
-		logger.Info("a Temporal server already answers; using it", zap.String("address", cfg.TemporalAddress))
+	if serving(cfg.Temporal.Address) {
+		logger.Info("a Temporal server already answers; using it", zap.String("address", cfg.Temporal.Address))
 	} else {
-		if err := os.MkdirAll(cfg.DevDataDir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", cfg.DevDataDir, err)
+		if err := os.MkdirAll(cfg.Dev.DataDir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", cfg.Dev.DataDir, err)
 		}
 		t0 := time.Now()
 		srv, err := devserver.Start(ctx, devserver.Options{
-			Address: cfg.TemporalAddress, UIPort: cfg.DevUIPort, Namespace: cfg.TemporalNamespace,
-			DBFile: filepath.Join(cfg.DevDataDir, "temporal.db"),
+			Address: cfg.Temporal.Address, UIPort: cfg.Dev.UIPort, Namespace: cfg.Temporal.Namespace,
+			DBFile: filepath.Join(cfg.Dev.DataDir, "temporal.db"),
 		})
 		if err != nil {
 			return err
@@ -137,8 +139,8 @@ func run(ctx context.Context, cfg config.Config, logger *zap.Logger, withDemo, w
 	return <-done
 }
 
-func startDemo(ctx context.Context, cfg config.Config, logger *zap.Logger, addr string, nodes int, uiURL string) error {
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+func startDemo(ctx context.Context, cfg app.Config, logger *zap.Logger, addr string, nodes int, uiURL string) error {
+	st, err := store.Open(ctx, cfg.Database.URL)
 	if err != nil {
 		return err
 	}
@@ -151,18 +153,18 @@ func startDemo(ctx context.Context, cfg config.Config, logger *zap.Logger, addr 
 	if err != nil {
 		return err
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
 		Logger: logging.Temporal(logger.Named("temporal"))})
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
 	defer c.Close()
 	reg := d.Registration()
-	if _, err := healthclient.New(c).Register(ctx, reg, healthclient.RegisterOptions{TaskQueue: cfg.TemporalTaskQueue}); err != nil {
+	if _, err := healthclient.New(c).Register(ctx, reg, healthclient.RegisterOptions{TaskQueue: cfg.Temporal.TaskQueue}); err != nil {
 		return fmt.Errorf("register demo cluster: %w", err)
 	}
 	if uiURL == "" {
-		uiURL = "http://127.0.0.1:" + strconv.Itoa(cfg.DevUIPort)
+		uiURL = "http://127.0.0.1:" + strconv.Itoa(cfg.Dev.UIPort)
 	}
 	fmt.Fprintf(os.Stderr, `
   Demo cluster %q registered: %d nodes served at %s
@@ -171,7 +173,7 @@ func startDemo(ctx context.Context, cfg config.Config, logger *zap.Logger, addr 
   Watch it:      go run ./starter status --cluster %s
   Node states:   curl %s/
 
-`, reg.ClusterID, nodes, d.URL, uiURL, cfg.TemporalNamespace, url.PathEscape(workflows.WorkflowID(reg.ClusterID)), d.URL, reg.ClusterID, d.URL)
+`, reg.ClusterID, nodes, d.URL, uiURL, cfg.Temporal.Namespace, url.PathEscape(workflows.WorkflowID(reg.ClusterID)), d.URL, reg.ClusterID, d.URL)
 	return nil
 }
 

@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/config"
+)
+
+// Config is the section of the engine process's settings.
+type Config struct {
+	// Workers is the number of recover actions executed at the same time
+	// (ENGINE_WORKERS).
+	Workers int
+	// WebhookTimeout bounds one call of a recovery webhook
+	// (ENGINE_WEBHOOK_TIMEOUT, a Go duration such as 30s).
+	WebhookTimeout time.Duration
+	// Lease is how long the claim on an action holds without renewal; an
+	// action of an engine process that died is taken over once it runs out
+	// (ENGINE_LEASE). It must exceed WebhookTimeout: see Executor.Lease.
+	Lease time.Duration
+}
+
+// DefaultConfig returns the engine settings used when nothing is set.
+func DefaultConfig() Config {
+	return Config{Workers: 4, WebhookTimeout: 30 * time.Second, Lease: DefaultLease}
+}
+
+// Settings binds the ENGINE_ variables to c.
+func (c *Config) Settings() []config.Setting {
+	return []config.Setting{
+		config.Int("ENGINE_WORKERS", "recover actions the reference engine runs at the same time", &c.Workers, 1, 0),
+		config.Duration("ENGINE_WEBHOOK_TIMEOUT", "timeout of one recovery webhook call", &c.WebhookTimeout),
+		config.Duration("ENGINE_LEASE", "how long the engine's claim on an action holds unrenewed; a dead engine's actions are taken over after it", &c.Lease),
+	}
+}
+
+// Check reports a lease that one webhook call could outlast.
+func (c Config) Check() []*config.FieldError {
+	if c.WebhookTimeout > 0 && c.Lease > 0 && c.Lease <= c.WebhookTimeout {
+		return []*config.FieldError{{Var: "ENGINE_LEASE", Rule: fmt.Sprintf(
+			"must be above ENGINE_WEBHOOK_TIMEOUT (%s), got %s", c.WebhookTimeout, c.Lease)}}
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+// Package healthworker holds the settings of the health worker: the interval
+// limits it enforces on every registration, which the starter validates
+// policies against too, and how much work it takes on at once.
+package healthworker
+
+import (
+	"fmt"
+
+	"github.com/clusterhealth/healthd/internal/config"
+)
+
+// Limits bound the detection interval of every registration, in seconds:
+// Senlin's health_check_interval_min and check_interval_max.
+type Limits struct {
+	// IntervalMin is the smallest detection interval a registration may ask
+	// for (HEALTH_CHECK_INTERVAL_MIN).
+	IntervalMin int
+	// IntervalMax caps the detection interval (CHECK_INTERVAL_MAX).
+	IntervalMax int
+}
+
+// DefaultLimits returns Senlin's defaults: 60 s to an hour.
+func DefaultLimits() Limits { return Limits{IntervalMin: 60, IntervalMax: 3600} }
+
+// Settings binds HEALTH_CHECK_INTERVAL_MIN and CHECK_INTERVAL_MAX to l.
+func (l *Limits) Settings() []config.Setting {
+	return []config.Setting{
+		config.Int("HEALTH_CHECK_INTERVAL_MIN", "smallest detection interval a cluster may ask for, in seconds", &l.IntervalMin, 1, 0),
+		config.Int("CHECK_INTERVAL_MAX", "largest detection interval, in seconds", &l.IntervalMax, 1, 0),
+	}
+}
+
+// Check reports a maximum below the minimum.
+func (l Limits) Check() []*config.FieldError {
+	if l.IntervalMin > 0 && l.IntervalMax > 0 && l.IntervalMax < l.IntervalMin {
+		return []*config.FieldError{{Var: "CHECK_INTERVAL_MAX", Rule: fmt.Sprintf(
+			"must not be below HEALTH_CHECK_INTERVAL_MIN (%d), got %d", l.IntervalMin, l.IntervalMax)}}
+	}
+	return nil
+}
+
+// Config is the section of the health worker's settings: its Limits and its
+// concurrency.
+type Config struct {
+	Limits
+	// SweepConcurrency bounds the probes one round runs at the same time
+	// (SWEEP_CONCURRENCY).
+	SweepConcurrency int
+	// ActivityPollers is the number of activity task polls the worker keeps
+	// open (WORKER_ACTIVITY_POLLERS). With too few, an activity scheduled
+	// while every poll is busy waits in the server's backlog: with two, the
+	// SDK's default, one notification in twenty-five took 2 s instead of
+	// 15 ms (scripts/bench-latency.sh).
+	ActivityPollers int
+	// WorkflowPollers is the number of workflow task polls the worker keeps
+	// open (WORKER_WORKFLOW_POLLERS).
+	WorkflowPollers int
+}
+
+// DefaultConfig returns the health worker settings used when nothing is set.
+func DefaultConfig() Config {
+	return Config{Limits: DefaultLimits(), SweepConcurrency: 32, ActivityPollers: 8, WorkflowPollers: 2}
+}
+
+// Settings binds the limits, SWEEP_CONCURRENCY and the WORKER_ poller
+// variables to c. Check is the one of Limits.
+func (c *Config) Settings() []config.Setting {
+	return append(c.Limits.Settings(),
+		config.Int("SWEEP_CONCURRENCY", "probes one round runs at the same time", &c.SweepConcurrency, 1, 1024),
+		config.Int("WORKER_ACTIVITY_POLLERS", "activity task polls the health worker keeps open", &c.ActivityPollers, 1, 256),
+		config.Int("WORKER_WORKFLOW_POLLERS", "workflow task polls the health worker keeps open", &c.WorkflowPollers, 1, 256),
+	)
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/clusterhealth/healthd/internal/config"
+)
+
+// Config is the database section of the settings of the processes that read
+// or write the engine contract.
+type Config struct {
+	// URL is the Postgres connection string, a postgres:// URL or a key=value
+	// string (DATABASE_URL). It may hold a password: never log it, log
+	// RedactedURL instead.
+	URL string
+}
+
+// DefaultConfig returns the database settings used when nothing is set: the
+// local Postgres.
+func DefaultConfig() Config {
+	return Config{URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}
+}
+
+// Settings binds DATABASE_URL to c.
+func (c *Config) Settings() []config.Setting {
+	return []config.Setting{
+		config.SecretURL("DATABASE_URL", "Postgres connection URL of the engine contract", &c.URL, postgresURL, redactPostgres),
+	}
+}
+
+// RedactedURL returns URL with its password replaced, safe to log and to show
+// in errors.
+func (c Config) RedactedURL() string { return redactPostgres(c.URL) }
+
+// String returns the redacted settings, so that printing a Config by mistake
+// leaks no password.
+func (c Config) String() string { return fmt.Sprint(config.Redacted(&c)) }
+
+// GoString returns the redacted settings for %#v, for the same reason as String.
+func (c Config) GoString() string { return "store.Config" + c.String() }
+
+// postgresURL accepts what pgx accepts: a postgres:// or postgresql:// URL, or
+// a key=value connection string. Parse errors are not shown: they quote the
+// whole URL, password included.
+func postgresURL(s string) string {
+	const msg = "must be a postgres:// or postgresql:// URL or a key=value connection string"
+	if strings.TrimSpace(s) == "" {
+		return msg
+	}
+	if !strings.Contains(s, "://") {
+		if !strings.Contains(s, "=") {
+			return msg
+		}
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return msg
+	}
+	return ""
+}
+
+// kvPassword matches password (or sslpassword) in a key=value connection
+// string, quoted or not.
+var kvPassword = regexp.MustCompile(`(?i)(\b\w*password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// redactPostgres redacts a postgres URL or key=value connection string.
+func redactPostgres(s string) string {
+	if strings.Contains(s, "://") {
+		return config.RedactURL(s)
+	}
+	return kvPassword.ReplaceAllString(s, "${1}"+config.RedactedPassword)
+}
