@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/devserver"
+	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -30,7 +33,6 @@ var (
 	server     *devserver.Server
 	serverErr  error
 	testWorker worker.Worker
-	engine     *fakeEngine
 )
 
 func TestMain(m *testing.M) {
@@ -66,74 +68,17 @@ func startServer() error {
 	if err != nil {
 		return fmt.Errorf("start temporal dev server (set TEMPORAL_CLI_PATH, or run scripts/install-temporal.sh): %w", err)
 	}
-	engine = newFakeEngine()
+	// Every cluster exists with two ACTIVE nodes <id>-n1 and <id>-n2, healthy,
+	// and every recovery succeeds at once.
+	engine := enginetest.New(nil)
+	engine.AnyCluster(func(id string) []health.Node { return enginetest.TwoNodes(id + "-") })
 	testWorker = worker.New(server.Client(), workflows.TaskQueue, worker.Options{})
 	testWorker.RegisterWorkflowWithOptions(workflows.ClusterHealth, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	testWorker.RegisterActivity(&activities.Activities{Store: engine, Prober: engine, SweepConcurrency: 4, PollInterval: 50 * time.Millisecond})
+	testWorker.RegisterActivity(engine.Activities())
 	if err := testWorker.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
 	return nil
-}
-
-// fakeEngine is an in-memory engine contract: every cluster exists with two
-// ACTIVE nodes, and every recovery succeeds at once. As the poll-URL prober it
-// finds every node healthy.
-type fakeEngine struct {
-	mu      sync.Mutex
-	actions map[string]health.Action // by idempotency key
-	events  []health.HealthEvent
-}
-
-func newFakeEngine() *fakeEngine { return &fakeEngine{actions: map[string]health.Action{}} }
-
-func (e *fakeEngine) GetCluster(_ context.Context, id string) (health.Cluster, error) {
-	return health.Cluster{ID: id, Name: "cluster " + id, Project: "p1"}, nil
-}
-
-func (e *fakeEngine) ListNodes(_ context.Context, clusterID string) ([]health.Node, error) {
-	at := time.Now().Add(-time.Hour)
-	return []health.Node{
-		{ID: clusterID + "-n1", ClusterID: clusterID, Name: "node-1", Status: health.NodeActive, InitAt: at,
-			PhysicalID: "s1", PhysicalStatus: "ACTIVE"},
-		{ID: clusterID + "-n2", ClusterID: clusterID, Name: "node-2", Status: health.NodeActive, InitAt: at,
-			PhysicalID: "s2", PhysicalStatus: "ACTIVE"},
-	}, nil
-}
-
-func (e *fakeEngine) CreateRecoverAction(_ context.Context, key, clusterID, nodeID string, p health.RecoverParams) (health.Action, bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if a, ok := e.actions[key]; ok {
-		return a, false, nil
-	}
-	now := time.Now()
-	a := health.Action{ID: fmt.Sprintf("a%d", len(e.actions)+1), IdempotencyKey: key, ClusterID: clusterID, NodeID: nodeID,
-		Action: health.ActionNodeRecover, Params: p, Status: health.ActionSucceeded, CreatedAt: now, UpdatedAt: now}
-	e.actions[key] = a
-	return a, true, nil
-}
-
-func (e *fakeEngine) GetAction(_ context.Context, id string) (health.Action, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, a := range e.actions {
-		if a.ID == id {
-			return a, nil
-		}
-	}
-	return health.Action{}, fmt.Errorf("action %s: %w", id, health.ErrNotFound)
-}
-
-func (e *fakeEngine) AddHealthEvents(_ context.Context, events []health.HealthEvent) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.events = append(e.events, events...)
-	return nil
-}
-
-func (e *fakeEngine) Probe(context.Context, string, health.DetectionMode) health.ProbeResult {
-	return health.ProbeResult{Healthy: true, StatusCode: 200, Detail: "200 OK"}
 }
 
 // registration parses a small policy the way the starter does.
@@ -165,22 +110,12 @@ func clusterID(t *testing.T) string {
 	return strings.ReplaceAll(t.Name(), "/", "-")
 }
 
-// eventually calls cond until it returns "" or the deadline passes, then
-// fails with the last thing cond reported.
-func eventually(t *testing.T, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// waitTimeout bounds each wait for the workflow to show a change, and
+// waitTick is how often the tests look.
+const (
+	waitTimeout = 20 * time.Second
+	waitTick    = 50 * time.Millisecond
+)
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -208,11 +143,9 @@ func TestRegisterTwiceRunsOneWorkflow(t *testing.T) {
 		t.Fatalf("second register: got run %q, want the first run %q", run2, run1)
 	}
 
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		entries, err := hc.List(ctx, healthclient.ListFilter{})
-		if err != nil {
-			return "list: " + err.Error()
-		}
+		require.NoError(c, err, "list")
 		var mine []healthclient.ListEntry
 		for _, e := range entries {
 			if e.ClusterID == id {
@@ -220,25 +153,22 @@ func TestRegisterTwiceRunsOneWorkflow(t *testing.T) {
 			}
 		}
 		if len(mine) != 1 || mine[0].RunID != run1 {
-			return fmt.Sprintf("list: got %+v, want one entry of run %s", mine, run1)
+			c.Errorf("list: got %+v, want one entry of run %s", mine, run1)
+			return
 		}
 		if !mine[0].Enabled || mine[0].StartTime.IsZero() {
-			return fmt.Sprintf("list: got %+v, want enabled with a start time", mine[0])
+			c.Errorf("list: got %+v, want enabled with a start time", mine[0])
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 
 	// The second registration reached the running workflow as an update.
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
-		if err != nil {
-			return "status: " + err.Error()
-		}
+		require.NoError(c, err, "status")
 		if st.Registration.Interval != 120 {
-			return fmt.Sprintf("status: got interval %d, want 120", st.Registration.Interval)
+			c.Errorf("status: got interval %d, want 120", st.Registration.Interval)
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 	unregister(t, tc, hc, id, run1)
 }
 
@@ -253,81 +183,74 @@ func TestStatusDisableEnable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
 		switch {
 		case err != nil:
-			return "status: " + err.Error()
+			c.Errorf("status: %v", err)
 		case st.ClusterID != id || st.Registration.ClusterID != id:
-			return fmt.Sprintf("status: got cluster %q with registration of %q, want %q", st.ClusterID, st.Registration.ClusterID, id)
+			c.Errorf("status: got cluster %q with registration of %q, want %q", st.ClusterID, st.Registration.ClusterID, id)
 		case st.Registration.Recovery.Name != health.OpRecreate:
-			return fmt.Sprintf("status: got recovery %q, want %q", st.Registration.Recovery.Name, health.OpRecreate)
+			c.Errorf("status: got recovery %q, want %q", st.Registration.Recovery.Name, health.OpRecreate)
 		case !st.Enabled:
-			return "status: got disabled, want enabled"
+			c.Errorf("status: got disabled, want enabled")
 		case st.Counters.Rounds < 1 || len(st.Nodes) != 2:
-			return fmt.Sprintf("status: got %d rounds and %d nodes, want the first round done over 2 nodes", st.Counters.Rounds, len(st.Nodes))
+			c.Errorf("status: got %d rounds and %d nodes, want the first round done over 2 nodes", st.Counters.Rounds, len(st.Nodes))
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 
 	if err := hc.Disable(ctx, id, workflows.DisableSignal{Requester: "alice", Reason: "maintenance", ForSeconds: 3600}); err != nil {
 		t.Fatalf("disable: %v", err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
 		switch {
 		case err != nil:
-			return "status: " + err.Error()
+			c.Errorf("status: %v", err)
 		case st.Enabled || st.State != workflows.StateDisabled:
-			return fmt.Sprintf("status after disable: got enabled %t, state %q, want disabled", st.Enabled, st.State)
+			c.Errorf("status after disable: got enabled %t, state %q, want disabled", st.Enabled, st.State)
 		case !strings.Contains(st.EnabledNote, "alice") || st.DisabledUntil.IsZero():
-			return fmt.Sprintf("status after disable: got note %q, until %v, want alice's note and a lease end", st.EnabledNote, st.DisabledUntil)
+			c.Errorf("status after disable: got note %q, until %v, want alice's note and a lease end", st.EnabledNote, st.DisabledUntil)
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 	disabled := false
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		entries, err := hc.List(ctx, healthclient.ListFilter{State: workflows.StateDisabled, Enabled: &disabled})
-		if err != nil {
-			return "list disabled: " + err.Error()
+		require.NoError(c, err, "list disabled")
+		if !slices.ContainsFunc(entries, func(e healthclient.ListEntry) bool { return e.ClusterID == id }) {
+			c.Errorf("list disabled: got %+v, want %s among them", entries, id)
 		}
-		for _, e := range entries {
-			if e.ClusterID == id {
-				return ""
-			}
-		}
-		return fmt.Sprintf("list disabled: got %+v, want %s among them", entries, id)
-	})
+	}, waitTimeout, waitTick)
 
+	// Bob's enable does not lift alice's pause; hers does.
 	if err := hc.Enable(ctx, id, workflows.EnableSignal{Requester: "bob"}); err != nil {
 		t.Fatalf("enable: %v", err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	if err := hc.Enable(ctx, id, workflows.EnableSignal{Requester: "alice"}); err != nil {
+		t.Fatalf("enable: %v", err)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
 		switch {
 		case err != nil:
-			return "status: " + err.Error()
-		case !st.Enabled || !strings.Contains(st.EnabledNote, "bob"):
-			return fmt.Sprintf("status after enable: got enabled %t, note %q, want enabled by bob", st.Enabled, st.EnabledNote)
+			c.Errorf("status: %v", err)
+		case !st.Enabled || !strings.Contains(st.EnabledNote, "enabled by alice"):
+			c.Errorf("status after enable: got enabled %t, note %q, want enabled by alice", st.Enabled, st.EnabledNote)
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 
 	// An operator's recover request is acted on: the fake engine succeeds at once.
 	if err := hc.Recover(ctx, id, health.RecoverSignal{NodeID: id + "-n1", Source: "operator"}); err != nil {
 		t.Fatalf("recover: %v", err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
-		if err != nil {
-			return "status: " + err.Error()
-		}
+		require.NoError(c, err, "status")
 		if st.Counters.RecoveriesSucceeded != 1 || len(st.Recent) != 1 || st.Recent[0].Source != "operator" {
-			return fmt.Sprintf("status after recover: got %d succeeded, recent %+v, want one operator recovery",
+			c.Errorf("status after recover: got %d succeeded, recent %+v, want one operator recovery",
 				st.Counters.RecoveriesSucceeded, st.Recent)
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 	unregister(t, tc, hc, id, run)
 }
 
@@ -355,17 +278,16 @@ func TestUnregisterThenNotRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("register: %v", err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
 		switch {
 		case err != nil:
-			return "status: " + err.Error()
+			c.Errorf("status: %v", err)
 		case st.Enabled || st.Counters.Rounds != 0:
-			return fmt.Sprintf("status of a cluster registered disabled: got enabled %t after %d rounds, want disabled, no round",
+			c.Errorf("status of a cluster registered disabled: got enabled %t after %d rounds, want disabled, no round",
 				st.Enabled, st.Counters.Rounds)
 		}
-		return ""
-	})
+	}, waitTimeout, waitTick)
 	unregister(t, tc, hc, id, run)
 
 	// The finished workflow answers nothing, and receives nothing.

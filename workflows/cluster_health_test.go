@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
@@ -37,9 +38,10 @@ func urlRegistration() health.Registration {
 type harness struct {
 	t       *testing.T
 	env     *testsuite.TestWorkflowEnvironment
-	engine  *fakeEngine
+	engine  *enginetest.Engine
 	start   time.Time
 	metrics *recordingMetrics
+	updates int // update IDs sent so far
 }
 
 func newHarness(t *testing.T, nodes ...health.Node) *harness {
@@ -58,14 +60,11 @@ func newLimitedHarness(t *testing.T, lim Limits, nodes ...health.Node) *harness 
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	env.SetStartTime(start)
 	h := &harness{t: t, env: env, start: start, metrics: m}
-	for i := range nodes {
-		if nodes[i].InitAt.IsZero() {
-			nodes[i].InitAt = start.Add(-time.Hour)
-		}
-	}
-	h.engine = newFakeEngine(env.Now, nodes...)
+	// Nodes without a creation time were created an hour before the start.
+	h.engine = enginetest.New(env.Now)
+	h.engine.AddCluster(health.Cluster{ID: "c1", Name: "web", Project: "p1"}, nodes...)
 	env.RegisterWorkflowWithOptions(New(lim), workflow.RegisterOptions{Name: WorkflowName})
-	env.RegisterActivity(h.engine.activities())
+	env.RegisterActivity(h.engine.Activities())
 	return h
 }
 
@@ -129,7 +128,7 @@ func TestHealthyRounds(t *testing.T) {
 			t.Errorf("node %s: got %s, want healthy", n.Name, n.Verdict)
 		}
 	}
-	if got := h.engine.actionCount(); got != 0 {
+	if got := h.engine.ActionCount(); got != 0 {
 		t.Errorf("actions: got %d, want 0", got)
 	}
 	if s.State != StateHealthy {
@@ -142,18 +141,18 @@ func TestHealthyRounds(t *testing.T) {
 
 func TestUnhealthyNodeRecovered(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-2", false)
+	h.engine.SetHealthy("web-2", false)
 	var s Status
 	h.at(200*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 210*time.Second)
 
-	if got, want := h.engine.actionCount(), 1; got != want {
+	if got, want := h.engine.ActionCount(), 1; got != want {
 		t.Fatalf("actions: got %d, want %d", got, want)
 	}
 	// Senlin's retry: 3 attempts in total in the failed round at 0 s, one of
 	// them in the sweep; the recovery mends the node, so the rounds at 60,
 	// 120 and 180 s each probe it once.
-	if got, want := h.engine.probeCount("web-2"), 3+3; got != want {
+	if got, want := h.engine.ProbeCount("web-2"), 3+3; got != want {
 		t.Errorf("web-2 probes: got %d, want %d", got, want)
 	}
 	if got, want := s.Counters.RecoveriesSucceeded, int64(1); got != want {
@@ -162,7 +161,7 @@ func TestUnhealthyNodeRecovered(t *testing.T) {
 	if len(s.Recent) != 1 || s.Recent[0].NodeID != "n2" || s.Recent[0].Outcome != "SUCCEEDED" {
 		t.Errorf("recent recoveries: got %+v, want one SUCCEEDED for n2", s.Recent)
 	}
-	for _, a := range h.engine.actions {
+	for _, a := range h.engine.Actions() {
 		want := health.RecoverParams{Operation: health.OpRecreate, DeleteTimeout: 20}
 		if a.Params.Operation != want.Operation || a.Params.DeleteTimeout != want.DeleteTimeout || a.Params.ForceRecreate {
 			t.Errorf("recover params: got %+v, want %+v", a.Params, want)
@@ -175,17 +174,17 @@ func TestUnhealthyNodeRecovered(t *testing.T) {
 
 func TestFirstRoundAttemptsAreSenlinRetries(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-2", false)
-	h.engine.autoFinish = health.ActionRunning // keep the node unhealthy, recovery in flight
+	h.engine.SetHealthy("web-2", false)
+	h.engine.SetAutoFinish(health.ActionRunning) // keep the node unhealthy, recovery in flight
 	h.blockWaits()
 	var s Status
 	h.at(30*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 40*time.Second)
 
-	if got, want := h.engine.probeCount("web-2"), 3; got != want {
+	if got, want := h.engine.ProbeCount("web-2"), 3; got != want {
 		t.Errorf("web-2 attempts in the first round: got %d, want %d", got, want)
 	}
-	if got, want := h.engine.probeCount("web-1"), 1; got != want {
+	if got, want := h.engine.ProbeCount("web-1"), 1; got != want {
 		t.Errorf("web-1 attempts in the first round: got %d, want %d", got, want)
 	}
 	if len(s.InFlight) != 1 || s.InFlight[0].NodeID != "n2" {
@@ -196,13 +195,13 @@ func TestFirstRoundAttemptsAreSenlinRetries(t *testing.T) {
 func TestNodeWithinGraceNotRecovered(t *testing.T) {
 	nodes := threeNodes()
 	h := newHarness(t, nodes...)
-	h.engine.nodes[1].UpdatedAt = h.start.Add(-100 * time.Second)
-	h.engine.setHealthy("web-2", false)
+	h.engine.SetUpdatedAt("n2", h.start.Add(-100*time.Second))
+	h.engine.SetHealthy("web-2", false)
 	var s Status
 	h.at(50*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 55*time.Second)
 
-	if got := h.engine.actionCount(); got != 0 {
+	if got := h.engine.ActionCount(); got != 0 {
 		t.Errorf("actions: got %d, want 0 (node within grace)", got)
 	}
 	var n2 *NodeStatus
@@ -268,8 +267,8 @@ func TestDisableLeaseExpires(t *testing.T) {
 
 func TestContinueAsNewCarriesState(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-2", false)
-	h.engine.autoFinish = "" // the action stays READY: in flight across the new run
+	h.engine.SetHealthy("web-2", false)
+	h.engine.SetAutoFinish("") // the action stays READY: in flight across the new run
 	h.blockWaits()
 	h.env.ExecuteWorkflow(WorkflowName, Input{Registration: urlRegistration(), MaxRoundsPerRun: 2})
 
@@ -301,16 +300,16 @@ func TestContinueAsNewCarriesState(t *testing.T) {
 
 	// The new run resumes waiting on the same action instead of asking again.
 	h2 := newHarness(t, threeNodes()...)
-	for k, act := range h.engine.actions {
+	for _, act := range h.engine.Actions() {
 		act.Status = health.ActionSucceeded // the engine finished it meanwhile
-		h2.engine.actions[k] = act
+		h2.engine.AddAction(act)
 	}
-	h2.engine.autoFinish = ""
+	h2.engine.SetAutoFinish("")
 	next.MaxRoundsPerRun = 0
 	var s Status
 	h2.at(150*time.Second, func() { s = h2.status() })
 	h2.run(next, 160*time.Second)
-	if got, want := h2.engine.actionCount(), 1; got != want {
+	if got, want := h2.engine.ActionCount(), 1; got != want {
 		t.Errorf("actions after resume: got %d, want %d", got, want)
 	}
 	if s.Counters.RecoveriesSucceeded != 1 || s.Runs != 2 {

@@ -57,7 +57,7 @@ func TestFailedRoundIsShown(t *testing.T) {
 	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).
 		Return(activities.CheckClusterResult{}, temporal.NewNonRetryableApplicationError(
 			"the sweep result of cluster c1 is too large", activities.ErrTypeSweepTooLarge, nil)).Once()
-	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).Return(h.engine.activities().CheckCluster)
+	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).Return(h.engine.Activities().CheckCluster)
 	var failed, recovered Status
 	h.at(30*time.Second, func() { failed = h.status() })
 	h.at(90*time.Second, func() { recovered = h.status() })

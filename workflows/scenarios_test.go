@@ -17,7 +17,7 @@ import (
 func TestScenario29_OverrunningRoundSkipsMissedSlots(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
 	h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).After(150*time.Second).
-		Return(activities.CheckClusterResult{Cluster: h.engine.cluster}, nil).Once()
+		Return(activities.CheckClusterResult{Cluster: h.engine.Cluster("c1")}, nil).Once()
 	var s Status
 	h.at(160*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 170*time.Second)
@@ -82,7 +82,7 @@ func eventsRegistration() health.Registration {
 // Scenarios 66, 76, 78 and the project rule: recover signals from the bridge.
 func TestRecoverSignalRules(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.autoFinish = "" // the first recovery stays in flight
+	h.engine.SetAutoFinish("") // the first recovery stays in flight
 	h.blockWaits()
 	sig := RecoverSignal{NodeID: "n1", Event: "SHUTDOWN", Source: "nova", MessageID: "m1", Project: "p1"}
 	send := func(d time.Duration, s RecoverSignal) {
@@ -98,7 +98,7 @@ func TestRecoverSignalRules(t *testing.T) {
 	h.at(20*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: eventsRegistration()}, 30*time.Second)
 
-	if got, want := h.engine.actionCount(), 1; got != want {
+	if got, want := h.engine.ActionCount(), 1; got != want {
 		t.Errorf("actions: got %d, want %d", got, want)
 	}
 	if got, want := s.Counters.SignalsIgnored, int64(4); got != want {
@@ -107,7 +107,7 @@ func TestRecoverSignalRules(t *testing.T) {
 	if s.Counters.Rounds != 0 {
 		t.Errorf("rounds of an events-only cluster: got %d, want 0", s.Counters.Rounds)
 	}
-	for _, act := range h.engine.actions {
+	for _, act := range h.engine.Actions() {
 		if act.NodeID != "n1" || act.Params.Operation != health.OpRecreate {
 			t.Errorf("action: got %+v, want RECREATE of n1", act)
 		}
@@ -118,13 +118,13 @@ func TestRecoverSignalRules(t *testing.T) {
 // later round, even when its recovery outlives several rounds.
 func TestScenario40_NoDuplicateRecovery(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-3", false)
-	h.engine.autoFinish = ""
+	h.engine.SetHealthy("web-3", false)
+	h.engine.SetAutoFinish("")
 	h.blockWaits()
 	var s Status
 	h.at(250*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 260*time.Second)
-	if got, want := h.engine.actionCount(), 1; got != want {
+	if got, want := h.engine.ActionCount(), 1; got != want {
 		t.Errorf("actions over 5 rounds: got %d, want %d", got, want)
 	}
 	if s.State != StateRecovering || len(s.InFlight) != 1 {
@@ -161,7 +161,7 @@ func TestScenario53_54_Conditionals(t *testing.T) {
 			reg.RecoveryConditional = tc.cond
 			reg.DetectionModes = []health.DetectionMode{{Type: health.NodeStatusPolling}, {Type: health.HypervisorStatusPolling}}
 			h.run(Input{Registration: reg}, 30*time.Second)
-			if got := h.engine.actionCount(); got != tc.want {
+			if got := h.engine.ActionCount(); got != tc.want {
 				t.Errorf("actions: got %d, want %d", got, tc.want)
 			}
 		})
@@ -172,7 +172,7 @@ func TestScenario53_54_Conditionals(t *testing.T) {
 // number of them the registration ends by itself.
 func TestScenario31_MissingClusterEndsRegistration(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.cluster.ID = "gone"
+	h.engine.RemoveCluster("c1")
 	// Rounds at 0, 60, ..., 540 s: the tenth ends the registration.
 	var before Status
 	h.at(530*time.Second, func() { before = h.status() })
@@ -186,7 +186,7 @@ func TestScenario31_MissingClusterEndsRegistration(t *testing.T) {
 	if got, want := h.env.Now().Sub(h.start), 540*time.Second; got != want {
 		t.Errorf("ended after %s, want %s (the tenth missing round)", got, want)
 	}
-	if got, want := h.engine.clusterReads(), missingClusterLimit+1; got != want {
+	if got, want := h.engine.ClusterReads(), missingClusterLimit+1; got != want {
 		t.Errorf("cluster reads: got %d, want %d (the describe at start and one per round)", got, want)
 	}
 }

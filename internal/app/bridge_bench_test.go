@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/health"
 )
@@ -67,7 +70,7 @@ func detectionLatency(b *testing.B, s *eventsStack) {
 	f := loadFixture(b, "member.nova.compute.instance.shutdown.end.messagingv2")
 	cid := f.event.ClusterID
 	s.registerEvents(b, ctx, cid, f.event.Signal.Project)
-	waitFor(b, "the workflow to learn its cluster", 30*time.Second, func() bool { return s.status(ctx, cid).ClusterID != "" })
+	require.Eventually(b, func() bool { return s.status(ctx, cid).ClusterID != "" }, 30*time.Second, waitTick, "waiting for the workflow to learn its cluster")
 
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -81,20 +84,11 @@ func detectionLatency(b *testing.B, s *eventsStack) {
 		b.StartTimer()
 		t0 := time.Now()
 		s.publish(b, f, body)
-		deadline := t0.Add(30 * time.Second)
-		for {
+		require.EventuallyWithT(b, func(c *assert.CollectT) {
 			acts, err := s.app.Store.ListActions(ctx, cid)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(acts) > i {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("no action for %s after 30s", node)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+			require.NoError(c, err)
+			assert.Greater(c, len(acts), i, "actions")
+		}, 30*time.Second, 2*time.Millisecond, "no action for %s after 30s", node)
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap/zaptest"
 
@@ -60,7 +61,7 @@ func amqpURL() string {
 	if u := os.Getenv("TEST_AMQP_URL"); u != "" {
 		return u
 	}
-	return config.Defaults().AMQPURL
+	return app.Defaults().Bridge.URL
 }
 
 // eventsStack runs health, engine and bridge against a real Temporal dev
@@ -68,7 +69,7 @@ func amqpURL() string {
 // of the test's own.
 type eventsStack struct {
 	app      *app.Main
-	cfg      config.Config
+	cfg      app.Config
 	temporal client.Client
 	ch       *amqp.Channel
 	exchange map[string]string // oslo control exchange -> the test's exchange
@@ -81,25 +82,25 @@ func startEventsStack(t testing.TB) *eventsStack {
 
 // startEventsStackOn is startEventsStack against the Temporal frontend at
 // address, with tweak applied to the configuration last.
-func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)) *eventsStack {
+func startEventsStackOn(t testing.TB, address string, tweak func(*app.Config)) *eventsStack {
 	cfg := testConfig(t, address)
-	cfg.AMQPURL = amqpURL()
+	cfg.Bridge.URL = amqpURL()
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
-	cfg.NovaControlExchange = "nova.e2e." + suffix
-	cfg.HeatControlExchange = "heat.e2e." + suffix
-	cfg.BridgeNovaQueue = "healthd.nova.e2e." + suffix
-	cfg.BridgeHeatQueue = "healthd.heat.e2e." + suffix
-	cfg.BridgeDeadLetterExchange = "healthd.dlx.e2e." + suffix
-	cfg.BridgeDeadLetterQueue = "healthd.dead.e2e." + suffix
+	cfg.Bridge.NovaExchange = "nova.e2e." + suffix
+	cfg.Bridge.HeatExchange = "heat.e2e." + suffix
+	cfg.Bridge.NovaQueue = "healthd.nova.e2e." + suffix
+	cfg.Bridge.HeatQueue = "healthd.heat.e2e." + suffix
+	cfg.Bridge.DeadLetterExchange = "healthd.dlx.e2e." + suffix
+	cfg.Bridge.DeadLetterQueue = "healthd.dead.e2e." + suffix
 	if tweak != nil {
 		tweak(&cfg)
 	}
 
 	// The test's own connection, and the removal of the exchanges and queues,
 	// come first so that they are cleaned up last, after the app stopped.
-	conn, err := amqp.Dial(cfg.AMQPURL)
+	conn, err := amqp.Dial(cfg.Bridge.URL)
 	if err != nil {
-		t.Fatalf("connect to RabbitMQ at %s (is it running? scripts/ensure-services.sh starts it): %v", config.Defaults().Redacted()["AMQP_URL"], err)
+		t.Fatalf("connect to RabbitMQ at %s (is it running? scripts/ensure-services.sh starts it): %v", config.RedactURL(cfg.Bridge.URL), err)
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	ch, err := conn.Channel()
@@ -107,19 +108,19 @@ func startEventsStackOn(t testing.TB, address string, tweak func(*config.Config)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, x := range []string{cfg.NovaControlExchange, cfg.HeatControlExchange, cfg.BridgeDeadLetterExchange} {
+		for _, x := range []string{cfg.Bridge.NovaExchange, cfg.Bridge.HeatExchange, cfg.Bridge.DeadLetterExchange} {
 			_ = ch.ExchangeDelete(x, false, false)
 		}
-		for _, q := range []string{cfg.BridgeNovaQueue, cfg.BridgeHeatQueue, cfg.BridgeDeadLetterQueue} {
+		for _, q := range []string{cfg.Bridge.NovaQueue, cfg.Bridge.HeatQueue, cfg.Bridge.DeadLetterQueue} {
 			_, _ = ch.QueueDelete(q, false, false, false)
 		}
 	})
 
 	m := runApp(t, cfg, zaptest.NewLogger(t), app.RoleHealth, app.RoleEngine, app.RoleBridge)
-	waitFor(t, "the bridge to be ready", 30*time.Second, func() bool { return m.Ready() == nil })
+	require.Eventually(t, func() bool { return m.Ready() == nil }, 30*time.Second, waitTick, "waiting for the bridge to be ready")
 
 	return &eventsStack{app: m, cfg: cfg, temporal: dialTemporal(t, address), ch: ch, hooks: newNodes(t),
-		exchange: map[string]string{"nova": cfg.NovaControlExchange, "heat": cfg.HeatControlExchange}}
+		exchange: map[string]string{"nova": cfg.Bridge.NovaExchange, "heat": cfg.Bridge.HeatExchange}}
 }
 
 func (s *eventsStack) publish(t testing.TB, f fixture, body []byte) {
@@ -177,7 +178,7 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 	}
 	ev := fixtures[0].event
 	s.registerEvents(t, ctx, ev.ClusterID, ev.Signal.Project, ev.Signal.NodeID)
-	waitFor(t, "the workflow to learn its cluster", 30*time.Second, func() bool { return s.status(ctx, ev.ClusterID).ClusterID != "" })
+	require.Eventually(t, func() bool { return s.status(ctx, ev.ClusterID).ClusterID != "" }, 30*time.Second, waitTick, "waiting for the workflow to learn its cluster")
 
 	for i, f := range fixtures {
 		if f.event.ClusterID != ev.ClusterID || f.event.Signal.NodeID != ev.Signal.NodeID {
@@ -196,9 +197,9 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 		}
 		s.publish(t, f, f.body)
 		want := int64(i + 1)
-		waitFor(t, f.name+" to be recovered", 30*time.Second, func() bool {
+		require.Eventually(t, func() bool {
 			return s.status(ctx, ev.ClusterID).Counters.RecoveriesSucceeded == want
-		})
+		}, 30*time.Second, waitTick, "waiting for %s to be recovered", f.name)
 		acts, err := s.app.Store.ListActions(ctx, ev.ClusterID)
 		if err != nil {
 			t.Fatal(err)
@@ -224,12 +225,12 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 		s.publish(t, f, f.body)
 	}
 	s.publish(t, fixtures[0], []byte(`{"oslo.version": "2.0", "oslo.message": "{not json"}`))
-	waitFor(t, "the other notifications to be settled", 30*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return bridgeCount(t, s, metrics.BridgeIgnored) == float64(len(others)) && bridgeCount(t, s, metrics.BridgeMalformed) == 1
-	})
-	dead, err := s.ch.QueueDeclarePassive(s.cfg.BridgeDeadLetterQueue, true, false, false, false, nil)
+	}, 30*time.Second, waitTick, "waiting for the other notifications to be settled")
+	dead, err := s.ch.QueueDeclarePassive(s.cfg.Bridge.DeadLetterQueue, true, false, false, false, nil)
 	if err != nil || dead.Messages != 1 {
-		t.Errorf("dead-letter queue %s: got %d messages (err %v), want the malformed one", s.cfg.BridgeDeadLetterQueue, dead.Messages, err)
+		t.Errorf("dead-letter queue %s: got %d messages (err %v), want the malformed one", s.cfg.Bridge.DeadLetterQueue, dead.Messages, err)
 	}
 	if acts, _ := s.app.Store.ListActions(ctx, ev.ClusterID); len(acts) != len(fixtures) {
 		t.Errorf("after notifications of no cluster: got %d actions, want %d", len(acts), len(fixtures))
@@ -237,9 +238,9 @@ func TestBridgeFixturesBecomeRecoveries(t *testing.T) {
 
 	// A redelivery of a message already acted on is ignored (same message id).
 	s.publish(t, fixtures[0], fixtures[0].body)
-	waitFor(t, "the duplicate to be ignored", 30*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return s.status(ctx, ev.ClusterID).Counters.SignalsIgnored == 1
-	})
+	}, 30*time.Second, waitTick, "waiting for the duplicate to be ignored")
 	recordHistory(t, s.temporal, workflows.WorkflowID(ev.ClusterID), "lifecycle_events_recovery")
 	if acts, _ := s.app.Store.ListActions(ctx, ev.ClusterID); len(acts) != len(fixtures) {
 		t.Errorf("after a duplicate: got %d actions, want %d", len(acts), len(fixtures))

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
 
-	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/rabbittest"
@@ -46,16 +47,16 @@ func TestBridgeHoldsNotificationsWhileTemporalIsDown(t *testing.T) {
 		}
 	}
 	start()
-	s := startEventsStackOn(t, opts.Address, func(c *config.Config) {
+	s := startEventsStackOn(t, opts.Address, func(c *app.Config) {
 		// Keep the retries frequent, so that the test does not wait out a
 		// long backoff once the server is back.
-		c.BridgeRetryBackoffMax = time.Second
-		c.BridgeSignalTimeout = 2 * time.Second
+		c.Bridge.RetryBackoffMax = time.Second
+		c.Bridge.SignalTimeout = 2 * time.Second
 	})
 	f := loadFixture(t, "member.nova.compute.instance.shutdown.end.messagingv2")
 	cid, node := f.event.ClusterID, f.event.Signal.NodeID
 	s.registerEvents(t, ctx, cid, f.event.Signal.Project, node)
-	waitFor(t, "the workflow to learn its cluster", 30*time.Second, func() bool { return s.status(ctx, cid).ClusterID != "" })
+	require.Eventually(t, func() bool { return s.status(ctx, cid).ClusterID != "" }, 30*time.Second, waitTick, "waiting for the workflow to learn its cluster")
 
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("stop Temporal: %v", err)
@@ -64,15 +65,15 @@ func TestBridgeHoldsNotificationsWhileTemporalIsDown(t *testing.T) {
 	retried := func() float64 { return bridgeCount(t, s, metrics.BridgeRetried) }
 	before := retried()
 	s.publish(t, f, f.body)
-	waitFor(t, "the bridge to retry the signal at least twice", 30*time.Second, func() bool { return retried() >= before+2 })
+	require.Eventually(t, func() bool { return retried() >= before+2 }, 30*time.Second, waitTick, "waiting for the bridge to retry the signal at least twice")
 
 	// Held, not lost: unacknowledged by the bridge's consumer, not ready,
 	// not dead-lettered, and nothing acted on.
-	queue := s.cfg.BridgeNovaQueue
+	queue := s.cfg.Bridge.NovaQueue
 	if ready, unacked := queueDepth(t, queue); ready != 0 || unacked != 1 {
 		t.Fatalf("with Temporal down, queue %s: got %d ready and %d unacknowledged, want 0 and 1", queue, ready, unacked)
 	}
-	if ready, unacked := queueDepth(t, s.cfg.BridgeDeadLetterQueue); ready+unacked != 0 {
+	if ready, unacked := queueDepth(t, s.cfg.Bridge.DeadLetterQueue); ready+unacked != 0 {
 		t.Fatalf("with Temporal down: %d messages dead-lettered, want none", ready+unacked)
 	}
 	if n := bridgeCount(t, s, metrics.BridgeSignalled); n != 0 {
@@ -83,9 +84,9 @@ func TestBridgeHoldsNotificationsWhileTemporalIsDown(t *testing.T) {
 	}
 
 	start()
-	waitFor(t, "the held notification to become a recovery", 60*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return s.status(ctx, cid).Counters.RecoveriesSucceeded == 1
-	})
+	}, 60*time.Second, waitTick, "waiting for the held notification to become a recovery")
 	acts, err := s.app.Store.ListActions(ctx, cid)
 	if err != nil {
 		t.Fatal(err)
@@ -93,10 +94,10 @@ func TestBridgeHoldsNotificationsWhileTemporalIsDown(t *testing.T) {
 	if len(acts) != 1 || acts[0].NodeID != node {
 		t.Fatalf("after Temporal came back: got actions %+v, want one for node %s", acts, node)
 	}
-	waitFor(t, "the queue to be empty", 30*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		ready, unacked := queueDepth(t, queue)
 		return ready == 0 && unacked == 0
-	})
+	}, 30*time.Second, waitTick, "waiting for the queue to be empty")
 	if n := bridgeCount(t, s, metrics.BridgeSignalled); n != 1 {
 		t.Errorf("after Temporal came back: %v notifications counted as signalled, want 1", n)
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
@@ -210,12 +212,12 @@ func TestRecoveryOutlivesKilledWorkers(t *testing.T) {
 
 	startProcess(t, bin, "health", env)
 	startProcess(t, bin, "engine", env)
-	waitFor(t, "the recovery to succeed after the crash", 120*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return status().Counters.RecoveriesSucceeded == 1
-	})
+	}, 120*time.Second, waitTick, "waiting for the recovery to succeed after the crash")
 	t.Logf("recovery succeeded %s after both workers were killed", time.Since(killed).Round(100*time.Millisecond))
 	rounds := status().Counters.Rounds
-	waitFor(t, "two more rounds", 30*time.Second, func() bool { return status().Counters.Rounds >= rounds+2 })
+	require.Eventually(t, func() bool { return status().Counters.Rounds >= rounds+2 }, 30*time.Second, waitTick, "waiting for two more rounds")
 
 	acts, err = st.ListActions(ctx, "c-crash")
 	if err != nil {

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/clusterhealth/healthd/internal/app"
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
@@ -91,27 +91,19 @@ func newNodes(t testing.TB, names ...string) *nodes {
 	return n
 }
 
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// waitTick is how often a wait on the running services checks its condition.
+const waitTick = 100 * time.Millisecond
 
 // testConfig is the configuration of an app under test: the Temporal server
 // at address, a fresh migrated database of the test's own and no metrics
 // listener.
-func testConfig(t testing.TB, address string) config.Config {
+func testConfig(t testing.TB, address string) app.Config {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.TemporalAddress = address
-	cfg.DatabaseURL = storetest.DSN(t)
-	cfg.MetricsAddr = ""
-	cfg.HealthCheckIntervalMin = 1 // the tests' clusters poll every few seconds
+	cfg := app.Defaults()
+	cfg.Temporal.Address = address
+	cfg.Database.URL = storetest.DSN(t)
+	cfg.Metrics.Addr = ""
+	cfg.Health.IntervalMin = 1 // the tests' clusters poll every few seconds
 	return cfg
 }
 
@@ -181,10 +173,10 @@ func TestEndToEndRecovery(t *testing.T) {
 	reg.Fencing = []string{"COMPUTE"}
 	startCluster(t, c, reg)
 	status := func() workflows.Status { return clusterStatus(ctx, c, "c-e2e") }
-	waitFor(t, "the recovery to succeed", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
+	require.Eventually(t, func() bool { return status().Counters.RecoveriesSucceeded == 1 }, 60*time.Second, waitTick, "waiting for the recovery to succeed")
 	after := status().Counters.Rounds
 	// Two more full rounds must not ask again for the mended node.
-	waitFor(t, "two more rounds", 30*time.Second, func() bool { return status().Counters.Rounds >= after+2 })
+	require.Eventually(t, func() bool { return status().Counters.Rounds >= after+2 }, 30*time.Second, waitTick, "waiting for two more rounds")
 
 	acts, err := st.ListActions(ctx, "c-e2e")
 	if err != nil {

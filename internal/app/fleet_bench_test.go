@@ -90,15 +90,15 @@ func BenchmarkFleet(b *testing.B) {
 		b.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
 	}
 	b.Cleanup(func() { _ = srv.Stop() })
-	cfg, err := config.Load(os.Getenv)
-	if err != nil {
+	cfg := app.Defaults()
+	if err := config.Load(os.Getenv, cfg.Sections(app.RoleHealth, app.RoleEngine)...); err != nil {
 		b.Fatalf("worker settings from the environment: %v", err)
 	}
-	cfg.TemporalAddress = srv.Address
-	cfg.DatabaseURL = storetest.DSN(b)
-	cfg.MetricsAddr = ""
+	cfg.Temporal.Address = srv.Address
+	cfg.Database.URL = storetest.DSN(b)
+	cfg.Metrics.Addr = ""
 	if os.Getenv("HEALTH_CHECK_INTERVAL_MIN") == "" {
-		cfg.HealthCheckIntervalMin = 1 // fleet rounds run every few seconds
+		cfg.Health.IntervalMin = 1 // fleet rounds run every few seconds
 	}
 
 	// Every node answers through one server, counting the probes; the first

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -19,7 +20,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clusterhealth/healthd/internal/app"
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/workflows"
@@ -55,9 +55,9 @@ func TestHealthyRoundCostIsConstant(t *testing.T) {
 	}
 	for _, n := range sizes {
 		cid := fmt.Sprintf("c-cost-%d", n)
-		waitFor(t, fmt.Sprintf("%d rounds of the %d-node cluster", measured+1, n), 90*time.Second, func() bool {
+		require.Eventually(t, func() bool {
 			return clusterStatus(ctx, c, cid).Counters.Rounds >= measured+1
-		})
+		}, 90*time.Second, waitTick, "waiting for %d rounds of the %d-node cluster", measured+1, n)
 	}
 
 	perRound := map[int]float64{}
@@ -94,7 +94,7 @@ func TestHealthyRoundCostIsConstant(t *testing.T) {
 
 // runApp runs roles of the app on cfg until the test ends, and waits until
 // they have started.
-func runApp(tb testing.TB, cfg config.Config, logger *zap.Logger, roles ...string) *app.Main {
+func runApp(tb testing.TB, cfg app.Config, logger *zap.Logger, roles ...string) *app.Main {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := app.New(cfg, logger)
@@ -106,7 +106,7 @@ func runApp(tb testing.TB, cfg config.Config, logger *zap.Logger, roles ...strin
 			tb.Errorf("app run: %v", err)
 		}
 	})
-	waitFor(tb, "the app to start", 60*time.Second, m.Started)
+	require.Eventually(tb, m.Started, 60*time.Second, waitTick, "waiting for the app to start")
 	return m
 }
 

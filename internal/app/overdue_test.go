@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/clusterhealth/healthd/internal/app"
@@ -41,16 +42,16 @@ func TestOverdueRecoveryIsFinishedByTheNextEngine(t *testing.T) {
 	}
 
 	// An executor claims the action with a 3 s lease and dies at once.
-	waitFor(t, "the recovery action", 30*time.Second, func() bool { return len(actions()) == 1 })
+	require.Eventually(t, func() bool { return len(actions()) == 1 }, 30*time.Second, waitTick, "waiting for the recovery action")
 	const lease = 3 * time.Second
 	claimed, ok, err := m.Store.ClaimReadyAction(ctx, "dead/1", lease)
 	if err != nil || !ok {
 		t.Fatalf("claim: got ok %v err %v, want the action", ok, err)
 	}
-	waitFor(t, "the recovery to be overdue", 30*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		s := status()
 		return len(s.InFlight) == 1 && s.InFlight[0].Overdue
-	})
+	}, 30*time.Second, waitTick, "waiting for the recovery to be overdue")
 	s := status()
 	if s.Counters.RecoveriesTimedOut != 1 || s.State != workflows.StateRecovering {
 		t.Errorf("overdue: got timed out %d state %s, want 1 and %s", s.Counters.RecoveriesTimedOut, s.State, workflows.StateRecovering)
@@ -61,14 +62,14 @@ func TestOverdueRecoveryIsFinishedByTheNextEngine(t *testing.T) {
 	}
 	// Rounds go on finding n-2 failed, and ask for no second recovery.
 	rounds := s.Counters.Rounds
-	waitFor(t, "two more rounds", 30*time.Second, func() bool { return status().Counters.Rounds >= rounds+2 })
+	require.Eventually(t, func() bool { return status().Counters.Rounds >= rounds+2 }, 30*time.Second, waitTick, "waiting for two more rounds")
 	if got := len(actions()); got != 1 {
 		t.Fatalf("actions while overdue: got %d, want 1", got)
 	}
 
 	// Another engine takes the abandoned claim over and finishes it.
 	runApp(t, cfg, zaptest.NewLogger(t), app.RoleEngine)
-	waitFor(t, "the overdue recovery to end", 60*time.Second, func() bool { return status().Counters.RecoveriesSucceeded == 1 })
+	require.Eventually(t, func() bool { return status().Counters.RecoveriesSucceeded == 1 }, 60*time.Second, waitTick, "waiting for the overdue recovery to end")
 	s = status()
 	if len(s.InFlight) != 0 || len(s.Recent) != 1 || !s.Recent[0].Overdue || s.Recent[0].Outcome != health.OutcomeSucceeded ||
 		s.Recent[0].ActionID != claimed.ID {

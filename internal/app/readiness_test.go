@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/metrics"
 )
 
@@ -17,7 +16,7 @@ import (
 const readinessBound = metrics.ReadyTimeout + 3*time.Second
 
 func TestReadinessNamesFailedChecks(t *testing.T) {
-	m := New(config.Defaults(), zap.NewNop())
+	m := New(Defaults(), zap.NewNop())
 	if err := m.Ready(); err != nil {
 		t.Fatalf("Ready with no checks: got %v, want nil", err)
 	}
@@ -33,7 +32,7 @@ func TestReadinessNamesFailedChecks(t *testing.T) {
 }
 
 func TestReadinessBoundsEachCheck(t *testing.T) {
-	m := New(config.Defaults(), zap.NewNop())
+	m := New(Defaults(), zap.NewNop())
 	deadlines := make(chan time.Duration, 1)
 	m.setReady("temporal", func(ctx context.Context) error {
 		d, ok := ctx.Deadline()
@@ -53,7 +52,7 @@ func TestReadinessBoundsEachCheck(t *testing.T) {
 }
 
 func TestReadinessWithAHungCheck(t *testing.T) {
-	m := New(config.Defaults(), zap.NewNop())
+	m := New(Defaults(), zap.NewNop())
 	entered := make(chan struct{}, 4)
 	release := make(chan struct{})
 	defer close(release)

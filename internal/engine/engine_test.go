@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -31,7 +33,11 @@ var (
 
 // waitTimeout bounds every wait of these tests: generous, because the
 // machines that run them may be busy; a passing test never waits that long.
-const waitTimeout = 30 * time.Second
+// waitTick is how often a wait checks its condition.
+const (
+	waitTimeout = 30 * time.Second
+	waitTick    = 20 * time.Millisecond
+)
 
 var rebootParams = health.RecoverParams{
 	Operation:       health.OpReboot,
@@ -121,19 +127,14 @@ func (o *statuses) EngineAction(s health.ActionStatus) {
 // outcome just after it finishes the action.
 func (o *statuses) wait(t *testing.T, want map[health.ActionStatus]int) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		o.mu.Lock()
 		got := maps.Clone(o.n)
 		o.mu.Unlock()
-		if len(got) == 0 && len(want) == 0 || reflect.DeepEqual(got, want) {
-			return
+		if len(got) != 0 || len(want) != 0 {
+			assert.Equal(c, want, got, "observed")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("observed: got %v after %v, want %v", got, waitTimeout, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, waitTimeout, waitTick)
 }
 
 // start runs the executor on the environment until the test ends. Unset
@@ -239,37 +240,30 @@ func (e *env) createAction(t *testing.T, clusterID, nodeID string) health.Action
 // waitFinished waits for the action to reach a terminal status.
 func (e *env) waitFinished(t *testing.T, id string) health.Action {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		a, err := e.s.GetAction(testContext(t), id)
-		if err != nil {
-			t.Fatalf("GetAction: %v", err)
-		}
-		if a.Status.Terminal() {
-			return a
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("action %s still %s after %v", id, a.Status, waitTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var a health.Action
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var err error
+		a, err = e.s.GetAction(testContext(t), id)
+		require.NoError(c, err, "GetAction")
+		assert.True(c, a.Status.Terminal(), "action %s still %s", id, a.Status)
+	}, waitTimeout, waitTick)
+	return a
 }
 
 // waitLog waits for a log entry whose message starts with prefix.
 func (e *env) waitLog(t *testing.T, prefix string) observer.LoggedEntry {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
+	var found observer.LoggedEntry
+	require.Eventually(t, func() bool {
 		for _, l := range e.logs.All() {
 			if strings.HasPrefix(l.Message, prefix) {
-				return l
+				found = l
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log %q within %v", prefix, waitTimeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	}, waitTimeout, waitTick, "no log %q within %v", prefix, waitTimeout)
+	return found
 }
 
 func (e *env) node(t *testing.T, id string) health.Node {

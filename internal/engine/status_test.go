@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
 )
@@ -46,13 +49,11 @@ func (s *statusServer) secretURL() string {
 // waitHits waits until the server answered at least n requests.
 func (s *statusServer) waitHits(t *testing.T, n int32) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for s.hits.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("status URL: got %d requests within %v, want at least %d", s.hits.Load(), waitTimeout, n)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		if got := s.hits.Load(); got < n {
+			c.Errorf("status URL: got %d requests within %v, want at least %d", got, waitTimeout, n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	}, waitTimeout, waitTick)
 }
 
 // seedStatusNodes writes a cluster with the status URL and nodes web-1 to

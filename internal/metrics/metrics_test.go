@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/triage"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -63,7 +65,7 @@ func TestMetricsCount(t *testing.T) {
 	h.WithTags(map[string]string{workflows.TagVerdict: "skipped"}).Counter(workflows.MetricChecks).Inc(3)
 	h.WithTags(map[string]string{workflows.TagOutcome: "succeeded"}).Counter(workflows.MetricRecoveries).Inc(1)
 	h.Counter(workflows.MetricRecoveriesOverdue).Inc(1)
-	h.WithTags(map[string]string{"other": "x"}).WithTags(map[string]string{workflows.TagReason: workflows.IgnoredNoLifecycleEvents}).
+	h.WithTags(map[string]string{"other": "x"}).WithTags(map[string]string{workflows.TagReason: triage.ReasonNoLifecycle}).
 		Counter(workflows.MetricSignalsIgnored).Inc(1)
 	h.Timer(workflows.MetricDetectionToRecovery).Record(90 * time.Second)
 	// The SDK's own metrics, and kinds the workflow does not emit, are dropped.
@@ -86,7 +88,7 @@ func TestMetricsCount(t *testing.T) {
 		{"unknown checks", m.Checks.WithLabelValues("unknown"), 0},
 		{"succeeded recoveries", m.Recoveries.WithLabelValues("succeeded"), 1},
 		{"overdue recoveries", m.RecoveriesOverdue, 1},
-		{"ignored for no lifecycle events", m.SignalsIgnored.WithLabelValues(workflows.IgnoredNoLifecycleEvents), 1},
+		{"ignored for no lifecycle events", m.SignalsIgnored.WithLabelValues(triage.ReasonNoLifecycle), 1},
 		{"malformed messages", m.BridgeMessages.WithLabelValues("malformed"), 1},
 		{"succeeded actions", m.EngineActions.WithLabelValues("succeeded"), 1},
 		{"engine reclaims", m.EngineReclaims, 1},
@@ -263,16 +265,19 @@ func TestServeAddr(t *testing.T) {
 	// Port 0 picks a free port.
 	go func() { done <- metrics.Serve(ctx, "127.0.0.1:0", prometheus.NewRegistry(), nil, zap.New(core)) }()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.FilterMessage("serving metrics and health endpoints").Len() == 0 {
+	var early error
+	returned := false
+	require.Eventually(t, func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("got Serve returning %v before serving, want it serving", err)
-		case <-time.After(10 * time.Millisecond):
+		case early = <-done:
+			returned = true
+			return true
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("got no serving log within 10s, want one")
-		}
+		return logs.FilterMessage("serving metrics and health endpoints").Len() > 0
+	}, 10*time.Second, 10*time.Millisecond, "got no serving log within 10s, want one")
+	if returned {
+		t.Fatalf("got Serve returning %v before serving, want it serving", early)
 	}
 	cancel()
 	select {

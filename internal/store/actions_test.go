@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
@@ -367,23 +370,14 @@ func TestClaimReadyActionReclaimsExpiredLease(t *testing.T) {
 		t.Fatalf("ClaimReadyAction under a live lease: got %s ok %v err %v, want false nil", got.ID, ok, err)
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
 	var got health.Action
-	for {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var ok bool
 		var err error
 		got, ok, err = s.ClaimReadyAction(ctx, "w2", time.Minute)
-		if err != nil {
-			t.Fatalf("ClaimReadyAction: %v", err)
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("action not reclaimed %v after a %v lease", time.Since(before), lease)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		require.NoError(c, err, "ClaimReadyAction")
+		assert.True(c, ok, "action not reclaimed %v after a %v lease", time.Since(before), lease)
+	}, 20*time.Second, 20*time.Millisecond)
 	if took := time.Since(before); took < lease {
 		t.Errorf("reclaimed after %v, want not before the %v lease ended", took, lease)
 	}
