@@ -262,6 +262,8 @@ type RecoverNodeResult struct {
 	// under another key (an earlier incident whose action still runs): the
 	// result names that action instead of a new one.
 	Joined bool `json:"joined,omitempty"`
+	// Nodes is the cluster's node count when the request was made.
+	Nodes int `json:"nodes,omitempty"`
 }
 
 // RecoverNode asks the engine to recover a node by inserting a NODE_RECOVER
@@ -292,7 +294,7 @@ func (a *Activities) RecoverNode(ctx context.Context, in RecoverNodeInput) (Reco
 	if err != nil {
 		return RecoverNodeResult{}, fmt.Errorf("recover node: %w", err)
 	}
-	return RecoverNodeResult{ActionID: act.ID, Created: created, Joined: act.IdempotencyKey != in.Key}, nil
+	return RecoverNodeResult{ActionID: act.ID, Created: created, Joined: act.IdempotencyKey != in.Key, Nodes: len(nodes)}, nil
 }
 
 // WaitForActionInput is the input of WaitForAction.
@@ -402,11 +404,18 @@ func (a *Activities) DescribeCluster(ctx context.Context, clusterID string) (Des
 	if err != nil {
 		return DescribeClusterResult{}, fmt.Errorf("describe cluster: %w", err)
 	}
-	return DescribeClusterResult{Cluster: cl}, nil
+	nodes, err := a.Store.ListNodes(ctx, clusterID)
+	if err != nil {
+		return DescribeClusterResult{}, fmt.Errorf("describe cluster: %w", err)
+	}
+	return DescribeClusterResult{Cluster: cl, Nodes: len(nodes)}, nil
 }
 
 // DescribeClusterResult is the result of DescribeCluster.
 type DescribeClusterResult struct {
 	Cluster health.Cluster `json:"cluster"`
 	Missing bool           `json:"missing,omitempty"`
+	// Nodes is the cluster's node count: what max_unhealthy is measured
+	// against before a round has counted them.
+	Nodes int `json:"nodes,omitempty"`
 }

@@ -73,6 +73,7 @@ func TestPublicAPINamesOnlyExportedTypes(t *testing.T) {
 		reflect.TypeFor[healthclient.FieldError](), reflect.TypeFor[healthclient.Verdict](),
 		reflect.TypeFor[healthclient.Safety](), reflect.TypeFor[healthclient.Budget](), reflect.TypeFor[healthclient.EscalationStep](),
 		reflect.TypeFor[healthclient.Flap](), reflect.TypeFor[healthclient.Approval](), reflect.TypeFor[healthclient.Outcome](),
+		reflect.TypeFor[healthclient.Decision](), reflect.TypeFor[healthclient.DecisionAction](), reflect.TypeFor[healthclient.Pause](),
 	} {
 		named[typ] = true
 	}

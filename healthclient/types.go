@@ -1,6 +1,9 @@
 package healthclient
 
-import "github.com/clusterhealth/healthd/internal/health"
+import (
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
+)
 
 // The types of the registration a ClusterHealth workflow runs, and of the
 // Senlin health policy it comes from. They are aliases of the module's domain
@@ -62,6 +65,15 @@ type (
 	Approval = health.Approval
 	// Outcome is how a recovery ended, as Status.Recent reports it.
 	Outcome = health.Outcome
+	// Decision is the decision core's decision about a node, as
+	// Status.Decisions, Status.Hold and the operator updates report it.
+	Decision = triage.Decision
+	// DecisionAction is what a Decision does: recover, hold, ignore,
+	// await_approval or change.
+	DecisionAction = triage.Action
+	// Pause holds something back until it expires: a cluster pause in
+	// Status.Pauses, or a node's maintenance.
+	Pause = triage.Pause
 	// Verdict is what a workflow concluded about a node, as reported by
 	// [Client.Status] in each node's state.
 	Verdict = health.Verdict

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // a is used only for type-checked activity references.
@@ -47,6 +48,9 @@ func clusterHealthWorkflow(ctx workflow.Context, in Input, lim Limits) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, w.status); err != nil {
 		return fmt.Errorf("register status query: %w", err)
 	}
+	if err := w.registerUpdates(ctx); err != nil {
+		return err
+	}
 	return w.run(ctx)
 }
 
@@ -73,7 +77,10 @@ type recoveryOutcome struct {
 }
 
 type clusterHealth struct {
-	reg        health.Registration
+	reg health.Registration
+	// legacy: this run replays a history recorded before the decision core,
+	// whose rules it keeps (triage.Policy.Legacy).
+	legacy     bool
 	limits     Limits
 	limitsNote string
 	st         *State
@@ -93,6 +100,9 @@ type clusterHealth struct {
 	recoveryDone    workflow.Channel
 	recoveryOverdue workflow.Channel
 	writeDone       workflow.Channel
+	approvalDue     workflow.Channel
+	// approvalTimers cancels the timer of each approval waiting, by node.
+	approvalTimers map[string]workflow.CancelFunc
 
 	// signals are the handlers of every signal, in the order the selector
 	// offers them.
@@ -151,6 +161,17 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		recoveryDone:    workflow.NewChannel(ctx),
 		recoveryOverdue: workflow.NewChannel(ctx),
 		writeDone:       workflow.NewChannel(ctx),
+		approvalDue:     workflow.NewChannel(ctx),
+		approvalTimers:  map[string]workflow.CancelFunc{},
+		legacy:          workflow.GetVersion(ctx, "decision-core", workflow.DefaultVersion, 1) == workflow.DefaultVersion,
+	}
+	if st.Decisions == nil {
+		st.Decisions = map[string]*NodeDecision{}
+	}
+	if !w.legacy && in.State == nil && in.Disabled {
+		// Registered with its binding disabled: a pause by nobody in
+		// particular, until an enable lifts it.
+		st.Pauses = map[string]*triage.Pause{"": {Reason: "registered disabled", Since: workflow.Now(ctx)}}
 	}
 	w.signals = []signalHandler{
 		onSignal(ctx, SignalEnable, w.onEnable),
@@ -173,6 +194,9 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 			w.logger.Warn("cluster is not found in the engine", "cluster_id", w.reg.ClusterID)
 		} else {
 			w.st.Cluster = d.Cluster
+			if w.st.NodeCount == 0 {
+				w.st.NodeCount = d.Nodes
+			}
 		}
 	}
 	// Resume the recoveries an earlier run left in flight: the idempotency key
@@ -180,10 +204,14 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 	for _, node := range workflow.DeterministicKeys(w.st.InFlight) {
 		w.launchRecovery(ctx, w.st.InFlight[node])
 	}
+	w.resumeApprovals(ctx)
 	if w.st.Enabled && !w.st.DisabledUntil.IsZero() {
 		w.st.DisabledUntil = time.Time{}
 	}
-	if !w.st.Enabled && !w.st.DisabledUntil.IsZero() {
+	switch {
+	case !w.legacy && len(w.st.Pauses) > 0:
+		w.armPauseTimer(ctx)
+	case !w.st.Enabled && !w.st.DisabledUntil.IsZero():
 		w.startLease(ctx, w.st.DisabledUntil.Sub(now))
 	}
 	if w.st.Enabled && w.reg.Polling() {
@@ -218,6 +246,11 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 			c.Receive(ctx, &rec)
 			w.onRecoveryOverdue(ctx, rec)
 		})
+		sel.AddReceive(w.approvalDue, func(c workflow.ReceiveChannel, _ bool) {
+			var t approvalTimeout
+			c.Receive(ctx, &t)
+			w.onApprovalTimeout(ctx, t)
+		})
 		sel.AddReceive(w.writeDone, func(c workflow.ReceiveChannel, _ bool) {
 			c.Receive(ctx, nil)
 			w.pending--
@@ -239,6 +272,10 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 				if err := f.Get(ctx, nil); err != nil {
 					return
 				}
+				if !w.legacy {
+					w.expirePauses(ctx)
+					return
+				}
 				w.logger.Info("disable lease expired, checks resume", "cluster_id", w.reg.ClusterID)
 				w.enable(ctx, "disable lease expired")
 			})
@@ -258,7 +295,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 // Continue-as-new.
 
 func (w *clusterHealth) shouldContinueAsNew(ctx workflow.Context) bool {
-	if w.roundBusy || w.pending > 0 {
+	if w.roundBusy || w.pending > 0 || !workflow.AllHandlersFinished(ctx) {
 		return false
 	}
 	return workflow.GetInfo(ctx).GetContinueAsNewSuggested() || (w.maxRounds > 0 && w.roundsRun >= w.maxRounds)

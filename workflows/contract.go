@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // TaskQueue is the task queue of the ClusterHealth workflow and its activities.
@@ -38,6 +39,44 @@ const (
 
 // QueryStatus is the name of the status query.
 const QueryStatus = "status"
+
+// Update names: operator decisions that answer at once, with the decision
+// they led to, and are refused (with the field named) when invalid.
+const (
+	// UpdateApprove and UpdateDeny answer a recovery waiting for approval.
+	UpdateApprove = "approve"
+	UpdateDeny    = "deny"
+	// UpdateClear lets automatic recovery of a node that needs a human (or is
+	// quarantined) resume.
+	UpdateClear = "clear"
+	// UpdateMaintain starts or ends a node's maintenance.
+	UpdateMaintain = "maintain"
+)
+
+// NodeRequest is the input of the approve, deny and clear updates.
+type NodeRequest struct {
+	NodeID    string `json:"node_id"`
+	Requester string `json:"requester,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// MaintainRequest is the input of the maintain update.
+type MaintainRequest struct {
+	NodeID    string `json:"node_id"`
+	Requester string `json:"requester,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// ForSeconds bounds the maintenance; 0 means the policy's pause_max
+	// unless Indefinite.
+	ForSeconds int  `json:"for_seconds,omitempty"`
+	Indefinite bool `json:"indefinite,omitempty"`
+	// End ends the node's maintenance instead.
+	End bool `json:"end,omitempty"`
+}
+
+// UpdateResult is what an operator update decided.
+type UpdateResult struct {
+	Decision triage.Decision `json:"decision"`
+}
 
 // Search attributes that keep the Temporal UI useful for a fleet.
 var (
@@ -77,16 +116,26 @@ const (
 	MetricDetectionToRecovery = "healthd_detection_to_recovery"
 	// MetricSignalsIgnored counts recover requests not acted on, by TagReason.
 	MetricSignalsIgnored = "healthd_signals_ignored"
+	// MetricDecisions counts the decision core's changes of decision (a node
+	// held, quarantined, needing a human, a cluster hold), by TagAction and
+	// TagReason.
+	MetricDecisions = "healthd_decisions"
 
 	TagVerdict = "verdict"
 	TagOutcome = "outcome"
 	TagReason  = "reason"
+	TagAction  = "action"
 )
 
 // EnableSignal turns checks on.
+// Checks resume only when no requester's pause is left: an enable lifts the
+// pause of its own requester (an empty requester's, the anonymous one), or
+// every pause with All.
 type EnableSignal struct {
 	Requester string `json:"requester,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// All lifts every requester's pause (an operator's override).
+	All bool `json:"all,omitempty"`
 }
 
 // DisableSignal turns checks off, optionally only for ForSeconds.
@@ -95,8 +144,11 @@ type DisableSignal struct {
 	Reason    string `json:"reason,omitempty"`
 	// ForSeconds, when positive, makes the disable a lease: checks resume by
 	// themselves once it has passed (measured from when the workflow receives
-	// the signal).
+	// the signal). Without it the pause lasts the policy's pause_max (a day by
+	// default) unless Indefinite.
 	ForSeconds int `json:"for_seconds,omitempty"`
+	// Indefinite makes a pause without ForSeconds last until lifted.
+	Indefinite bool `json:"indefinite,omitempty"`
 }
 
 // RecoverSignal asks for the recovery of one node.

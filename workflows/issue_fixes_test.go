@@ -10,6 +10,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // Notifications from the bridge recover nodes only of clusters whose policy
@@ -35,16 +36,16 @@ func TestNotificationsNeedLifecycleEvents(t *testing.T) {
 			var s Status
 			h.at(20*time.Second, func() { s = h.status() })
 			h.run(Input{Registration: tc.reg}, 30*time.Second)
-			if got := h.engine.actionCount(); got != tc.actions {
+			if got := h.engine.ActionCount(); got != tc.actions {
 				t.Errorf("actions: got %d, want %d", got, tc.actions)
 			}
-			ignored := s.Counters.SignalsIgnoredBy[IgnoredNoLifecycleEvents]
+			ignored := s.Counters.SignalsIgnoredBy[triage.ReasonNoLifecycle]
 			if tc.actions == 0 {
-				if ignored != 1 || s.LastIgnored == nil || s.LastIgnored.Reason != IgnoredNoLifecycleEvents ||
+				if ignored != 1 || s.LastIgnored == nil || s.LastIgnored.Reason != triage.ReasonNoLifecycle ||
 					!strings.Contains(s.LastIgnored.Detail, "LIFECYCLE_EVENTS") {
 					t.Errorf("status: got ignored %d, last %+v, want one ignored for no LIFECYCLE_EVENTS", ignored, s.LastIgnored)
 				}
-				if got := h.metrics.counter(MetricSignalsIgnored, TagReason, IgnoredNoLifecycleEvents); got != 1 {
+				if got := h.metrics.counter(MetricSignalsIgnored, TagReason, triage.ReasonNoLifecycle); got != 1 {
 					t.Errorf("ignored metric: got %d, want 1", got)
 				}
 			} else if ignored != 0 || s.LastIgnored != nil {
@@ -59,8 +60,8 @@ func TestNotificationsNeedLifecycleEvents(t *testing.T) {
 // and its real outcome is recorded when it ends (Senlin F-19).
 func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-2", false)
-	h.engine.autoFinish = "" // the action stays READY: the node keeps failing
+	h.engine.SetHealthy("web-2", false)
+	h.engine.SetAutoFinish("") // the action stays READY: the node keeps failing
 	// The round at 0 s asks at about 6 s (two URL retries 3 s apart); the
 	// bound is node_update_timeout, 300 s; the action ends 200 s after that.
 	h.env.OnActivity(a.WaitForAction, mock.Anything, mock.Anything).After(300*time.Second).
@@ -69,7 +70,7 @@ func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 		Return(activities.WaitForActionResult{Status: health.ActionSucceeded, Reason: "recreated"}, nil).Once()
 	var overdue, after Status
 	h.at(400*time.Second, func() { overdue = h.status() })
-	h.at(505*time.Second, func() { h.engine.setHealthy("web-2", true) })
+	h.at(505*time.Second, func() { h.engine.SetHealthy("web-2", true) })
 	h.at(560*time.Second, func() { after = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 570*time.Second)
 
@@ -79,7 +80,7 @@ func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 	if overdue.State != StateRecovering {
 		t.Errorf("at 400 s: got state %s, want %s", overdue.State, StateRecovering)
 	}
-	if got := h.engine.actionCount(); got != 1 {
+	if got := h.engine.ActionCount(); got != 1 {
 		t.Errorf("actions over 9 failed rounds: got %d, want 1", got)
 	}
 	if len(after.InFlight) != 0 || len(after.Recent) != 1 || after.Recent[0].Outcome != health.OutcomeSucceeded ||
@@ -89,8 +90,8 @@ func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 	if got := h.metrics.counter(MetricRecoveriesOverdue); got != 1 {
 		t.Errorf("overdue metric: got %d, want 1", got)
 	}
-	if !slices.ContainsFunc(h.engine.events, func(e health.HealthEvent) bool { return e.To == "recovery overdue" && e.NodeID == "n2" }) {
-		t.Errorf("health events: got %+v, want a recovery overdue event for n2", h.engine.events)
+	if !slices.ContainsFunc(h.engine.Events(), func(e health.HealthEvent) bool { return e.To == "recovery overdue" && e.NodeID == "n2" }) {
+		t.Errorf("health events: got %+v, want a recovery overdue event for n2", h.engine.Events())
 	}
 }
 
@@ -99,8 +100,8 @@ func TestOverdueRecoveryIsWatchedToItsEnd(t *testing.T) {
 func TestWaitBoundIsItsOwnSetting(t *testing.T) {
 	for _, wait := range []int{0, 900} {
 		h := newHarness(t, threeNodes()...)
-		h.engine.setHealthy("web-2", false)
-		h.engine.autoFinish = ""
+		h.engine.SetHealthy("web-2", false)
+		h.engine.SetAutoFinish("")
 		h.blockWaits()
 		reg := urlRegistration()
 		reg.WaitTimeout = wait
@@ -150,9 +151,9 @@ func TestWorkerLimitsApplyToEveryRegistration(t *testing.T) {
 func TestMetricsCountFinalVerdicts(t *testing.T) {
 	nodes := append(threeNodes(), health.Node{ID: "n4", Name: "web-4", Status: health.NodeUpdating})
 	h := newHarness(t, nodes...)
-	h.engine.setHealthy("web-2", false)
-	h.engine.nodes[0].UpdatedAt = h.start.Add(-10 * time.Second) // web-1: within grace
-	h.engine.setHealthy("web-1", false)
+	h.engine.SetHealthy("web-2", false)
+	h.engine.SetUpdatedAt("n1", h.start.Add(-10*time.Second)) // web-1: within grace
+	h.engine.SetHealthy("web-1", false)
 	var s Status
 	h.at(30*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration()}, 40*time.Second)
@@ -204,15 +205,15 @@ func TestNotificationTimestampStartsDetection(t *testing.T) {
 // (Senlin dropped both, F-16).
 func TestRecoveryCarriesParamsAndFencing(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
-	h.engine.setHealthy("web-2", false)
+	h.engine.SetHealthy("web-2", false)
 	reg := urlRegistration()
 	reg.Recovery = health.RecoveryAction{Name: health.OpReboot, Params: map[string]any{"type": "SOFT"}}
 	reg.Fencing = []string{"COMPUTE"}
 	h.run(Input{Registration: reg}, 30*time.Second)
-	if h.engine.actionCount() != 1 {
-		t.Fatalf("actions: got %d, want 1", h.engine.actionCount())
+	if h.engine.ActionCount() != 1 {
+		t.Fatalf("actions: got %d, want 1", h.engine.ActionCount())
 	}
-	for _, act := range h.engine.actions {
+	for _, act := range h.engine.Actions() {
 		p := act.Params
 		if p.Operation != health.OpReboot || p.OperationParams["type"] != "SOFT" || !slices.Equal(p.Fencing, []string{"COMPUTE"}) {
 			t.Errorf("params: got %+v, want REBOOT type SOFT with fencing COMPUTE", p)

@@ -11,9 +11,11 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
-func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, source, reason, physicalID string, detected time.Time) {
+func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, source, reason, physicalID string, detected time.Time,
+	op health.Operation, step int) {
 	now := workflow.Now(ctx)
 	if detected.IsZero() || detected.After(now) {
 		detected = now
@@ -29,6 +31,8 @@ func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, 
 		Detected:         detected,
 		Deadline:         now.Add(w.reg.WaitBound()),
 		ExpectPhysicalID: physicalID,
+		Operation:        op,
+		Step:             step,
 	}
 	w.st.InFlight[nodeID] = rec
 	w.st.Counters.RecoveriesRequested++
@@ -47,13 +51,17 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 		r := &out.rec
 		if r.ActionID == "" {
 			var res activities.RecoverNodeResult
+			params := reg.RecoverParams()
+			if r.Operation != "" {
+				params.Operation = r.Operation // the escalation step's
+			}
 			in := activities.RecoverNodeInput{ClusterID: reg.ClusterID, NodeID: r.NodeID, Key: r.Key,
-				Params: reg.RecoverParams(), ExpectPhysicalID: r.ExpectPhysicalID}
+				Params: params, ExpectPhysicalID: r.ExpectPhysicalID}
 			label := r.NodeName
 			if label == "" {
 				label = r.NodeID
 			}
-			err := workflow.ExecuteActivity(recoverOptions(gctx, fmt.Sprintf("recover %s (%s)", label, reg.Recovery.Name)), a.RecoverNode, in).Get(gctx, &res)
+			err := workflow.ExecuteActivity(recoverOptions(gctx, fmt.Sprintf("recover %s (%s)", label, params.Operation)), a.RecoverNode, in).Get(gctx, &res)
 			switch {
 			case err != nil:
 				r.Outcome, r.Detail = health.OutcomeRequestFailed, err.Error()
@@ -64,6 +72,9 @@ func (w *clusterHealth) launchRecovery(ctx workflow.Context, rec *Recovery) {
 			}
 			r.ActionID = res.ActionID
 			rec.ActionID = res.ActionID // carried if the run continues as new now
+			if res.Nodes > 0 {
+				w.st.NodeCount = res.Nodes
+			}
 			if res.Joined {
 				w.logger.Info("node already has an active recovery; waiting for it", "cluster_id", reg.ClusterID,
 					"node_id", r.NodeID, "action_id", r.ActionID)
@@ -190,8 +201,11 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) 
 	if len(w.st.Recent) > recentWindow {
 		w.st.Recent = slices.Clone(w.st.Recent[len(w.st.Recent)-recentWindow:])
 	}
-	w.record(ctx, []health.HealthEvent{{ClusterID: w.reg.ClusterID, NodeID: rec.NodeID, At: now,
-		From: health.Unhealthy, To: health.Verdict("recovery " + rec.Outcome.Label()), Reason: rec.Detail, ActionID: rec.ActionID}})
+	_, decided := w.decide(ctx, triage.Finished{NodeID: rec.NodeID, Outcome: rec.Outcome, Step: rec.Step})
+	w.record(ctx, append([]health.HealthEvent{{ClusterID: w.reg.ClusterID, NodeID: rec.NodeID, At: now,
+		From: health.Unhealthy, To: health.Verdict("recovery " + rec.Outcome.Label()), Reason: rec.Detail, ActionID: rec.ActionID}},
+		decided...))
+	w.retryHeld(ctx)
 }
 
 // record appends events to the durable timeline without blocking the loop.

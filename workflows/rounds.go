@@ -10,6 +10,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 func (w *clusterHealth) scheduleRound(ctx workflow.Context, d time.Duration) {
@@ -205,6 +206,7 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 	seen := make(map[string]bool, len(o.result.Nodes))
 	var events []health.HealthEvent
 	var unhealthy []string
+	tv := make([]triage.Verdict, 0, len(o.result.Nodes))
 	verdicts := map[health.Verdict]int64{}
 	for i, n := range o.result.Nodes {
 		v := o.verdicts[i]
@@ -222,16 +224,12 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: "", To: v.v, Reason: v.reason})
 		}
 		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked = n.Name, string(n.Status), v.v, v.reason, now
-		switch {
-		case v.v != health.Unhealthy:
-			ns.FailingSince = time.Time{}
-		case ns.FailingSince.IsZero():
-			ns.FailingSince = o.start
-		}
+		tv = append(tv, triage.Verdict{NodeID: n.ID, Verdict: v.v, Reason: v.reason})
 		if v.v == health.Unhealthy {
 			unhealthy = append(unhealthy, n.ID)
 		}
 	}
+	w.st.NodeCount = len(o.result.Nodes)
 	w.st.Counters.Healthy += verdicts[health.Healthy]
 	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]
 	w.st.Counters.Unknown += verdicts[health.Unknown]
@@ -250,17 +248,11 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 	if len(unhealthy) == 0 {
 		w.logger.Debug("Health check passed for all nodes in cluster", "cluster_id", cid, "nodes", len(o.result.Nodes))
 	}
+	r, decided := w.decide(ctx, triage.Round{Start: o.start, Verdicts: tv})
+	reasons := make(map[string]string, len(unhealthy))
 	for _, id := range unhealthy {
-		ns := w.st.Nodes[id]
-		switch {
-		case !w.st.Enabled:
-			w.logger.Info("node is unhealthy but checks were disabled during the round; not recovering", "cluster_id", cid, "node_id", id)
-		case w.st.InFlight[id] != nil:
-			w.logger.Info("node is unhealthy and already recovering", "cluster_id", cid, "node_id", id, "action_id", w.st.InFlight[id].ActionID)
-		default:
-			w.logger.Info("Health check failed for node, recovery has started", "cluster_id", cid, "node_id", id, "node", ns.Name, "reason", ns.Reason)
-			w.requestRecovery(ctx, id, ns.Name, health.SourcePoll, ns.Reason, "", ns.FailingSince)
-		}
+		reasons[id] = w.st.Nodes[id].Reason
 	}
-	w.record(ctx, events)
+	w.recoverDecided(ctx, r, health.SourcePoll, reasons, "")
+	w.record(ctx, append(events, decided...))
 }

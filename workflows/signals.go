@@ -9,9 +9,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
+	if !w.legacy {
+		w.liftPause(ctx, s)
+		return
+	}
 	if w.st.Enabled {
 		w.logger.Info("health check is already enabled", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason)
 		return // idempotent: one loop only
@@ -35,6 +40,10 @@ func (w *clusterHealth) enable(ctx workflow.Context, why string) {
 }
 
 func (w *clusterHealth) onDisable(ctx workflow.Context, s DisableSignal) {
+	if !w.legacy {
+		w.pause(ctx, s)
+		return
+	}
 	w.logger.Info("Disabling health check for cluster", "cluster_id", w.reg.ClusterID, "requester", s.Requester, "reason", s.Reason, "for_seconds", s.ForSeconds)
 	w.st.Enabled = false
 	w.st.EnabledNote = note("disabled", s.Requester, s.Reason)
@@ -87,31 +96,29 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 			w.st.SeenMessages = slices.Clone(w.st.SeenMessages[len(w.st.SeenMessages)-dedupeWindow:])
 		}
 	}
-	switch {
-	case s.NodeID == "":
-		ignore(IgnoredNoNodeID, "no node id")
-	case dup:
-		ignore(IgnoredDuplicate, "duplicate message id "+s.MessageID)
-	case !w.st.Enabled:
-		ignore(IgnoredDisabled, "health checks are disabled")
-	case s.Project != "" && w.st.Cluster.Project != "" && s.Project != w.st.Cluster.Project:
-		ignore(IgnoredOtherProject, "project "+s.Project+" is not the cluster's")
-	case w.st.InFlight[s.NodeID] != nil:
-		ignore(IgnoredInFlight, "node is already recovering")
-	// Senlin listened for notifications only for clusters whose policy has
-	// LIFECYCLE_EVENTS; runs recorded before this rule acted on them all.
-	case s.FromNotification() && !w.reg.WatchesEvents() &&
-		workflow.GetVersion(ctx, "lifecycle-events-gate", workflow.DefaultVersion, 1) >= 1:
-		ignore(IgnoredNoLifecycleEvents, fmt.Sprintf("a %s notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode", s.Source))
-	default:
-		name := ""
-		if ns := w.st.Nodes[s.NodeID]; ns != nil {
-			name = ns.Name
+	reason := strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
+	r, events := w.decide(ctx, triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: reason,
+		Notification: s.FromNotification(), Duplicate: dup, Project: s.Project})
+	if len(r.Decisions) == 1 {
+		switch d := r.Decisions[0]; {
+		case d.Action == triage.Ignore:
+			ignore(d.Reason, d.Detail)
+		case d.Action == triage.Recover && !d.DryRun:
+			name := ""
+			if ns := w.st.Nodes[s.NodeID]; ns != nil {
+				name = ns.Name
+			}
+			detected := notificationTime(s.Timestamp)
+			if detected.IsZero() {
+				detected = d.FailingSince
+			}
+			w.logger.Info("Requesting node recovery", fields...)
+			w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID, detected, d.Operation, d.Step)
+		default:
+			w.logger.Info("recover request not acted on now: "+d.Detail, fields...)
 		}
-		reason := strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
-		w.logger.Info("Requesting node recovery", fields...)
-		w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID, notificationTime(s.Timestamp))
 	}
+	w.record(ctx, events)
 }
 
 // notificationTime reads an oslo.messaging timestamp ("2006-01-02

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // Input is the input of the ClusterHealth workflow.
@@ -56,6 +57,19 @@ type State struct {
 	Epoch string `json:"epoch,omitempty"`
 	// LastIgnored is the latest recover request that was not acted on.
 	LastIgnored *IgnoredRequest `json:"last_ignored,omitempty"`
+	// Triage is the decision core's memory: the nodes that need one (a
+	// plainly healthy node has none) and the recovery budget.
+	Triage triage.Cluster `json:"triage,omitzero"`
+	// Decisions holds the last decision about each node that is not plainly
+	// healthy.
+	Decisions map[string]*NodeDecision `json:"decisions,omitempty"`
+	// Hold is the cluster-wide hold in force (max-unhealthy), if any.
+	Hold *NodeDecision `json:"hold,omitempty"`
+	// NodeCount is the cluster's node count as last seen.
+	NodeCount int `json:"node_count,omitempty"`
+	// Pauses are the cluster's pauses by requester: checks and recoveries
+	// resume only when none is left.
+	Pauses map[string]*triage.Pause `json:"pauses,omitempty"`
 	// Runs counts the runs of this workflow (continue-as-new generations).
 	Runs int `json:"runs"`
 }
@@ -82,21 +96,10 @@ type Counters struct {
 	RecoveriesSkipped  int64 `json:"recoveries_skipped"`
 	RecoverSignals     int64 `json:"recover_signals"`
 	SignalsIgnored     int64 `json:"signals_ignored"`
-	// SignalsIgnoredBy counts the ignored recover requests by reason (the
-	// Ignored* constants).
+	// SignalsIgnoredBy counts the ignored recover requests by reason (a
+	// triage reason kind).
 	SignalsIgnoredBy map[string]int64 `json:"signals_ignored_by,omitempty"`
 }
-
-// Reasons a recover request is not acted on, as counted in
-// Counters.SignalsIgnoredBy and shown in Status.LastIgnored.
-const (
-	IgnoredNoNodeID          = "no_node_id"
-	IgnoredDuplicate         = "duplicate_message_id"
-	IgnoredDisabled          = "disabled"
-	IgnoredOtherProject      = "other_project"
-	IgnoredInFlight          = "already_recovering"
-	IgnoredNoLifecycleEvents = "no_lifecycle_events"
-)
 
 // IgnoredRequest is a recover request that was not acted on, and why.
 type IgnoredRequest struct {
@@ -104,7 +107,7 @@ type IgnoredRequest struct {
 	NodeID string    `json:"node_id,omitempty"`
 	Source string    `json:"source,omitempty"`
 	Event  string    `json:"event,omitempty"`
-	// Reason is one of the Ignored* constants.
+	// Reason is a triage reason kind, such as triage.ReasonDuplicate.
 	Reason string `json:"reason"`
 	// Detail says it in a sentence.
 	Detail string `json:"detail"`
@@ -118,9 +121,13 @@ type NodeState struct {
 	Reason      string         `json:"reason,omitempty"`
 	Since       time.Time      `json:"since"`
 	LastChecked time.Time      `json:"last_checked"`
-	// FailingSince is the start of the first round of the node's current run
-	// of unhealthy verdicts; zero while it is not unhealthy.
-	FailingSince time.Time `json:"failing_since,omitzero"`
+}
+
+// NodeDecision is the decision core's last decision about a node (or, as
+// State.Hold, about the whole cluster), and when it was made.
+type NodeDecision struct {
+	triage.Decision
+	At time.Time `json:"at"`
 }
 
 // Recovery is one recovery, in flight or finished.
@@ -141,6 +148,10 @@ type Recovery struct {
 	Deadline time.Time `json:"deadline"`
 	// Overdue is set once the action has outlived Deadline.
 	Overdue bool `json:"overdue,omitempty"`
+	// Operation is what the recovery asks for (the escalation step's), and
+	// Step its place on the ladder (0 is the first).
+	Operation health.Operation `json:"operation,omitempty"`
+	Step      int              `json:"step,omitempty"`
 	// ExpectPhysicalID is the physical resource the triggering event named.
 	ExpectPhysicalID string `json:"expect_physical_id,omitempty"`
 	// Outcome is set once finished.
@@ -165,13 +176,20 @@ type Status struct {
 	// registration's interval, when they did.
 	LimitsNote string `json:"limits_note,omitempty"`
 	// LastIgnored is the latest recover request that was not acted on.
-	LastIgnored  *IgnoredRequest `json:"last_ignored,omitempty"`
-	RoundRunning bool            `json:"round_running"`
-	Counters     Counters        `json:"counters"`
-	Nodes        []NodeStatus    `json:"nodes"`
-	InFlight     []Recovery      `json:"in_flight"`
-	Recent       []Recovery      `json:"recent"`
-	Runs         int             `json:"runs"`
+	LastIgnored *IgnoredRequest `json:"last_ignored,omitempty"`
+	// Hold says why the whole cluster gets no recovery now, if it does not.
+	Hold *NodeDecision `json:"hold,omitempty"`
+	// Decisions are the last decisions about the nodes that are not plainly
+	// healthy, by node ID.
+	Decisions []NodeDecision `json:"decisions"`
+	// Pauses are the cluster's pauses in force, by requester.
+	Pauses       map[string]*triage.Pause `json:"pauses,omitempty"`
+	RoundRunning bool                     `json:"round_running"`
+	Counters     Counters                 `json:"counters"`
+	Nodes        []NodeStatus             `json:"nodes"`
+	InFlight     []Recovery               `json:"in_flight"`
+	Recent       []Recovery               `json:"recent"`
+	Runs         int                      `json:"runs"`
 }
 
 // NodeStatus is one node in the status query.

@@ -78,6 +78,9 @@ func (w *clusterHealth) status() (Status, error) {
 		LastRoundError: w.st.LastRoundError,
 		LimitsNote:     w.limitsNote,
 		LastIgnored:    w.st.LastIgnored,
+		Hold:           w.st.Hold,
+		Decisions:      []NodeDecision{},
+		Pauses:         w.st.Pauses,
 		RoundRunning:   w.roundBusy,
 		Counters:       w.st.Counters,
 		Nodes:          []NodeStatus{},
@@ -91,6 +94,9 @@ func (w *clusterHealth) status() (Status, error) {
 	slices.SortStableFunc(s.Nodes, func(x, y NodeStatus) int { return strings.Compare(x.Name, y.Name) })
 	for _, id := range workflow.DeterministicKeys(w.st.InFlight) {
 		s.InFlight = append(s.InFlight, *w.st.InFlight[id])
+	}
+	for _, id := range workflow.DeterministicKeys(w.st.Decisions) {
+		s.Decisions = append(s.Decisions, *w.st.Decisions[id])
 	}
 	if s.Recent == nil {
 		s.Recent = []Recovery{}

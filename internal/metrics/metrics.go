@@ -12,14 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/workflows"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 const namespace = "healthd"
 
 // ignoreReasons are the reason labels of healthd_recover_signals_ignored_total.
-var ignoreReasons = []string{workflows.IgnoredNoNodeID, workflows.IgnoredDuplicate, workflows.IgnoredDisabled,
-	workflows.IgnoredOtherProject, workflows.IgnoredInFlight, workflows.IgnoredNoLifecycleEvents}
+var ignoreReasons = []string{triage.ReasonNoNodeID, triage.ReasonDuplicate, triage.ReasonPaused,
+	triage.ReasonOtherProject, triage.ReasonInFlight, triage.ReasonNoLifecycle}
 
 // BridgeOutcome is what the signal bridge did with one notification.
 type BridgeOutcome string

@@ -206,7 +206,12 @@ type Maintain struct {
 	Pause  *Pause
 }
 
-// Trigger is one of Round, Request, Finished, Answer, Clear or Maintain.
+// Retry decides again for the nodes that count as unhealthy and have no
+// recovery in flight: for a cluster without rounds, after something changed
+// (a recovery ended, an operator cleared a node) that may let one go ahead.
+type Retry struct{}
+
+// Trigger is one of Round, Request, Finished, Answer, Clear, Maintain or Retry.
 type Trigger interface{ trigger() }
 
 // Round is the final verdicts of a polling round that started at Start, in
@@ -222,6 +227,7 @@ func (Finished) trigger() {}
 func (Answer) trigger()   {}
 func (Clear) trigger()    {}
 func (Maintain) trigger() {}
+func (Retry) trigger()    {}
 
 // Action is what a decision does.
 type Action string
@@ -308,6 +314,8 @@ func Decide(p Policy, c *Cluster, f Facts, t Trigger, now time.Time) Result {
 		r = d.clear(t)
 	case Maintain:
 		r = d.maintain(t)
+	case Retry:
+		r = d.retry()
 	}
 	c.tidy()
 	return r
@@ -403,6 +411,9 @@ func (d *decider) clusterHold(unhealthy int) *Decision {
 	}
 	if d.p.Legacy {
 		return nil
+	}
+	if d.f.Nodes <= 0 {
+		return nil // the cluster's size is not known yet
 	}
 	nodes := max(d.f.Nodes, unhealthy)
 	allowed := d.p.Safety.AllowedUnhealthy(nodes)
@@ -599,6 +610,42 @@ func (d *decider) request(t Request) Result {
 	}
 	d.node(&dec, m, t.Reason, t.Source)
 	r.Decisions = []Decision{dec}
+	return r
+}
+
+func (d *decider) retry() Result {
+	var r Result
+	var ids []string
+	unhealthy := 0
+	for id, m := range d.c.Nodes {
+		if m.Unhealthy {
+			unhealthy++
+			if !d.inFlight(id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return r
+	}
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := d.c.Nodes[a].FailingSince.Compare(d.c.Nodes[b].FailingSince); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	hold := d.clusterHold(unhealthy)
+	r.Hold = hold
+	for _, id := range ids {
+		m := d.c.Nodes[id]
+		dec := Decision{NodeID: id, Action: Hold, FailingSince: m.FailingSince}
+		if hold != nil {
+			dec.Reason, dec.Detail = hold.Reason, hold.Detail
+		} else {
+			d.node(&dec, m, "retried after an earlier hold", "")
+		}
+		r.Decisions = append(r.Decisions, dec)
+	}
 	return r
 }
 

@@ -425,3 +425,29 @@ func TestHealthyNodesNeedNoMemory(t *testing.T) {
 		t.Errorf("memory after unknown and skipped verdicts: got %d nodes, want none", len(c.Nodes))
 	}
 }
+
+// Without rounds, a held request is decided again when something changes.
+func TestRetryLetsHeldRequestsGoOn(t *testing.T) {
+	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate}, Safety: health.Safety{MaxInFlight: 1},
+		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
+	p, c := PolicyFor(reg, false, true), &Cluster{}
+	inFlight := map[string]string{}
+	for i, want := range []string{"n1:recover/unhealthy", "n2:hold/max_in_flight"} {
+		id := fmt.Sprintf("n%d", i+1)
+		r := Decide(p, c, Facts{Nodes: 10, InFlight: inFlight}, Request{NodeID: id, Source: "nova", Notification: true}, t0.Add(time.Duration(i)*time.Second))
+		if got := actions(r); got != want {
+			t.Fatalf("request %s: got %s, want %s", id, got, want)
+		}
+		if r.Decisions[0].Action == Recover {
+			inFlight[id] = "a1"
+		}
+	}
+	if got := actions(Decide(p, c, Facts{Nodes: 10, InFlight: inFlight}, Retry{}, t0.Add(time.Minute))); got != "n2:hold/max_in_flight" {
+		t.Errorf("retry while n1 is in flight: got %s", got)
+	}
+	Decide(p, c, Facts{Nodes: 10, InFlight: inFlight}, Finished{NodeID: "n1", Outcome: health.OutcomeSucceeded}, t0.Add(2*time.Minute))
+	delete(inFlight, "n1")
+	if got := actions(Decide(p, c, Facts{Nodes: 10, InFlight: inFlight}, Retry{}, t0.Add(2*time.Minute))); got != "n2:recover/unhealthy" {
+		t.Errorf("retry once n1 is done: got %s", got)
+	}
+}
