@@ -2,7 +2,6 @@ package healthclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/client"
@@ -50,7 +49,7 @@ func (c *Client) update(ctx context.Context, op, clusterID, name string, arg any
 	}
 	var res workflows.UpdateResult
 	if err := h.Get(ctx, &res); err != nil {
-		return workflows.UpdateResult{}, fmt.Errorf("%s cluster %s: %w", op, clusterID, errors.Unwrap(notRegistered(err)))
+		return workflows.UpdateResult{}, fmt.Errorf("%s cluster %s: %w", op, clusterID, notRegistered(err))
 	}
 	return res, nil
 }

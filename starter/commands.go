@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"strings"
@@ -247,42 +246,50 @@ cluster again to resume.`,
 
 func (a *app) enableCmd() *cobra.Command {
 	var cluster, reason string
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "enable --cluster ID",
 		Short: "Turn a cluster's health checks on",
-		Long: `enable turns the cluster's checks on: a round runs at once, then rounds
-follow the policy's interval. It also ends a disable given with --for early.
-Enabling a cluster whose checks are on changes nothing.`,
-		Example: `  starter enable --cluster c1 --reason "maintenance over"`,
-		Args:    cobra.NoArgs,
+		Long: `enable lifts your own pause of the cluster (the one your "starter disable"
+made; you are the OS user). Checks resume when no pause is left: a round runs
+at once, then rounds follow the policy's interval. Another requester's pause
+(the engine's during a scale-in, a colleague's) stays until it is lifted or
+expires; --all lifts every pause. Enabling a cluster whose checks are on
+changes nothing.`,
+		Example: `  starter enable --cluster c1 --reason "maintenance over"
+  starter enable --cluster c1 --all --reason "the engine's pause outlived its operation"`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkCluster(cluster); err != nil {
 				return err
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
-				if err := hc.Enable(ctx, cluster, workflows.EnableSignal{Requester: a.requester, Reason: reason}); err != nil {
+				if err := hc.Enable(ctx, cluster, workflows.EnableSignal{Requester: a.requester, Reason: reason, All: all}); err != nil {
 					return notRegistered(cluster, err)
 				}
-				fmt.Fprintf(a.out, "enabled health checks of cluster %s\n", cluster)
+				fmt.Fprintf(a.out, "lifted the pause of %s on cluster %s; checks resume when no pause is left (see `starter status --cluster %s`)\n",
+					map[bool]string{true: "every requester", false: a.requester}[all], cluster, shellQuote(cluster))
 				return nil
 			})
 		},
 	}
 	clusterFlag(cmd, &cluster)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, shown in status")
+	cmd.Flags().BoolVar(&all, "all", false, "lift every requester's pause, not only yours")
 	return cmd
 }
 
 func (a *app) disableCmd() *cobra.Command {
 	var cluster, reason string
 	var forDur time.Duration
+	var indefinite bool
 	cmd := &cobra.Command{
 		Use:   "disable --cluster ID",
 		Short: "Turn a cluster's health checks off",
-		Long: `disable turns the cluster's checks off: no rounds, and recover requests are
-ignored, until enable. With --for the checks come back by themselves once the
-duration has passed, so a forgotten maintenance window does not leave a
-cluster unwatched.`,
+		Long: `disable pauses the cluster's checks in your name: no rounds, and recover
+requests are ignored, until you enable again (or --all). Every pause expires,
+so a forgotten maintenance window does not leave a cluster unwatched: after
+--for, or after the policy's pause_max (a day by default) unless --indefinite.`,
 		Example: `  starter disable --cluster c1 --reason "rolling upgrade" --for 30m
   starter disable --cluster c1 --reason "decommissioning"`,
 		Args: cobra.NoArgs,
@@ -290,15 +297,13 @@ cluster unwatched.`,
 			if err := checkCluster(cluster); err != nil {
 				return err
 			}
-			s := workflows.DisableSignal{Requester: a.requester, Reason: reason}
+			s := workflows.DisableSignal{Requester: a.requester, Reason: reason, Indefinite: indefinite}
 			if cmd.Flags().Changed("for") {
-				if forDur < time.Second {
-					return fmt.Errorf("--for must be a duration of at least 1s such as 30m or 2h, got %s", forDur)
+				secs, err := forSeconds(forDur)
+				if err != nil {
+					return err
 				}
-				if forDur.Seconds() > math.MaxInt32 {
-					return fmt.Errorf("--for must be at most %s, got %s", time.Duration(math.MaxInt32)*time.Second, forDur)
-				}
-				s.ForSeconds = int(math.Ceil(forDur.Seconds()))
+				s.ForSeconds = secs
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
 				if err := hc.Disable(ctx, cluster, s); err != nil {
@@ -308,8 +313,11 @@ cluster unwatched.`,
 					until := a.now().Add(time.Duration(s.ForSeconds) * time.Second)
 					fmt.Fprintf(a.out, "disabled health checks of cluster %s for %s: they resume by themselves at about %s\n",
 						cluster, forDur, formatTime(until))
-				} else {
+				} else if indefinite {
 					fmt.Fprintf(a.out, "disabled health checks of cluster %s until `starter enable --cluster %s`\n", cluster, shellQuote(cluster))
+				} else {
+					fmt.Fprintf(a.out, "disabled health checks of cluster %s until `starter enable --cluster %s`, or the policy's pause_max (a day by default)\n",
+						cluster, shellQuote(cluster))
 				}
 				return nil
 			})
@@ -318,6 +326,8 @@ cluster unwatched.`,
 	clusterFlag(cmd, &cluster)
 	cmd.Flags().StringVar(&reason, "reason", "", "why, shown in status")
 	cmd.Flags().DurationVar(&forDur, "for", 0, "turn checks back on after this long (a Go duration such as 30m or 2h)")
+	cmd.Flags().BoolVar(&indefinite, "indefinite", false, "keep the pause until enable, however long (not bounded by pause_max)")
+	cmd.MarkFlagsMutuallyExclusive("for", "indefinite")
 	return cmd
 }
 

@@ -68,6 +68,9 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		row("Disabled until:", formatWhen(st.DisabledUntil, now))
 	}
 	row("Policy:", st.Registration.Summary())
+	if st.Hold != nil {
+		row("Recoveries:", "HELD since "+formatWhen(st.Hold.At, now)+": "+oneLine(st.Hold.Detail))
+	}
 	if st.LimitsNote != "" {
 		row("Interval limits:", oneLine(st.LimitsNote))
 	}
@@ -115,6 +118,32 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 				verdict += " (recovering)"
 			}
 			row("  "+oneLine(n.Name), n.ID, oneLine(n.Status), verdict, formatWhen(n.Since, now), oneLine(n.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("print status: %w", err)
+		}
+	}
+
+	if len(st.Decisions) > 0 {
+		names := map[string]string{}
+		for _, n := range st.Nodes {
+			names[n.ID] = n.Name
+		}
+		fmt.Fprintf(w, "\nDecisions (%d nodes not plainly healthy)\n", len(st.Decisions))
+		row("  NODE", "DECISION", "REASON", "SINCE", "DETAIL")
+		for _, d := range st.Decisions {
+			label := d.NodeID
+			if n := names[d.NodeID]; n != "" {
+				label = n
+			}
+			action := string(d.Action)
+			if d.Operation != "" {
+				action += " " + string(d.Operation)
+			}
+			if d.DryRun {
+				action += " (dry run)"
+			}
+			row("  "+oneLine(label), action, d.Reason, formatWhen(d.At, now), oneLine(d.Detail))
 		}
 		if err := tw.Flush(); err != nil {
 			return fmt.Errorf("print status: %w", err)

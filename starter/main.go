@@ -180,6 +180,11 @@ CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
 		a.statusCmd(),
 		a.listCmd(),
 		a.eventsCmd(database),
+		a.approveCmd(),
+		a.denyCmd(),
+		a.clearCmd(),
+		a.maintainCmd(),
+		a.simulateCmd(),
 	)
 	return root
 }

@@ -342,3 +342,36 @@ func TestWriteStatusExplainsHeldBackWork(t *testing.T) {
 		}
 	}
 }
+
+// The status says why recoveries are held, cluster-wide and per node.
+func TestWriteStatusShowsDecisions(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	reg := health.Registration{ClusterID: "c1", Interval: 60, NodeUpdateTimeout: 300,
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}, Recovery: health.RecoveryAction{Name: health.OpRecreate}}
+	held := "held: 5 of 10 unhealthy, above max_unhealthy 40% (at most 4); recoveries resume once the cluster is back under it"
+	st := workflows.Status{
+		ClusterID: "c1", Registration: reg, Enabled: true, State: workflows.StateDegraded,
+		Hold:  &workflows.NodeDecision{Decision: triage.Decision{Action: triage.Hold, Reason: triage.ReasonMaxUnhealthy, Detail: held}, At: now.Add(-5 * time.Minute)},
+		Nodes: []workflows.NodeStatus{{ID: "n1", NodeState: workflows.NodeState{Name: "web-1", Verdict: health.Unhealthy}}},
+		Decisions: []workflows.NodeDecision{
+			{Decision: triage.Decision{NodeID: "n1", Action: triage.Hold, Reason: triage.ReasonMaxUnhealthy, Detail: held}, At: now.Add(-5 * time.Minute)},
+			{Decision: triage.Decision{NodeID: "n7", Action: triage.Recover, Operation: health.OpReboot, DryRun: true, Reason: triage.ReasonUnhealthy,
+				Detail: "dry run, not requested: 503"}, At: now.Add(-time.Minute)},
+		},
+	}
+	var b bytes.Buffer
+	if err := writeStatus(&b, st, now); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{
+		"Recoveries:        HELD since 2026-11-25 11:55:00 UTC (5m0s ago): " + held,
+		"Decisions (2 nodes not plainly healthy)",
+		"web-1  hold                      max_unhealthy",
+		"n7     recover REBOOT (dry run)  unhealthy",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("status output lacks %q; got:\n%s", want, got)
+		}
+	}
+}
