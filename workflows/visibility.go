@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 func (w *clusterHealth) healthState() (string, int64) {
@@ -60,6 +61,17 @@ func (w *clusterHealth) publish(ctx workflow.Context) {
 		state, len(w.st.Nodes), unhealthy, len(w.st.InFlight), w.st.Counters.Rounds, w.st.Counters.MissedRounds, next, w.st.EnabledNote)
 	if w.st.LastRoundError != "" {
 		details += "\n\n**last round failed:** " + w.st.LastRoundError
+	}
+	if w.st.Hold != nil {
+		details += "\n\n**recoveries held:** " + w.st.Hold.Detail
+	}
+	// Decisions that wait for a person, as operators look for them.
+	for _, id := range workflow.DeterministicKeys(w.st.Decisions) {
+		d := w.st.Decisions[id]
+		switch d.Reason {
+		case triage.ReasonAwaitingApproval, triage.ReasonNeedsHuman, triage.ReasonQuarantined:
+			details += fmt.Sprintf("\n\n**%s %s:** %s", id, strings.ReplaceAll(d.Reason, "_", " "), d.Detail)
+		}
 	}
 	workflow.SetCurrentDetails(ctx, details)
 }
