@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // Error types of non-retryable application errors. They are wire contracts:
@@ -287,8 +288,8 @@ func (a *Activities) RecoverNode(ctx context.Context, in RecoverNodeInput) (Reco
 		return RecoverNodeResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("node %s is not a member of cluster %s", in.NodeID, in.ClusterID), ErrTypeNodeNotFound, nil)
 	}
-	if in.ExpectPhysicalID != "" && node.PhysicalID != "" && !health.SamePhysicalResource(node.PhysicalID, in.ExpectPhysicalID) {
-		return RecoverNodeResult{Skipped: fmt.Sprintf("event is about physical resource %s, node now has %s", in.ExpectPhysicalID, node.PhysicalID)}, nil
+	if why, stale := triage.StaleEvent(in.ExpectPhysicalID, node.PhysicalID); stale {
+		return RecoverNodeResult{Skipped: why}, nil
 	}
 	act, created, err := a.Store.CreateRecoverAction(ctx, in.Key, in.ClusterID, in.NodeID, in.Params)
 	if err != nil {

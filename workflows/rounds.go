@@ -108,12 +108,7 @@ func runRound(ctx workflow.Context, reg health.Registration) roundOutcome {
 	now := workflow.Now(ctx)
 	out := roundOutcome{result: res, verdicts: make([]verdict, len(res.Nodes))}
 	for i, n := range res.Nodes {
-		if n.Status != health.NodeActive {
-			out.verdicts[i] = verdict{health.Skipped, "node is " + string(n.Status)}
-			continue
-		}
-		v, why := health.Combine(reg.RecoveryConditional, n.Results)
-		v, why = health.ApplyGrace(v, why, n.LastUpdate, reg.Grace(), now)
+		v, why := triage.Judge(reg, n.Status, n.Results, n.LastUpdate, now)
 		out.verdicts[i] = verdict{v, why}
 	}
 	return out

@@ -1,0 +1,87 @@
+package triage
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// Judge is a node's final verdict of a round, from its status and the
+// results of the polling modes: a node that is not ACTIVE is skipped; the
+// results combine under recovery_conditional; a node updated within the grace
+// period (node_update_timeout) is not unhealthy.
+func Judge(reg health.Registration, status health.NodeStatus, results []health.ModeResult, lastUpdate, now time.Time) (health.Verdict, string) {
+	if status != health.NodeActive {
+		return health.Skipped, "node is " + string(status)
+	}
+	v, why := Combine(reg.RecoveryConditional, results)
+	return ApplyGrace(v, why, lastUpdate, reg.Grace(), now)
+}
+
+// StaleEvent reports why a request about a node's physical resource no longer
+// applies: the node's resource changed since the event (an event about a
+// resource the engine already replaced). Heat names a stack by its ARN while
+// the node holds the bare id; they are the same resource.
+func StaleEvent(eventPhysicalID, nodePhysicalID string) (string, bool) {
+	if eventPhysicalID == "" || nodePhysicalID == "" || health.SamePhysicalResource(nodePhysicalID, eventPhysicalID) {
+		return "", false
+	}
+	return fmt.Sprintf("event is about physical resource %s, node now has %s", eventPhysicalID, nodePhysicalID), true
+}
+
+// Combine folds mode results into one verdict with recovery_conditional.
+// Unknown results never make a node unhealthy: under ANY_FAILED an unknown
+// result with no failure is unknown; under ALL_FAILED a node is unhealthy only
+// when every mode definitely failed.
+func Combine(cond health.Conditional, results []health.ModeResult) (health.Verdict, string) {
+	if len(results) == 0 {
+		return health.Unknown, "no detection mode ran"
+	}
+	var failed, unknown, healthy []string
+	for _, r := range results {
+		d := string(r.Type)
+		if r.Detail != "" {
+			d += ": " + r.Detail
+		}
+		switch r.Verdict {
+		case health.Unhealthy:
+			failed = append(failed, d)
+		case health.Healthy:
+			healthy = append(healthy, d)
+		default:
+			unknown = append(unknown, d)
+		}
+	}
+	if cond == health.AllFailed {
+		switch {
+		case len(healthy) > 0:
+			return health.Healthy, strings.Join(healthy, "; ")
+		case len(unknown) > 0:
+			return health.Unknown, strings.Join(unknown, "; ")
+		}
+		return health.Unhealthy, strings.Join(failed, "; ")
+	}
+	switch {
+	case len(failed) > 0:
+		return health.Unhealthy, strings.Join(failed, "; ")
+	case len(unknown) > 0:
+		return health.Unknown, strings.Join(unknown, "; ")
+	}
+	return health.Healthy, strings.Join(healthy, "; ")
+}
+
+// ApplyGrace turns an unhealthy verdict into healthy while the node is within
+// its grace period: updated (or created, if never updated) no more than grace
+// ago. Senlin's rule: unhealthy only when now - last update > grace.
+func ApplyGrace(v health.Verdict, reason string, lastUpdate time.Time, grace time.Duration, now time.Time) (health.Verdict, string) {
+	if v != health.Unhealthy || lastUpdate.IsZero() {
+		return v, reason
+	}
+	if age := now.Sub(lastUpdate); age <= grace {
+		return health.Healthy, fmt.Sprintf("within grace period (updated %s ago, grace %s): %s",
+			age.Truncate(time.Second), grace, reason)
+	}
+	return v, reason
+}
