@@ -8,12 +8,13 @@
 //	hc := healthclient.New(c)
 //	runID, err := hc.Register(ctx, pol.Registration(clusterID), healthclient.RegisterOptions{})
 //
-// The package holds every type its methods take and return, here or in
-// package workflows, so it needs no internal package of this module: see
-// [ParsePolicy], [Registration] and the example of [Client.Register].
+// The package names every type its methods take and return, here or in
+// package workflows, so its callers need no internal package of this module:
+// see [ParsePolicy], [Registration] and the example of [Client.Register].
 //
-// Every method that targets one cluster returns an error wrapping
-// [ErrNotRegistered] when the cluster has no running workflow.
+// Every method that targets one registered cluster (all but Register) returns
+// an error wrapping [ErrNotRegistered] when the cluster has no running
+// workflow.
 package healthclient
 
 import (
@@ -148,7 +149,10 @@ func (c *Client) Disable(ctx context.Context, clusterID string, s workflows.Disa
 
 // Recover asks the cluster's workflow to recover one node. The workflow
 // ignores the request while checks are disabled, for a node already
-// recovering and for a message ID it has already seen.
+// recovering, for a message ID it has already seen, for a notification of
+// another project, and for a nova or heat notification to a cluster whose
+// policy has no LIFECYCLE_EVENTS; its decision core may also hold it back
+// (max_unhealthy, a cap, the budget, maintenance; see Status.Decisions).
 func (c *Client) Recover(ctx context.Context, clusterID string, s RecoverSignal) error {
 	if clusterID != "" && s.NodeID == "" { // an empty cluster ID is reported first, by signal
 		return fmt.Errorf("recover node of cluster %s: RecoverSignal.NodeID is empty", clusterID)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -61,14 +60,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			if req.End {
 				return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID}), nil
 			}
-			now := workflow.Now(ctx)
-			p := &triage.Pause{By: req.Requester, Reason: req.Reason, Since: now}
-			switch {
-			case req.ForSeconds > 0:
-				p.Until = now.Add(time.Duration(req.ForSeconds) * time.Second)
-			case !req.Indefinite:
-				p.Until = now.Add(w.reg.Safety.PauseBound())
-			}
+			p := w.newPause(ctx, req.Requester, req.Reason, req.ForSeconds, req.Indefinite)
 			return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID, Pause: p}), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req MaintainRequest) error {

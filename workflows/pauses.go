@@ -17,15 +17,22 @@ import (
 // Every pause expires, after its own time or the policy's pause_max, unless
 // it asks to be indefinite.
 
-func (w *clusterHealth) pause(ctx workflow.Context, s DisableSignal) {
+// newPause starts a pause (of the cluster or of a node's recoveries) now:
+// for forSeconds, else for the policy's pause_max unless indefinite.
+func (w *clusterHealth) newPause(ctx workflow.Context, by, reason string, forSeconds int, indefinite bool) *triage.Pause {
 	now := workflow.Now(ctx)
-	p := &triage.Pause{By: s.Requester, Reason: s.Reason, Since: now}
+	p := &triage.Pause{By: by, Reason: reason, Since: now}
 	switch {
-	case s.ForSeconds > 0:
-		p.Until = now.Add(time.Duration(s.ForSeconds) * time.Second)
-	case !s.Indefinite:
+	case forSeconds > 0:
+		p.Until = now.Add(time.Duration(forSeconds) * time.Second)
+	case !indefinite:
 		p.Until = now.Add(w.reg.Safety.PauseBound())
 	}
+	return p
+}
+
+func (w *clusterHealth) pause(ctx workflow.Context, s DisableSignal) {
+	p := w.newPause(ctx, s.Requester, s.Reason, s.ForSeconds, s.Indefinite)
 	if w.st.Pauses == nil {
 		w.st.Pauses = map[string]*triage.Pause{}
 	}
