@@ -14,7 +14,10 @@
 //
 // Every method that targets one registered cluster (all but Register) returns
 // an error wrapping [ErrNotRegistered] when the cluster has no running
-// workflow.
+// workflow. Every method refuses, before it sends anything and with an error
+// wrapping [ErrInvalid] that names the field, a cluster ID outside
+// health.ClusterIDRule and a signal or update with a field missing, too long
+// or out of range.
 package healthclient
 
 import (
@@ -71,11 +74,15 @@ type RegisterOptions struct {
 // of the run that received the registration.
 //
 // The registration is checked with the policy rules that need no configured
-// limits (Registration.Validate with zero limits); checking the interval
-// minimum is the caller's business, as ParsePolicy does.
+// limits (Registration.Validate with zero limits, the cluster ID's rule
+// included); checking the interval minimum is the caller's business, as
+// ParsePolicy does. A refused registration wraps ErrInvalid.
 func (c *Client) Register(ctx context.Context, reg Registration, opts RegisterOptions) (string, error) {
-	if err := checkRegistration(reg); err != nil {
+	if err := checkClusterID(reg.ClusterID); err != nil {
 		return "", fmt.Errorf("register cluster: %w", err)
+	}
+	if err := checkRegistration(reg); err != nil {
+		return "", fmt.Errorf("register cluster %s: %w", reg.ClusterID, err)
 	}
 	queue := opts.TaskQueue
 	if queue == "" {
@@ -122,29 +129,24 @@ func initialSearchAttributes(reg health.Registration, disabled bool) temporal.Se
 // Update replaces the registration of a registered cluster; the workflow keeps
 // its state (enabled or not, verdicts, recoveries in flight).
 func (c *Client) Update(ctx context.Context, reg Registration) error {
-	if err := checkRegistration(reg); err != nil {
-		return fmt.Errorf("update cluster: %w", err)
-	}
-	return c.signal(ctx, "update", reg.ClusterID, workflows.SignalUpdate, workflows.UpdateSignal{Registration: reg})
+	return c.signal(ctx, "update", reg.ClusterID, workflows.SignalUpdate, workflows.UpdateSignal{Registration: reg}, checkRegistration(reg))
 }
 
 // Unregister ends the cluster's workflow cleanly: checks stop, recoveries
 // already requested are left to the engine.
 func (c *Client) Unregister(ctx context.Context, clusterID string, s workflows.UnregisterSignal) error {
-	return c.signal(ctx, "unregister", clusterID, workflows.SignalUnregister, s)
+	return c.signal(ctx, "unregister", clusterID, workflows.SignalUnregister, s, checkUnregister(s))
 }
 
 // Enable turns the cluster's checks on; the first round runs at once.
 func (c *Client) Enable(ctx context.Context, clusterID string, s workflows.EnableSignal) error {
-	return c.signal(ctx, "enable", clusterID, workflows.SignalEnable, s)
+	return c.signal(ctx, "enable", clusterID, workflows.SignalEnable, s, checkEnable(s))
 }
 
-// Disable turns the cluster's checks off, for s.ForSeconds when positive.
+// Disable turns the cluster's checks off, for s.ForSeconds when positive
+// (at most health.MaxPauseSeconds, a year).
 func (c *Client) Disable(ctx context.Context, clusterID string, s workflows.DisableSignal) error {
-	if clusterID != "" && s.ForSeconds < 0 { // an empty cluster ID is reported first, by signal
-		return fmt.Errorf("disable cluster %s: DisableSignal.ForSeconds must not be negative, got %d", clusterID, s.ForSeconds)
-	}
-	return c.signal(ctx, "disable", clusterID, workflows.SignalDisable, s)
+	return c.signal(ctx, "disable", clusterID, workflows.SignalDisable, s, checkDisable(s))
 }
 
 // Recover asks the cluster's workflow to recover one node. The workflow
@@ -153,17 +155,19 @@ func (c *Client) Disable(ctx context.Context, clusterID string, s workflows.Disa
 // another project, and for a nova or heat notification to a cluster whose
 // policy has no LIFECYCLE_EVENTS; its decision core may also hold it back
 // (max_unhealthy, a cap, the budget, maintenance; see Status.Decisions).
+// A signal that fails RecoverSignal.Validate is refused with ErrInvalid.
 func (c *Client) Recover(ctx context.Context, clusterID string, s RecoverSignal) error {
-	if clusterID != "" && s.NodeID == "" { // an empty cluster ID is reported first, by signal
-		return fmt.Errorf("recover node of cluster %s: RecoverSignal.NodeID is empty", clusterID)
-	}
-	return c.signal(ctx, "recover node of", clusterID, workflows.SignalRecover, s)
+	return c.signal(ctx, "recover node of", clusterID, workflows.SignalRecover, s, checkRecover(s))
 }
 
-// signal sends one signal to the cluster's running workflow.
-func (c *Client) signal(ctx context.Context, op, clusterID, name string, arg any) error {
-	if clusterID == "" {
-		return fmt.Errorf("%s cluster: cluster ID is empty", op)
+// signal sends one signal to the cluster's running workflow, unless the
+// cluster ID or the signal's own check (checkErr) refuses it.
+func (c *Client) signal(ctx context.Context, op, clusterID, name string, arg any, checkErr error) error {
+	if err := checkClusterID(clusterID); err != nil {
+		return fmt.Errorf("%s cluster: %w", op, err)
+	}
+	if checkErr != nil {
+		return fmt.Errorf("%s cluster %s: %w", op, clusterID, checkErr)
 	}
 	err := c.c.SignalWorkflow(ctx, workflows.WorkflowID(clusterID), "", name, arg)
 	if err != nil {
@@ -175,8 +179,8 @@ func (c *Client) signal(ctx context.Context, op, clusterID, name string, arg any
 // Status asks the cluster's running workflow for its status. A workflow that
 // is not running (unregistered) answers with ErrNotRegistered.
 func (c *Client) Status(ctx context.Context, clusterID string) (workflows.Status, error) {
-	if clusterID == "" {
-		return workflows.Status{}, errors.New("status of cluster: cluster ID is empty")
+	if err := checkClusterID(clusterID); err != nil {
+		return workflows.Status{}, fmt.Errorf("status of cluster: %w", err)
 	}
 	resp, err := c.c.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
 		WorkflowID:           workflows.WorkflowID(clusterID),
@@ -205,17 +209,6 @@ func notRegistered(err error) error {
 		return fmt.Errorf("%w (%s)", ErrNotRegistered, nf.Message)
 	}
 	return err
-}
-
-// checkRegistration rejects a registration no workflow could run.
-func checkRegistration(reg health.Registration) error {
-	if reg.ClusterID == "" {
-		return errors.New("Registration.ClusterID is empty")
-	}
-	if err := reg.Validate(health.Limits{}); err != nil {
-		return fmt.Errorf("invalid registration of cluster %s: %w", reg.ClusterID, err)
-	}
-	return nil
 }
 
 // ListFilter narrows List; the zero value lists every registered cluster.

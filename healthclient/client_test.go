@@ -194,8 +194,8 @@ func TestStatusDisableEnable(t *testing.T) {
 			c.Errorf("status: got recovery %q, want %q", st.Registration.Recovery.Name, health.OpRecreate)
 		case !st.Enabled:
 			c.Errorf("status: got disabled, want enabled")
-		case st.Counters.Rounds < 1 || len(st.Nodes) != 2:
-			c.Errorf("status: got %d rounds and %d nodes, want the first round done over 2 nodes", st.Counters.Rounds, len(st.Nodes))
+		case st.Counters.Rounds < 1 || st.NodeCount != 2:
+			c.Errorf("status: got %d rounds and %d nodes, want the first round done over 2 nodes", st.Counters.Rounds, st.NodeCount)
 		}
 	}, waitTimeout, waitTick)
 
@@ -353,19 +353,19 @@ func TestInvalidInput(t *testing.T) {
 		{"register without cluster", func() error {
 			_, err := hc.Register(ctx, health.Registration{}, healthclient.RegisterOptions{})
 			return err
-		}, "ClusterID"},
+		}, "cluster_id"},
 		{"register without modes", func() error {
 			_, err := hc.Register(ctx, noModes, healthclient.RegisterOptions{})
 			return err
 		}, "properties.detection.detection_modes"},
-		{"update without cluster", func() error { return hc.Update(ctx, health.Registration{}) }, "ClusterID"},
-		{"enable without cluster", func() error { return hc.Enable(ctx, "", workflows.EnableSignal{}) }, "cluster ID"},
-		{"disable without cluster", func() error { return hc.Disable(ctx, "", workflows.DisableSignal{}) }, "cluster ID"},
-		{"disable for negative", func() error { return hc.Disable(ctx, "c1", workflows.DisableSignal{ForSeconds: -1}) }, "ForSeconds"},
-		{"recover without cluster", func() error { return hc.Recover(ctx, "", health.RecoverSignal{NodeID: "n1"}) }, "cluster ID"},
-		{"recover without node", func() error { return hc.Recover(ctx, "c1", health.RecoverSignal{}) }, "NodeID"},
-		{"unregister without cluster", func() error { return hc.Unregister(ctx, "", workflows.UnregisterSignal{}) }, "cluster ID"},
-		{"status without cluster", func() error { _, err := hc.Status(ctx, ""); return err }, "cluster ID"},
+		{"update without cluster", func() error { return hc.Update(ctx, health.Registration{}) }, "cluster_id"},
+		{"enable without cluster", func() error { return hc.Enable(ctx, "", workflows.EnableSignal{}) }, "cluster_id"},
+		{"disable without cluster", func() error { return hc.Disable(ctx, "", workflows.DisableSignal{}) }, "cluster_id"},
+		{"disable for negative", func() error { return hc.Disable(ctx, "c1", workflows.DisableSignal{ForSeconds: -1}) }, "for_seconds"},
+		{"recover without cluster", func() error { return hc.Recover(ctx, "", health.RecoverSignal{NodeID: "n1"}) }, "cluster_id"},
+		{"recover without node", func() error { return hc.Recover(ctx, "c1", health.RecoverSignal{}) }, "node_id"},
+		{"unregister without cluster", func() error { return hc.Unregister(ctx, "", workflows.UnregisterSignal{}) }, "cluster_id"},
+		{"status without cluster", func() error { _, err := hc.Status(ctx, ""); return err }, "cluster_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

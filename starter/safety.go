@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/simulate"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -134,8 +135,8 @@ func forSeconds(d time.Duration) (int, error) {
 	if d < time.Second {
 		return 0, fmt.Errorf("--for must be a duration of at least 1s such as 30m or 2h, got %s", d)
 	}
-	if d.Seconds() > math.MaxInt32 {
-		return 0, fmt.Errorf("--for must be at most %s, got %s", time.Duration(math.MaxInt32)*time.Second, d)
+	if d > health.MaxPauseSeconds*time.Second {
+		return 0, fmt.Errorf("--for must be at most %s (366 days), got %s", health.MaxPauseSeconds*time.Second, d)
 	}
 	return int(math.Ceil(d.Seconds())), nil
 }

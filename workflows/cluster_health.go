@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/activities"
@@ -68,6 +69,8 @@ type roundOutcome struct {
 type verdict struct {
 	v      health.Verdict
 	reason string
+	// inGrace: the checks failed, but the node is within its grace period.
+	inGrace bool
 }
 
 type recoveryOutcome struct {
@@ -185,6 +188,19 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 
 func (w *clusterHealth) run(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
+	if !w.legacy {
+		// A raw start (not through the starter or the client) can carry any
+		// cluster ID: refuse one that breaks the rule, or that is not this
+		// workflow's, before it reaches a query or a label.
+		if err := health.CheckClusterID(w.reg.ClusterID); err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "BadRegistration", err)
+		}
+		if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != WorkflowID(w.reg.ClusterID) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"cluster_id: %q is not the cluster of workflow %s (whose ID must be %s)", w.reg.ClusterID, id, WorkflowID(w.reg.ClusterID)),
+				"BadRegistration", nil)
+		}
+	}
 	if w.st.Cluster.ID == "" {
 		var d activities.DescribeClusterResult
 		err := workflow.ExecuteActivity(quickOptions(ctx, "describe cluster "+w.reg.ClusterID), a.DescribeCluster, w.reg.ClusterID).Get(ctx, &d)

@@ -220,3 +220,27 @@ func TestRecoveryCarriesParamsAndFencing(t *testing.T) {
 		}
 	}
 }
+
+// A raw start with a cluster ID that breaks the rule, or that is not the
+// workflow's, fails at once; a malformed raw recover signal is dropped and
+// counted with the field named.
+func TestRawInputIsChecked(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	bad := urlRegistration()
+	bad.ClusterID = "c1/../x"
+	h.env.ExecuteWorkflow(WorkflowName, Input{Registration: bad})
+	if err := h.env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "cluster_id") {
+		t.Errorf("bad cluster ID: got %v, want the workflow refused naming cluster_id", err)
+	}
+
+	h = newHarness(t, threeNodes()...)
+	h.at(10*time.Second, func() {
+		h.env.SignalWorkflow(SignalRecover, RecoverSignal{NodeID: "n1", Event: strings.Repeat("x", 5000), Source: health.SourceOperator})
+	})
+	var s Status
+	h.at(20*time.Second, func() { s = h.status() })
+	h.run(Input{Registration: urlRegistration()}, 30*time.Second)
+	if h.engine.ActionCount() != 0 || s.LastIgnored == nil || s.LastIgnored.Reason != triage.ReasonInvalid || !strings.Contains(s.LastIgnored.Detail, "event") {
+		t.Errorf("oversized event: got %d actions, last ignored %+v, want none and invalid_request naming event", h.engine.ActionCount(), s.LastIgnored)
+	}
+}

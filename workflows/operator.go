@@ -68,8 +68,8 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			if strings.TrimSpace(req.NodeID) == "" {
 				errs = append(errs, errors.New("node_id: required"))
 			}
-			if req.ForSeconds < 0 || req.ForSeconds > maxPauseSeconds {
-				errs = append(errs, fmt.Errorf("for_seconds: must be from 0 to %d, got %d", maxPauseSeconds, req.ForSeconds))
+			if req.ForSeconds < 0 || req.ForSeconds > health.MaxPauseSeconds {
+				errs = append(errs, fmt.Errorf("for_seconds: must be from 0 to %d, got %d", health.MaxPauseSeconds, req.ForSeconds))
 			}
 			if req.End && (req.ForSeconds > 0 || req.Indefinite) {
 				errs = append(errs, errors.New("end: ends a maintenance; for_seconds and indefinite start one"))
@@ -84,9 +84,6 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 	}
 	return nil
 }
-
-// maxPauseSeconds bounds a requested pause or maintenance: a year.
-const maxPauseSeconds = 366 * 24 * 60 * 60
 
 func checkNodeRequest(req NodeRequest) error {
 	if strings.TrimSpace(req.NodeID) == "" {

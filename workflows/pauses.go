@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/triage"
 )
 
@@ -21,6 +22,8 @@ import (
 // for forSeconds, else for the policy's pause_max unless indefinite.
 func (w *clusterHealth) newPause(ctx workflow.Context, by, reason string, forSeconds int, indefinite bool) *triage.Pause {
 	now := workflow.Now(ctx)
+	// A raw signal is not refused: an absurd length is kept within bounds.
+	forSeconds = min(max(forSeconds, 0), health.MaxPauseSeconds)
 	p := &triage.Pause{By: by, Reason: reason, Since: now}
 	switch {
 	case forSeconds > 0:

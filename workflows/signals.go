@@ -89,6 +89,12 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{TagReason: reason}).Counter(MetricSignalsIgnored).Inc(1)
 		w.logger.Info("recover signal ignored: "+detail, fields...)
 	}
+	if err := s.Validate(); err != nil && !w.legacy && s.NodeID != "" {
+		// A raw signal cannot be refused; a malformed one is dropped, and
+		// counted with the field that is wrong.
+		ignore(triage.ReasonInvalid, strings.Join(strings.Fields(err.Error()), " "))
+		return
+	}
 	dup := s.MessageID != "" && slices.Contains(w.st.SeenMessages, s.MessageID)
 	if s.MessageID != "" && !dup {
 		w.st.SeenMessages = append(w.st.SeenMessages, s.MessageID)

@@ -25,7 +25,9 @@ import (
 type Signaller interface {
 	// Signal returns nil once the signal is accepted, an error wrapping
 	// healthclient.ErrNotRegistered when the cluster has no running workflow,
-	// and any other error when it could not tell (the bridge retries those).
+	// one wrapping healthclient.ErrInvalid when the signal is refused (the
+	// bridge dead-letters the notification), and any other error when it
+	// could not tell (the bridge retries those).
 	Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error
 }
 
@@ -427,7 +429,8 @@ func (b *Bridge) deadLetter(log *zap.Logger, d amqp.Delivery, reason string) {
 }
 
 // signal sends the event's signal and acknowledges the delivery once it was
-// accepted. While the signaller fails for another reason than
+// accepted; a signal the client refuses (healthclient.ErrInvalid) is
+// dead-lettered. While the signaller fails for another reason than
 // healthclient.ErrNotRegistered (Temporal unreachable), it retries the same
 // delivery in place with capped exponential backoff, without acknowledging
 // it; at shutdown it requeues it, and when the connection is lost RabbitMQ
@@ -450,7 +453,7 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 	_, err := backoff.Retry(waitCtx, func() (struct{}, error) {
 		attempt++
 		err := b.callSignaller(ctx, ev)
-		if err == nil || errors.Is(err, healthclient.ErrNotRegistered) {
+		if err == nil || errors.Is(err, healthclient.ErrNotRegistered) || errors.Is(err, healthclient.ErrInvalid) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		b.count(metrics.BridgeRetried)
@@ -464,6 +467,10 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 		b.count(metrics.BridgeSignalled)
 		b.forgetUnregistered(ev.ClusterID)
 		log.Info("recover signal sent", zap.Int("attempt", attempt))
+	case errors.Is(err, healthclient.ErrInvalid):
+		// Classify checks what the client checks, so this is a rule the two
+		// disagree on; retrying cannot help, and the body is kept.
+		b.deadLetter(log, d, err.Error())
 	case errors.Is(err, healthclient.ErrNotRegistered):
 		b.settle(log, d.Ack(false), "ack")
 		b.count(metrics.BridgeNotRegistered)

@@ -12,15 +12,27 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
 // MaxBodyBytes caps the size of a notification body. Nova and Heat
-// notifications are a few kilobytes; anything near this cap is not one.
+// notifications are a few kilobytes; anything near this cap is not one. A
+// larger body is dead-lettered without being parsed.
 const MaxBodyBytes = 1 << 20
+
+// MaxDepth caps how deeply the objects and arrays of a notification nest, in
+// the body and again in a messagingv2 envelope's message. Nova's versioned
+// payloads, the deepest, nest 6 levels.
+const MaxDepth = 32
+
+// maxReasonBytes bounds an outcome's reason, which quotes values of the
+// notification into log lines.
+const maxReasonBytes = 512
 
 // ErrMalformed is wrapped by every ParseDelivery error: the body is not an
 // oslo.messaging notification.
@@ -71,12 +83,17 @@ func (n Notification) Time() (time.Time, error) {
 
 // ParseDelivery decodes a delivery body in either oslo.messaging envelope: v2
 // ({"oslo.version": "2.0", "oslo.message": "<the message as a JSON string>"},
-// decoded twice) or v1 (the message object itself). Every error wraps
-// ErrMalformed. It does no I/O and keeps nothing of body.
+// decoded twice) or v1 (the message object itself). A body over MaxBodyBytes,
+// one that is not valid UTF-8 (oslo.messaging writes ASCII JSON) and one that
+// nests deeper than MaxDepth are refused before they are decoded. Every
+// error wraps ErrMalformed. It does no I/O and keeps nothing of body.
 func ParseDelivery(exchange, routingKey string, body []byte) (Notification, error) {
 	n := Notification{Exchange: exchange, RoutingKey: routingKey}
 	if len(body) > MaxBodyBytes {
 		return n, malformed("body of %d bytes exceeds %d", len(body), MaxBodyBytes)
+	}
+	if !utf8.Valid(body) {
+		return n, malformed("body is not valid UTF-8")
 	}
 	msg, err := decodeObject(body)
 	if err != nil {
@@ -134,7 +151,7 @@ func unwrapV2(env map[string]json.RawMessage) (string, map[string]json.RawMessag
 		return "", nil, malformed("envelope: oslo.version is %s, want a string", kindOf(env["oslo.version"]))
 	}
 	if major, _, _ := strings.Cut(version, "."); major != "2" {
-		return "", nil, malformed("envelope: oslo.version %q is not 2.x", version)
+		return "", nil, malformed("envelope: oslo.version %s is not 2.x", clip(strconv.Quote(version), 64))
 	}
 	inner, ok := jsonString(env["oslo.message"])
 	if !ok {
@@ -147,8 +164,12 @@ func unwrapV2(env map[string]json.RawMessage) (string, map[string]json.RawMessag
 	return version, msg, nil
 }
 
-// decodeObject decodes a JSON object one level deep.
+// decodeObject decodes a JSON object one level deep, once it has checked that
+// it nests no deeper than MaxDepth.
 func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	if err := checkDepth(data, MaxDepth); err != nil {
+		return nil, err
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		if errors.As(err, new(*json.UnmarshalTypeError)) {
@@ -160,6 +181,46 @@ func decodeObject(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errors.New("null is not a JSON object")
 	}
 	return m, nil
+}
+
+// checkDepth reports JSON that nests objects and arrays deeper than limit. It
+// only counts brackets outside strings; whether the JSON is valid is for the
+// decoder to say.
+func checkDepth(data []byte, limit int) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > limit {
+				return fmt.Errorf("nests deeper than %d levels", limit)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // firstString returns the first of keys present with a non-empty string value.
@@ -297,8 +358,17 @@ type Event struct {
 // type is checked before the payload, so notifications that are not failure
 // events are ignored whatever their payload looks like. The priority does not
 // matter: ERROR notifications such as instance.rebuild.error are handled (Senlin
-// never received them). Classify never panics.
+// never received them). A member whose cluster ID breaks health.ClusterIDRule,
+// whose signal fails RecoverSignal.Validate, or whose state or physical id is
+// not a string is malformed. Classify never panics, and its reason is at most
+// a few hundred bytes whatever the notification holds.
 func Classify(n Notification) (Event, Outcome) {
+	ev, out := classify(n)
+	out.Reason = clip(out.Reason, maxReasonBytes)
+	return ev, out
+}
+
+func classify(n Notification) (Event, Outcome) {
 	switch {
 	case strings.HasPrefix(n.Publisher, "compute."):
 		return classifyNova(n, novaLegacyEvents, n.Payload, "instance_id")
@@ -338,8 +408,14 @@ func classifyNova(n Notification, events map[string]string, data map[string]any,
 	if !ok {
 		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: metadata.cluster_node_id is not a string", n.EventType)}
 	}
-	state, _ := optString(data, "state")
-	physicalID, _ := optString(data, idKey)
+	state, ok := optString(data, "state")
+	if !ok {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload state is not a string", n.EventType)}
+	}
+	physicalID, ok := optString(data, idKey)
+	if !ok {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload %s is not a string", n.EventType, idKey)}
+	}
 	return member(n, SourceNova, event, clusterID, nodeID, state, physicalID)
 }
 
@@ -376,36 +452,48 @@ func classifyHeat(n Notification) (Event, Outcome) {
 			nodeID = v
 		}
 	}
-	state, _ := optString(n.Payload, "state")
+	state, ok := optString(n.Payload, "state")
+	if !ok {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload state is not a string", n.EventType)}
+	}
 	// stack_identity is the stack's ARN; a stack node's physical_id is the
 	// bare stack id, so the signal carries that.
-	stack, _ := optString(n.Payload, "stack_identity")
+	stack, ok := optString(n.Payload, "stack_identity")
+	if !ok {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload stack_identity is not a string", n.EventType)}
+	}
 	return member(n, SourceHeat, event, clusterID, nodeID, state, health.StackID(stack))
 }
 
-// member builds the event of a cluster node, or ignores a notification about a
-// resource that is not one.
+// member builds the event of a cluster node. A notification about a resource
+// that is not one is ignored; one whose cluster ID or recover signal would be
+// refused downstream is malformed.
 func member(n Notification, source, event, clusterID, nodeID, state, physicalID string) (Event, Outcome) {
 	if clusterID == "" {
 		return Event{}, Outcome{KindIgnored, fmt.Sprintf("%s: no cluster id", n.EventType)}
 	}
+	if err := health.CheckClusterID(clusterID); err != nil {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: %v", n.EventType, err)}
+	}
 	if nodeID == "" {
 		return Event{}, Outcome{KindIgnored, fmt.Sprintf("%s: cluster %s: no node id", n.EventType, clusterID)}
 	}
-	return Event{
-		ClusterID: clusterID,
-		Signal: health.RecoverSignal{
-			NodeID:     nodeID,
-			Event:      event,
-			State:      state,
-			PhysicalID: physicalID,
-			Publisher:  n.Publisher,
-			Timestamp:  n.Timestamp,
-			MessageID:  n.MessageID,
-			Project:    n.Project,
-			Source:     source,
-		},
-	}, Outcome{KindRecover, fmt.Sprintf("%s: %s of node %s", n.EventType, event, nodeID)}
+	sig := health.RecoverSignal{
+		NodeID:     nodeID,
+		Event:      event,
+		State:      state,
+		PhysicalID: physicalID,
+		Publisher:  n.Publisher,
+		Timestamp:  n.Timestamp,
+		MessageID:  n.MessageID,
+		Project:    n.Project,
+		Source:     source,
+	}
+	if err := sig.Validate(); err != nil {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: cluster %s: recover signal: %s",
+			n.EventType, clusterID, strings.ReplaceAll(err.Error(), "\n", "; "))}
+	}
+	return Event{ClusterID: clusterID, Signal: sig}, Outcome{KindRecover, fmt.Sprintf("%s: %s of node %s", n.EventType, event, nodeID)}
 }
 
 func notFailure(n Notification) Outcome {

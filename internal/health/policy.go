@@ -213,14 +213,18 @@ func ParsePolicy(data []byte, lim Limits) (Policy, error) {
 
 // Validate re-validates a normalised registration (for example one received in
 // an update) with the rules ParsePolicy applies, reporting problems with the
-// same spec paths in a *ValidationError. It also requires a cluster ID.
+// same spec paths in a *ValidationError. It also requires a cluster ID that
+// passes CheckClusterID.
 func (r Registration) Validate(lim Limits) error {
 	var errs []FieldError
 	switch {
 	case r.ClusterID == "":
 		errs = append(errs, FieldError{pathClusterID, "Required spec item 'cluster_id' not provided"})
-	case !utf8.ValidString(r.ClusterID):
-		errs = append(errs, FieldError{pathClusterID, "must be valid UTF-8 text"})
+	default:
+		var fe FieldError
+		if errors.As(CheckClusterID(r.ClusterID), &fe) {
+			errs = append(errs, fe)
+		}
 	}
 	errs = append(errs, checkRegistration(r, lim, nil)...)
 	if len(errs) > 0 {
@@ -458,7 +462,7 @@ func pollURLRule(m DetectionMode) string {
 	if !utf8.ValidString(m.PollURL) {
 		return "must be valid UTF-8 text"
 	}
-	u, err := url.Parse(m.URLFor("node-1"))
+	u, err := url.Parse(strings.ReplaceAll(m.PollURL, NodeNamePlaceholder, "node-1"))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -471,6 +475,9 @@ func pollURLRule(m DetectionMode) string {
 	}
 	if u.Host == "" {
 		return fmt.Sprintf("The value '%s' has no host", specShow(m.PollURL))
+	}
+	if _, err := m.URLFor("node-1"); err != nil {
+		return fmt.Sprintf("The value '%s' cannot take a node name: %v", specShow(m.PollURL), err)
 	}
 	return ""
 }

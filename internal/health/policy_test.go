@@ -512,8 +512,8 @@ func TestPolicy_Scenario13_URLOptionDefaults(t *testing.T) {
 	if got[0].Attempts() != 3 || got[0].RetryInterval() != 3*time.Second {
 		t.Errorf("got %d attempts %v apart, want 3 attempts 3s apart", got[0].Attempts(), got[0].RetryInterval())
 	}
-	if u := got[0].URLFor("web-1"); u != "http://mon.example/web-1/health" {
-		t.Errorf("got URL %q, want http://mon.example/web-1/health", u)
+	if u, err := got[0].URLFor("web-1"); err != nil || u != "http://mon.example/web-1/health" {
+		t.Errorf("got URL %q, %v; want http://mon.example/web-1/health", u, err)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 const namespace = "healthd"
 
 // ignoreReasons are the reason labels of healthd_recover_signals_ignored_total.
-var ignoreReasons = []string{triage.ReasonNoNodeID, triage.ReasonDuplicate, triage.ReasonPaused,
+var ignoreReasons = []string{triage.ReasonNoNodeID, triage.ReasonInvalid, triage.ReasonDuplicate, triage.ReasonPaused,
 	triage.ReasonOtherProject, triage.ReasonInFlight, triage.ReasonNoLifecycle}
 
 // BridgeOutcome is what the signal bridge did with one notification.

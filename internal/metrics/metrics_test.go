@@ -116,7 +116,7 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 	}{
 		{"checks by verdict", m.Checks, 4},
 		{"recoveries by outcome", m.Recoveries, len(health.Outcomes())},
-		{"ignored signals by reason", m.SignalsIgnored, 6},
+		{"ignored signals by reason", m.SignalsIgnored, 7},
 		{"bridge messages by outcome", m.BridgeMessages, 5},
 		{"engine actions by status", m.EngineActions, 4},
 	}

@@ -331,6 +331,8 @@ func TestProbeTemplateExpansion(t *testing.T) {
 		{"one placeholder", "/{nodename}/health", "web-1", "/web-1/health"},
 		{"every occurrence", "/{nodename}/health/{nodename}", "web-1", "/web-1/health/web-1"},
 		{"escaped name", "/{nodename}/health", "web 1/ä", "/web%201%2F%C3%A4/health"},
+		{"reserved characters escaped", "/n/{nodename}/health", "a@b:c#d?e", "/n/a%40b%3Ac%23d%3Fe/health"},
+		{"dot segment neutralised", "/n/{nodename}/health", ".", "/n/%2E/health"},
 		{"no placeholder", "/static/health", "web-1", "/static/health"},
 	}
 	for _, tt := range tests {
@@ -340,7 +342,11 @@ func TestProbeTemplateExpansion(t *testing.T) {
 			mu.Lock()
 			paths = nil
 			mu.Unlock()
-			got := p.Probe(t.Context(), m.URLFor(tt.node), m)
+			u, err := m.URLFor(tt.node)
+			if err != nil {
+				t.Fatalf("URLFor(%q): %v", tt.node, err)
+			}
+			got := p.Probe(t.Context(), u, m)
 			checkResult(t, got, health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
 			mu.Lock()
 			defer mu.Unlock()

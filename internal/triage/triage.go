@@ -78,13 +78,16 @@ type Memory struct {
 	Maintenance *Pause `json:"maintenance,omitempty"`
 	// Approval is the recovery waiting for an operator's answer.
 	Approval *Approval `json:"approval,omitempty"`
+	// Queued: its recovery waits its turn (max_unhealthy, the cap, the
+	// budget); Retry decides again for such nodes only.
+	Queued bool `json:"queued,omitempty"`
 }
 
 // Empty reports whether there is nothing to remember of the node.
 func (m *Memory) Empty() bool {
 	return m.Failures == 0 && m.Successes == 0 && !m.Unhealthy && len(m.Changes) == 0 && !m.Quarantined &&
 		m.Step == 0 && m.ClimbUntil.IsZero() && m.FailedRecoveries == 0 && m.NeedsHuman == "" &&
-		m.Maintenance == nil && m.Approval == nil
+		m.Maintenance == nil && m.Approval == nil && !m.Queued
 }
 
 // Pause holds something back until Until (zero: until lifted on purpose).
@@ -251,6 +254,7 @@ const (
 const (
 	ReasonUnhealthy        = "unhealthy"
 	ReasonNoNodeID         = "no_node_id"
+	ReasonInvalid          = "invalid_request"
 	ReasonDuplicate        = "duplicate_message_id"
 	ReasonPaused           = "disabled"
 	ReasonOtherProject     = "other_project"
@@ -385,6 +389,7 @@ func (d *decider) round(t Round) Result {
 		for _, i := range candidates {
 			if id := r.Decisions[i].NodeID; !d.inFlight(id) {
 				r.Decisions[i].Reason, r.Decisions[i].Detail = hold.Reason, hold.Detail
+				d.c.node(id).Queued = hold.Reason == ReasonMaxUnhealthy
 				continue
 			}
 			d.holdInFlight(&r.Decisions[i])
@@ -481,6 +486,7 @@ func (d *decider) node(dec *Decision, m *Memory, reason, source string) {
 	}
 	op := d.p.Ladder[step].Operation
 	if c := d.p.Safety.MaxInFlight; c > 0 && len(d.f.InFlight)+d.granted >= c {
+		m.Queued = true
 		dec.Reason, dec.Detail = ReasonMaxInFlight, fmt.Sprintf("waiting its turn: %d recoveries in flight, max_in_flight %d",
 			len(d.f.InFlight)+d.granted, c)
 		return
@@ -488,6 +494,7 @@ func (d *decider) node(dec *Decision, m *Memory, reason, source string) {
 	if b := d.p.Safety.Budget; b.Recoveries > 0 {
 		d.refill()
 		if d.c.Tokens < 1 {
+			m.Queued = true
 			per := time.Duration(b.Window) * time.Second / time.Duration(b.Recoveries)
 			next := d.now.Add(time.Duration((1 - d.c.Tokens) * float64(per)))
 			dec.Reason, dec.Detail = ReasonBudget, fmt.Sprintf("waiting its turn: the budget of %d recoveries per %ds is spent; the next is due at %s",
@@ -497,6 +504,7 @@ func (d *decider) node(dec *Decision, m *Memory, reason, source string) {
 		d.c.Tokens--
 	}
 	d.granted++
+	m.Queued = false
 	dec.Operation, dec.Step = op, step
 	if d.p.Safety.NeedsApproval(op) {
 		m.Approval = &Approval{Operation: op, Step: step, Since: d.now, Until: d.now.Add(d.p.Safety.ApprovalWait()),
@@ -603,6 +611,7 @@ func (d *decider) request(t Request) Result {
 		}
 		if hold := d.clusterHold(unhealthy); hold != nil {
 			dec.Action, dec.Reason, dec.Detail = Hold, hold.Reason, hold.Detail
+			m.Queued = hold.Reason == ReasonMaxUnhealthy
 			r.Hold = hold
 			r.Decisions = []Decision{dec}
 			return r
@@ -620,8 +629,8 @@ func (d *decider) retry() Result {
 	for id, m := range d.c.Nodes {
 		if m.Unhealthy {
 			unhealthy++
-			if !d.inFlight(id) {
-				ids = append(ids, id)
+			if m.Queued && !d.inFlight(id) {
+				ids = append(ids, id) // a failed recovery is not retried here
 			}
 		}
 	}
