@@ -77,6 +77,24 @@ func waitOptions(ctx workflow.Context, left time.Duration, summary string) workf
 	})
 }
 
+// recordOptions: the timeline outlives Temporal's history, so its entries are
+// retried through a database outage of up to an hour rather than dropped
+// after a few minutes.
+func recordOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: time.Hour,
+		Summary:                summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        30 * time.Second,
+			MaximumAttempts:        0, // bounded by ScheduleToCloseTimeout
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+		},
+	})
+}
+
 // quickOptions is for short activities on the database, retried through a
 // brief outage; bad input, and the error types given, are final.
 func quickOptions(ctx workflow.Context, summary string, final ...string) workflow.Context {

@@ -215,7 +215,7 @@ func (w *clusterHealth) record(ctx workflow.Context, events []health.HealthEvent
 	}
 	w.pending++
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		err := workflow.ExecuteActivity(quickOptions(gctx, fmt.Sprintf("record %d health events", len(events))), a.RecordHealthEvents, events).Get(gctx, nil)
+		err := workflow.ExecuteActivity(recordOptions(gctx, fmt.Sprintf("record %d health events", len(events))), a.RecordHealthEvents, events).Get(gctx, nil)
 		if err != nil {
 			w.logger.Warn("cannot record health events", "cluster_id", w.reg.ClusterID, "error", err)
 		}

@@ -155,7 +155,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				Store: m.Store, Watcher: watcher, Logger: m.Logger.Named("engine"), Observer: m.Metrics,
 				HTTP:    &http.Client{Timeout: m.Config.Engine.WebhookTimeout},
 				Workers: m.Config.Engine.Workers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
-				Lease: m.Config.Engine.Lease,
+				Lease: m.Config.Engine.Lease, WebhookSecret: m.Config.Engine.WebhookSecret,
 			}
 			goRun("engine", ex.Run)
 			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.Engine.Workers))

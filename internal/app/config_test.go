@@ -49,6 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 		"ENGINE_WORKERS":               "4",
 		"ENGINE_WEBHOOK_TIMEOUT":       "30s",
 		"ENGINE_LEASE":                 "1m0s",
+		"ENGINE_WEBHOOK_SECRET":        "",
 		"NOVA_CONTROL_EXCHANGE":        "nova",
 		"HEAT_CONTROL_EXCHANGE":        "heat",
 		"BRIDGE_NOVA_QUEUE":            "healthd.nova",
@@ -87,7 +88,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			"LOG_FORMAT": "console", "LOG_LEVEL": "debug", "METRICS_ADDR": ":9000",
 			"HEALTH_CHECK_INTERVAL_MIN": "30", "CHECK_INTERVAL_MAX": "7200", "SWEEP_CONCURRENCY": "1024",
 			"WORKER_ACTIVITY_POLLERS": "16", "WORKER_WORKFLOW_POLLERS": "4",
-			"ENGINE_WORKERS": "16", "ENGINE_WEBHOOK_TIMEOUT": "45s", "ENGINE_LEASE": "5m",
+			"ENGINE_WORKERS": "16", "ENGINE_WEBHOOK_TIMEOUT": "45s", "ENGINE_LEASE": "5m", "ENGINE_WEBHOOK_SECRET": "whsec",
 			"NOVA_CONTROL_EXCHANGE": "nova2", "HEAT_CONTROL_EXCHANGE": "heat2",
 			"BRIDGE_NOVA_QUEUE": "q.nova", "BRIDGE_HEAT_QUEUE": "q.heat",
 			"BRIDGE_DEAD_LETTER_EXCHANGE": "dlx", "BRIDGE_DEAD_LETTER_QUEUE": "q.dead",
@@ -100,7 +101,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			c.Log, c.Metrics.Addr = logging.Config{Format: "console", Level: "debug"}, ":9000"
 			c.Health = healthworker.Config{Limits: healthworker.Limits{IntervalMin: 30, IntervalMax: 7200},
 				SweepConcurrency: 1024, ActivityPollers: 16, WorkflowPollers: 4}
-			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute}
+			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute, WebhookSecret: "whsec"}
 			b := &c.Bridge
 			b.NovaExchange, b.HeatExchange, b.NovaQueue, b.HeatQueue = "nova2", "heat2", "q.nova", "q.heat"
 			b.DeadLetterExchange, b.DeadLetterQueue, b.Prefetch, b.Concurrency = "dlx", "q.dead", 5, 2
@@ -272,6 +273,7 @@ func TestConfigRedacted(t *testing.T) {
 		{"AMQP URL password", "AMQP_URL", "amqps://svc:s3cret@mq:5671/prod", "amqps://svc:xxxxx@mq:5671/prod", "s3cret"},
 		{"unparsable URL is not shown", "AMQP_URL", "amqp://svc:s3cret@mq:bad/", "(unparsable, not shown)", "s3cret"},
 		{"metrics disabled", "METRICS_ADDR", "off", "off", ""},
+		{"webhook secret", "ENGINE_WEBHOOK_SECRET", "whsec-4f1d", "xxxxx", "whsec-4f1d"},
 		{"duration", "ENGINE_WEBHOOK_TIMEOUT", "90s", "1m30s", ""},
 		{"bool", "AMQP_DURABLE_EXCHANGES", "yes", "false", ""}, // invalid: the default stays
 	}
@@ -292,6 +294,8 @@ func TestConfigRedacted(t *testing.T) {
 				"%#v":             fmt.Sprintf("%#v", c),
 				"%+v of Bridge":   fmt.Sprintf("%+v", c.Bridge),
 				"%#v of Database": fmt.Sprintf("%#v", c.Database),
+				"%+v of Engine":   fmt.Sprintf("%+v", c.Engine),
+				"%#v of Engine":   fmt.Sprintf("%#v", c.Engine),
 				"RedactedURL":     c.Database.RedactedURL(),
 				"Validate":        fmt.Sprint(config.Validate(c.AllSections()...)),
 			} {

@@ -10,8 +10,9 @@
 //	fs.Parse(os.Args[1:])
 //	err = config.Validate(&cfg)              // every problem at once
 //
-// Secrets (the passwords in DATABASE_URL and AMQP_URL) never appear in errors,
-// in flag help or in [Redacted]; log the result of Redacted, never the fields.
+// Secrets (the passwords in DATABASE_URL and AMQP_URL, the webhook signing
+// key ENGINE_WEBHOOK_SECRET) never appear in errors, in flag help or in
+// [Redacted]; log the result of Redacted, never the fields.
 package config
 
 import (
@@ -125,8 +126,8 @@ func FlagName(env string) string {
 }
 
 // Redacted returns every setting of the sections by environment variable
-// name, safe to log: passwords are replaced by [RedactedPassword], and a URL
-// that cannot be parsed is not shown at all.
+// name, safe to log: passwords and [Secret] values are replaced by
+// [RedactedPassword], and a URL that cannot be parsed is not shown at all.
 func Redacted(sections ...Section) map[string]string {
 	m := make(map[string]string)
 	for _, s := range settings(sections) {

@@ -254,3 +254,56 @@ func TestFlagName(t *testing.T) {
 		}
 	}
 }
+
+// secretSection holds one Secret.
+type secretSection struct{ Key string }
+
+func (s *secretSection) Settings() []Setting {
+	return []Setting{Secret("T_KEY", "a signing key", &s.Key)}
+}
+
+// TestSecret loads a Secret from the environment and from a flag: the value
+// is set, and neither Redacted, the flag help nor an error shows it.
+func TestSecret(t *testing.T) {
+	const key = "k3y-9f2c1e"
+	tests := []struct {
+		name         string
+		env          map[string]string
+		args         []string
+		want         string
+		wantRedacted string
+	}{
+		{"unset", nil, nil, "", ""},
+		{"from env", map[string]string{"T_KEY": key}, nil, key, RedactedPassword},
+		{"from flag", nil, []string{"--t-key=" + key}, key, RedactedPassword},
+		{"flag clears env", map[string]string{"T_KEY": key}, []string{"--t-key="}, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s secretSection
+			if err := Load(env(tt.env), &s); err != nil {
+				t.Fatalf("Load: got error %v, want nil", err)
+			}
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			var out strings.Builder
+			fs.SetOutput(&out)
+			RegisterFlags(fs, &s)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatalf("Parse: got error %v, want nil", err)
+			}
+			if err := Validate(&s); err != nil {
+				t.Errorf("Validate: got error %v, want nil", err)
+			}
+			if s.Key != tt.want {
+				t.Errorf("T_KEY: got %q, want %q", s.Key, tt.want)
+			}
+			if got := Redacted(&s)["T_KEY"]; got != tt.wantRedacted {
+				t.Errorf("Redacted: got %q, want %q", got, tt.wantRedacted)
+			}
+			fs.PrintDefaults()
+			if help := fs.FlagUsages() + out.String(); strings.Contains(help, key) || !strings.Contains(help, "(env T_KEY)") {
+				t.Errorf("flag help shows the key or not the variable:\n%s", help)
+			}
+		})
+	}
+}

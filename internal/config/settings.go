@@ -13,7 +13,7 @@ import (
 
 // Setting ties one field of a section to its environment variable, its flag
 // and the rule its value must follow. Build one with [String], [Int],
-// [Duration], [Bool], [SecretURL] or [ListenAddr].
+// [Duration], [Bool], [SecretURL], [Secret] or [ListenAddr].
 type Setting struct {
 	env   string
 	usage string
@@ -63,6 +63,14 @@ func Bool(env, usage string, p *bool) Setting {
 // password.
 func SecretURL(env, usage string, p *string, rule Rule, redact func(string) string) Setting {
 	return Setting{env, usage, &secretValue{p: p, rule: rule, redact: redact}}
+}
+
+// Secret is a string that is a secret as a whole, such as a signing key;
+// empty means unset. Any value is accepted, and errors, flag help, [Redacted]
+// and printing show [RedactedPassword] in place of a value that is set, and
+// "" for an unset one.
+func Secret(env, usage string, p *string) Setting {
+	return Setting{env, usage, &secretString{p: p}}
 }
 
 // ListenAddr is a host:port to listen on, or empty for no listener; [Off]
@@ -115,6 +123,20 @@ func (v *secretValue) check() error {
 		return fmt.Errorf("%s (value not shown: it may hold a password)", msg)
 	}
 	return nil
+}
+
+// secretString is a secret as a whole: String shows only whether it is set.
+type secretString struct{ p *string }
+
+func (v *secretString) Type() string       { return "secret" }
+func (v *secretString) Set(s string) error { *v.p = s; return nil }
+func (v *secretString) check() error       { return nil }
+
+func (v *secretString) String() string {
+	if *v.p == "" {
+		return ""
+	}
+	return RedactedPassword
 }
 
 // listenValue is a host:port, or empty to disable; "off" also disables.

@@ -2,13 +2,16 @@
 // "nodes" with a health endpoint, a recovery webhook that brings a node back,
 // a status URL that reports every node's server and hypervisor (so that the
 // reference engine keeps the nodes' status columns fresh), and endpoints to
-// break and fix nodes by hand.
+// break and fix nodes by hand. With a webhook secret, the recovery webhook
+// verifies the signature of each call as an engine should, and refuses the
+// calls that are not the reference engine's.
 package demo
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -38,6 +41,9 @@ type Demo struct {
 	logger *zap.Logger
 	// RecoverDelay is how long a simulated recovery takes.
 	RecoverDelay time.Duration
+	// webhookSecret verifies the signature of the recovery webhook's calls;
+	// empty accepts unsigned calls.
+	webhookSecret string
 
 	mu     sync.Mutex
 	broken map[string]bool
@@ -45,13 +51,16 @@ type Demo struct {
 }
 
 // Start serves the demo nodes on addr (host:port; port 0 picks one) and
-// writes the demo cluster and its nodes into the store.
-func Start(ctx context.Context, addr string, nodes int, st Store, logger *zap.Logger) (*Demo, error) {
+// writes the demo cluster and its nodes into the store. webhookSecret is the
+// engine's ENGINE_WEBHOOK_SECRET: when it is set, the recovery webhook
+// refuses (401) a call whose signature it does not verify.
+func Start(ctx context.Context, addr string, nodes int, webhookSecret string, st Store, logger *zap.Logger) (*Demo, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo: listen on %s: %w", addr, err)
 	}
-	d := &Demo{URL: "http://" + ln.Addr().String(), logger: logger, broken: map[string]bool{}, RecoverDelay: 2 * time.Second}
+	d := &Demo{URL: "http://" + ln.Addr().String(), logger: logger, broken: map[string]bool{}, RecoverDelay: 2 * time.Second,
+		webhookSecret: webhookSecret}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /nodes/{name}/health", d.health)
 	mux.HandleFunc("POST /nodes/{name}/break", d.toggle(true))
@@ -138,10 +147,23 @@ func (d *Demo) toggle(broken bool) http.HandlerFunc {
 }
 
 // recover is the cluster's recovery webhook: it "recreates" the node, which
-// comes back healthy after RecoverDelay.
+// comes back healthy after RecoverDelay. With a webhook secret it first
+// verifies the call's signature, on the body as received.
 func (d *Demo) recover(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if d.webhookSecret != "" {
+		if err := engine.VerifyWebhookSignature(d.webhookSecret, r.Header.Get(engine.SignatureHeader), body, time.Now(), 0); err != nil {
+			d.logger.Warn("demo webhook: refused a call", zap.Error(err))
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+	}
 	var req engine.WebhookRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+	if err := json.Unmarshal(body, &req); err != nil {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}

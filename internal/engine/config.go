@@ -19,6 +19,10 @@ type Config struct {
 	// action of an engine process that died is taken over once it runs out
 	// (ENGINE_LEASE). It must exceed WebhookTimeout: see Executor.Lease.
 	Lease time.Duration
+	// WebhookSecret signs every recover webhook call (ENGINE_WEBHOOK_SECRET):
+	// see Executor.WebhookSecret. Empty means unsigned calls. It is a secret:
+	// Redacted and errors never show it.
+	WebhookSecret string
 }
 
 // DefaultConfig returns the engine settings used when nothing is set.
@@ -26,12 +30,20 @@ func DefaultConfig() Config {
 	return Config{Workers: 4, WebhookTimeout: 30 * time.Second, Lease: DefaultLease}
 }
 
+// String returns the redacted settings, so that printing a Config by mistake
+// leaks no webhook secret.
+func (c Config) String() string { return fmt.Sprint(config.Redacted(&c)) }
+
+// GoString returns the redacted settings for %#v, for the same reason as String.
+func (c Config) GoString() string { return "engine.Config" + c.String() }
+
 // Settings binds the ENGINE_ variables to c.
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.Int("ENGINE_WORKERS", "recover actions the reference engine runs at the same time", &c.Workers, 1, 0),
 		config.Duration("ENGINE_WEBHOOK_TIMEOUT", "timeout of one recovery webhook call", &c.WebhookTimeout),
 		config.Duration("ENGINE_LEASE", "how long the engine's claim on an action holds unrenewed; a dead engine's actions are taken over after it", &c.Lease),
+		config.Secret("ENGINE_WEBHOOK_SECRET", "key of the HMAC-SHA256 signature ("+SignatureHeader+") of every recover webhook call; empty sends them unsigned", &c.WebhookSecret),
 	}
 }
 

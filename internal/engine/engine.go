@@ -6,7 +6,10 @@
 // dies (crash, kill -9) its lease runs out and another executor reclaims the
 // action and calls the webhook again, so no action stays RUNNING forever. A
 // webhook may therefore be called more than once for one action; every call
-// carries the action's id (action_id) so that receivers can deduplicate.
+// carries the action's id (action_id, and the ActionIDHeader) so that
+// receivers can deduplicate. With a WebhookSecret every call is signed (see
+// WebhookSignature), so that a receiver can tell the executor's calls from
+// anyone else's and reject replays (VerifyWebhookSignature).
 //
 // The executor also keeps the engine-reported status of its clusters' nodes
 // fresh: every StatusRefresh it reads each cluster's status URL and writes the
@@ -21,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -102,6 +106,10 @@ type Executor struct {
 	// would hold it forever). Run warns when it is not. Zero means
 	// DefaultLease, or twice the webhook timeout when that is longer.
 	Lease time.Duration
+	// WebhookSecret signs every recover webhook call: the SignatureHeader
+	// carries the HMAC-SHA256 of the call's time and body under it (see
+	// WebhookSignature). Empty means unsigned calls. It is never logged.
+	WebhookSecret string
 	// StatusRefresh is how often the executor reads the status URL of every
 	// cluster that has one and writes what it reports into the cluster's
 	// nodes (see StatusReport). Zero means DefaultStatusRefresh; a negative
@@ -238,27 +246,42 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 	// lctx ends when the lease is lost; everything done for the action uses it.
 	lctx, release := e.holdLease(fctx, log, a.ID, worker, claimed, lease)
 	finish := func(st health.ActionStatus, nodeStatus health.NodeStatus, reason, nodeReason string) {
-		if err := release(); err != nil {
+		expiry, err := release()
+		if err != nil {
 			// holdLease already warned.
 			log.Info("lease lost; leaving the action to its new owner", zap.Error(err))
 			return
 		}
+		// The database may not answer now (it restarts while the webhook
+		// call ran): the writes are tried again while the claim holds, so
+		// that the outcome of a call made is recorded, rather than the
+		// action left RUNNING for its next claimer to call the webhook again.
+		//
 		// Check that the action is still ours before touching the node: an
 		// executor that lost its lease must not overwrite the new owner's work.
 		if nodeStatus != "" {
-			err := e.Store.RenewLease(fctx, a.ID, worker, lease)
+			start := time.Now()
+			err := retryStore(fctx, expiry, log, "confirm the lease", func(c context.Context) error {
+				return e.Store.RenewLease(c, a.ID, worker, lease)
+			})
 			switch {
 			case errors.Is(err, health.ErrLeaseLost):
 				log.Warn("lease lost; leaving the action to its new owner", zap.Error(err))
 				return
 			case err != nil:
 				log.Warn("cannot confirm the lease", zap.Error(err))
+			default:
+				expiry = start.Add(lease)
 			}
-			if err := e.Store.SetNodeStatus(fctx, a.NodeID, nodeStatus, nodeReason); err != nil {
+			if err := retryStore(fctx, expiry, log, "update node status", func(c context.Context) error {
+				return e.Store.SetNodeStatus(c, a.NodeID, nodeStatus, nodeReason)
+			}); err != nil {
 				log.Warn("cannot update node status", zap.Error(err))
 			}
 		}
-		if err := e.Store.FinishClaimedAction(fctx, a.ID, worker, st, reason); err != nil {
+		if err := retryStore(fctx, expiry, log, "finish the action", func(c context.Context) error {
+			return e.Store.FinishClaimedAction(c, a.ID, worker, st, reason)
+		}); err != nil {
 			if errors.Is(err, health.ErrLeaseLost) {
 				log.Warn("lease lost; leaving the action to its new owner", zap.Error(err))
 			} else {
@@ -271,14 +294,31 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 		}
 		log.Info("recover action finished", zap.String("status", string(st)), zap.String("reason", reason))
 	}
-	cl, err := e.Store.GetCluster(lctx, a.ClusterID)
-	if err != nil {
+	// A read that fails is tried again for up to a lease, so that a database
+	// restart does not fail the action. When the claim is lost meanwhile (the
+	// renewals failed too: the database stayed away for a whole lease), the
+	// action is left to be claimed again rather than failed for it.
+	readUntil := claimed.Add(lease)
+	cl, err := readStore(lctx, readUntil, log, "read the cluster", func(c context.Context) (health.Cluster, error) {
+		return e.Store.GetCluster(c, a.ClusterID)
+	})
+	if err != nil && !errors.Is(err, health.ErrLeaseLost) {
 		finish(health.ActionFailed, health.NodeError, "Node recover failed: "+err.Error(), "Recovery failed")
 		return
 	}
-	node, err := e.Store.GetNode(lctx, a.NodeID)
+	var node health.Node
+	if err == nil {
+		node, err = readStore(lctx, readUntil, log, "read the node", func(c context.Context) (health.Node, error) {
+			return e.Store.GetNode(c, a.NodeID)
+		})
+		if err != nil && !errors.Is(err, health.ErrLeaseLost) {
+			finish(health.ActionFailed, "", "Node recover failed: "+err.Error(), "")
+			return
+		}
+	}
 	if err != nil {
-		finish(health.ActionFailed, "", "Node recover failed: "+err.Error(), "")
+		_, _ = release()
+		log.Warn("the database did not answer while the claim held; leaving the action to be claimed again", zap.Error(err))
 		return
 	}
 	if cl.RecoverWebhook == "" {
@@ -305,17 +345,19 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 // returned context ends, with a cause wrapping health.ErrLeaseLost, when the
 // store reports the lease lost or when the lease runs out (measured from
 // claimed, the start of the claim) before a renewal succeeds; it also ends with
-// ctx. release stops the renewals and returns the lease-lost cause, if any.
+// ctx. release stops the renewals and returns when the lease runs out, as far
+// as the executor knows (measured from the start of the last renewal that
+// succeeded), and the lease-lost cause, if any.
 func (e *Executor) holdLease(ctx context.Context, log *zap.Logger, id, worker string, claimed time.Time,
-	lease time.Duration) (lctx context.Context, release func() error) {
+	lease time.Duration) (lctx context.Context, release func() (expiry time.Time, lost error)) {
 	lctx, cancel := context.WithCancelCause(ctx)
 	quit, done := make(chan struct{}), make(chan struct{})
+	expiry := claimed.Add(lease) // written by the renewals until done is closed
 	go func() {
 		defer close(done)
 		// Renewals outlive shutdown like finishing does: the action is ours
 		// until it is finished.
 		rctx := context.WithoutCancel(ctx)
-		expiry := claimed.Add(lease)
 		expired := time.NewTimer(time.Until(expiry))
 		defer expired.Stop()
 		renew := time.NewTimer(lease / 3)
@@ -350,7 +392,7 @@ func (e *Executor) holdLease(ctx context.Context, log *zap.Logger, id, worker st
 			}
 		}
 	}()
-	return lctx, func() error {
+	return lctx, func() (time.Time, error) {
 		close(quit)
 		<-done
 		var lost error
@@ -358,22 +400,41 @@ func (e *Executor) holdLease(ctx context.Context, log *zap.Logger, id, worker st
 			lost = cause
 		}
 		cancel(nil)
-		return lost
+		return expiry, lost
 	}
 }
 
-func (e *Executor) callWebhook(ctx context.Context, url string, body WebhookRequest) error {
+// callWebhook POSTs body to the webhook at rawURL, signed when the executor
+// has a WebhookSecret. Its errors end up in the action's reason, hence in the
+// workflow's history and status and in health_events: they never quote the
+// URL, which may carry credentials in its userinfo or query.
+func (e *Executor) callWebhook(ctx context.Context, rawURL string, body WebhookRequest) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode webhook request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		return fmt.Errorf("webhook request: %w", err)
+		return errors.New("recover_webhook: not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("recover_webhook: scheme %q: want http or https", u.Scheme)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(b))
+	if err != nil {
+		return errors.New("recover_webhook: cannot build a request")
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ActionIDHeader, body.ActionID)
+	if e.WebhookSecret != "" {
+		req.Header.Set(SignatureHeader, WebhookSignature(e.WebhookSecret, time.Now(), b))
+	}
 	resp, err := e.HTTP.Do(req)
 	if err != nil {
+		// A *url.Error quotes the URL: keep only its cause.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("call recover webhook: %w", err)
 	}
 	defer resp.Body.Close()

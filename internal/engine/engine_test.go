@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -601,5 +602,93 @@ func TestExecutorWakesWhenALeaseRunsOut(t *testing.T) {
 	got := e.waitFinished(t, a.ID)
 	if got.Status != health.ActionSucceeded || got.AbandonedBy != "dead/1/0" {
 		t.Errorf("action: got %s abandoned by %q, want SUCCEEDED taken over from dead/1/0", got.Status, got.AbandonedBy)
+	}
+}
+
+// TestExecutorSignsWebhookCalls: with a WebhookSecret every call carries a
+// signature of its body that VerifyWebhookSignature accepts, and the
+// action's id in ActionIDHeader; without one, the call is unsigned.
+func TestExecutorSignsWebhookCalls(t *testing.T) {
+	for _, secret := range []string{"whsec-5a1e", ""} {
+		t.Run(fmt.Sprintf("secret %q", secret), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			type call struct {
+				signature, actionID string
+				body                []byte
+			}
+			calls := make(chan call, 1)
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				calls <- call{r.Header.Get(engine.SignatureHeader), r.Header.Get(engine.ActionIDHeader), body}
+			}))
+			t.Cleanup(hook.Close)
+			e.seed(t, "c1", hook.URL, "n1")
+			a := e.createAction(t, "c1", "n1")
+			e.start(t, &engine.Executor{ID: "ex1", Workers: 1, WebhookSecret: secret})
+			if got := e.waitFinished(t, a.ID); got.Status != health.ActionSucceeded {
+				t.Fatalf("action: got %s %q, want SUCCEEDED", got.Status, got.Reason)
+			}
+			c := <-calls
+			if c.actionID != a.ID {
+				t.Errorf("%s: got %q, want the action id %s", engine.ActionIDHeader, c.actionID, a.ID)
+			}
+			if secret == "" {
+				if c.signature != "" {
+					t.Errorf("%s without a secret: got %q, want none", engine.SignatureHeader, c.signature)
+				}
+				return
+			}
+			if err := engine.VerifyWebhookSignature(secret, c.signature, c.body, time.Now(), time.Minute); err != nil {
+				t.Errorf("%s %q: got %v, want a valid signature of the body", engine.SignatureHeader, c.signature, err)
+			}
+			for _, l := range e.logs.All() {
+				if strings.Contains(fmt.Sprint(l.Message, l.ContextMap()), secret) {
+					t.Errorf("log %q %v shows the webhook secret", l.Message, l.ContextMap())
+				}
+			}
+		})
+	}
+}
+
+// TestWebhookErrorsHideTheURL: a webhook URL carries credentials in its
+// userinfo and query; the reason of an action whose call failed, which the
+// workflow records, never shows them.
+func TestWebhookErrorsHideTheURL(t *testing.T) {
+	const password, token = "pw-7c0b9e", "tok-3e8a41"
+	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close() // no answer at all: a transport error
+		}
+	}))
+	t.Cleanup(hangUp.Close)
+	tests := []struct {
+		name, url, wantReason string
+	}{
+		{"transport error", strings.Replace(hangUp.URL, "http://", "http://hook:"+password+"@", 1) + "/recover?token=" + token,
+			"Node recover failed: call recover webhook: EOF"},
+		{"unparsable", "http://hook:" + password + "@[::1/recover?token=" + token,
+			"Node recover failed: recover_webhook: not a valid URL"},
+		{"not http", "ftp://hook:" + password + "@127.0.0.1/recover?token=" + token,
+			`Node recover failed: recover_webhook: scheme "ftp": want http or https`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.seed(t, "c1", tt.url, "n1")
+			a := e.createAction(t, "c1", "n1")
+			e.start(t, &engine.Executor{ID: "ex1", Workers: 1})
+			got := e.waitFinished(t, a.ID)
+			if got.Status != health.ActionFailed || got.Reason != tt.wantReason {
+				t.Errorf("action: got %s %q, want FAILED %q", got.Status, got.Reason, tt.wantReason)
+			}
+			for _, l := range e.logs.All() {
+				if s := fmt.Sprint(l.Message, l.ContextMap()); strings.Contains(s, password) || strings.Contains(s, token) {
+					t.Errorf("log %s shows the webhook URL's credentials", s)
+				}
+			}
+		})
 	}
 }

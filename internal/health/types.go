@@ -8,7 +8,6 @@ package health
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -215,7 +214,9 @@ type Cluster struct {
 	ProfileType string `json:"profile_type"`
 	// RecoverWebhook is the reference engine's recovery driver: an HTTP URL that
 	// receives a POST per recovery.
-	RecoverWebhook string `json:"recover_webhook,omitempty"`
+	// It may carry credentials, so it stays out of activity results,
+	// histories and status queries (the engine reads it from the store).
+	RecoverWebhook string `json:"-"`
 	// StatusURL is the reference engine's status source: an HTTP URL that it
 	// reads every few seconds to refresh the physical and hypervisor status of
 	// the cluster's nodes. It is the engine's own wiring and may carry
@@ -455,10 +456,4 @@ type ProbeResult struct {
 	ConfigError bool `json:"config_error,omitempty"`
 	// Detail explains the verdict in a few words, for logs and the UI.
 	Detail string `json:"detail,omitempty"`
-}
-
-// URLFor expands every literal {nodename} in the mode's poll URL with the node
-// name, path-escaped.
-func (m DetectionMode) URLFor(nodeName string) string {
-	return strings.ReplaceAll(m.PollURL, "{nodename}", url.PathEscape(nodeName))
 }

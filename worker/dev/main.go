@@ -148,7 +148,7 @@ func startDemo(ctx context.Context, cfg app.Config, logger *zap.Logger, addr str
 		st.Close()
 		return err
 	}
-	d, err := demo.Start(ctx, addr, nodes, st, logger.Named("demo"))
+	d, err := demo.Start(ctx, addr, nodes, cfg.Engine.WebhookSecret, st, logger.Named("demo"))
 	st.Close()
 	if err != nil {
 		return err
