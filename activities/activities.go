@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,17 @@ type CheckClusterInput struct {
 	// status may be and still be judged (the registration's StatusMaxAge);
 	// older ones are unknown. Zero means health.DefaultStatusMaxAge.
 	StatusMaxAge time.Duration `json:"status_max_age,omitempty"`
+	// Exceptions asks for a result that names only the nodes that are not
+	// plainly healthy, changed verdict, or are in Watch, with a summary of
+	// the rest; every node's check goes to the store. Without it (runs
+	// recorded before) the result names every node.
+	Exceptions bool `json:"exceptions,omitempty"`
+	// Grace is the registration's grace period, for the verdicts the sweep
+	// reaches itself.
+	Grace time.Duration `json:"grace,omitempty"`
+	// Watch lists the nodes the workflow remembers: each is in the result
+	// whatever its verdict, or in Gone.
+	Watch []string `json:"watch,omitempty"`
 }
 
 // NodeCheck is the sweep result of one node.
@@ -91,6 +103,11 @@ type CheckClusterResult struct {
 	Cluster        health.Cluster `json:"cluster"`
 	Nodes          []NodeCheck    `json:"nodes"`
 	CheckedAt      time.Time      `json:"checked_at"`
+	// Summary counts the sweep's verdicts of every node when the input asked
+	// for Exceptions; Nodes then holds only the exceptions.
+	Summary *health.SweepSummary `json:"summary,omitempty"`
+	// Gone lists the watched nodes that are no longer members.
+	Gone []string `json:"gone,omitempty"`
 }
 
 // CheckCluster lists the cluster's nodes and runs the polling modes over the
@@ -115,6 +132,12 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	nodes, err := a.Store.ListNodes(ctx, in.ClusterID)
 	if err != nil {
 		return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
+	}
+	var prev map[string]health.CheckRecord
+	if in.Exceptions {
+		if prev, err = a.Store.NodeExceptions(ctx, in.ClusterID); err != nil {
+			return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
+		}
 	}
 	res := CheckClusterResult{Cluster: cl, Nodes: make([]NodeCheck, len(nodes))}
 	var g errgroup.Group
@@ -143,6 +166,11 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	if in.Exceptions {
+		if err := a.keepExceptions(ctx, in, &res, prev); err != nil {
+			return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
+		}
+	}
 	// Temporal would refuse a result above its payload limit and the round
 	// would fail with a generic error after retries: say what is wrong once.
 	limit := a.MaxResultBytes
@@ -156,6 +184,50 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 			ErrTypeSweepTooLarge, nil)
 	}
 	return res, nil
+}
+
+// keepExceptions reduces a sweep's result to the nodes the workflow must see
+// (not plainly healthy, changed since the last sweep, or watched) and a
+// summary, and stores every node's check: the records of the exceptions
+// replace the cluster's previous ones in one write.
+func (a *Activities) keepExceptions(ctx context.Context, in CheckClusterInput, res *CheckClusterResult, prev map[string]health.CheckRecord) error {
+	now := res.CheckedAt
+	watch := make(map[string]bool, len(in.Watch))
+	for _, id := range in.Watch {
+		watch[id] = true
+	}
+	sum := health.SweepSummary{At: now}
+	var recs []health.CheckRecord
+	exceptions := res.Nodes[:0:0]
+	for _, n := range res.Nodes {
+		v, why := triage.Judge(in.Conditional, in.Grace, n.Status, n.Results, n.LastUpdate, now)
+		suspect := slices.ContainsFunc(n.Results, func(r health.ModeResult) bool { return r.Suspect })
+		if suspect {
+			v, why = health.Unhealthy, "first attempt failed, retries to come: "+why
+		}
+		sum.Count(v)
+		old, had := prev[n.ID]
+		// A node within its grace period is healthy, yet shown: its checks
+		// failed.
+		if v != health.Healthy || triage.Failed(in.Conditional, n.Status, n.Results) {
+			rec := health.CheckRecord{NodeID: n.ID, Verdict: v, Reason: why, Since: now, CheckedAt: now}
+			if had && old.Verdict == v {
+				rec.Since = old.Since
+			}
+			recs = append(recs, rec)
+		}
+		if v != health.Healthy || triage.Failed(in.Conditional, n.Status, n.Results) || had || watch[n.ID] {
+			exceptions = append(exceptions, n)
+		}
+		delete(watch, n.ID)
+	}
+	for _, id := range in.Watch {
+		if watch[id] {
+			res.Gone = append(res.Gone, id)
+		}
+	}
+	res.Nodes, res.Summary = exceptions, &sum
+	return a.Store.RecordSweep(ctx, in.ClusterID, sum, recs)
 }
 
 // SweepHeartbeatInterval is how often CheckCluster records a heartbeat,
@@ -198,7 +270,13 @@ func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n heal
 	case health.HypervisorStatusPolling:
 		return health.CheckHypervisor(n, a.now(), maxAge)
 	case health.NodeStatusPollURL:
-		p := a.Prober.Probe(ctx, m.URLFor(n.Name), m)
+		u, err := m.URLFor(n.Name)
+		if err != nil {
+			// The node's name would send the probe elsewhere: nothing is
+			// learnt of the node, so the check is unknown, never unhealthy.
+			return health.ModeResult{Verdict: health.Unknown, Detail: err.Error()}
+		}
+		p := a.Prober.Probe(ctx, u, m)
 		switch {
 		case p.ConfigError:
 			return health.ModeResult{Verdict: health.Unknown, Detail: p.Detail}
@@ -230,7 +308,11 @@ type ConfirmNodeURLResult struct {
 // the activity's RetryPolicy (Senlin's retry limit and interval) drives the
 // remaining attempts and each one shows in the Temporal UI.
 func (a *Activities) ConfirmNodeURL(ctx context.Context, in ConfirmNodeURLInput) (ConfirmNodeURLResult, error) {
-	p := a.Prober.Probe(ctx, in.Mode.URLFor(in.NodeName), in.Mode)
+	u, err := in.Mode.URLFor(in.NodeName)
+	if err != nil {
+		return ConfirmNodeURLResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	p := a.Prober.Probe(ctx, u, in.Mode)
 	if p.Healthy {
 		return ConfirmNodeURLResult{Detail: p.Detail}, nil
 	}

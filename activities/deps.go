@@ -25,6 +25,12 @@ type Store interface {
 	GetAction(ctx context.Context, id string) (health.Action, error)
 	// AddHealthEvents appends entries to the incident timeline.
 	AddHealthEvents(ctx context.Context, events []health.HealthEvent) error
+	// NodeExceptions returns the check records of the cluster's nodes that
+	// were not plainly healthy at its last sweep, by node ID.
+	NodeExceptions(ctx context.Context, clusterID string) (map[string]health.CheckRecord, error)
+	// RecordSweep stores a sweep's summary and the records of its exceptions,
+	// which replace the cluster's previous ones.
+	RecordSweep(ctx context.Context, clusterID string, sum health.SweepSummary, recs []health.CheckRecord) error
 }
 
 // ActionWatcher wakes waiters when an action may have changed (Postgres

@@ -74,6 +74,7 @@ func TestPublicAPINamesOnlyExportedTypes(t *testing.T) {
 		reflect.TypeFor[healthclient.Safety](), reflect.TypeFor[healthclient.Budget](), reflect.TypeFor[healthclient.EscalationStep](),
 		reflect.TypeFor[healthclient.Flap](), reflect.TypeFor[healthclient.Approval](), reflect.TypeFor[healthclient.Outcome](),
 		reflect.TypeFor[healthclient.Decision](), reflect.TypeFor[healthclient.DecisionAction](), reflect.TypeFor[healthclient.Pause](),
+		reflect.TypeFor[healthclient.SweepSummary](),
 	} {
 		named[typ] = true
 	}
@@ -252,7 +253,7 @@ func TestRegisterWithPublicTypes(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := hc.Status(ctx, id)
 		require.NoError(c, err, "status")
-		if st.Counters.Rounds < 1 || len(st.Nodes) != 2 {
+		if st.Counters.Rounds < 1 || st.NodeCount != 2 {
 			c.Errorf("status: no round yet")
 			return
 		}

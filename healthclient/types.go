@@ -74,6 +74,9 @@ type (
 	// Pause holds something back until it expires: a cluster pause in
 	// Status.Pauses, or a node's maintenance.
 	Pause = triage.Pause
+	// SweepSummary counts the verdicts of a cluster's last sweep
+	// (Status.LastSweep).
+	SweepSummary = health.SweepSummary
 	// Verdict is what a workflow concluded about a node, as reported by
 	// [Client.Status] in each node's state.
 	Verdict = health.Verdict

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -96,10 +98,14 @@ func policyFlag(cmd *cobra.Command, p *string) {
 	_ = cmd.MarkFlagRequired("policy")
 }
 
-// checkCluster rejects an empty --cluster value.
+// checkCluster rejects a --cluster value that is empty or breaks
+// health.ClusterIDRule, before any server is contacted.
 func checkCluster(id string) error {
 	if strings.TrimSpace(id) == "" {
 		return errors.New("--cluster must not be empty")
+	}
+	if err := health.CheckClusterID(id); err != nil {
+		return fmt.Errorf("--cluster: %w", err)
 	}
 	return nil
 }
@@ -123,6 +129,11 @@ CHECK_INTERVAL_MAX (or their flags).`,
   cat health.yaml | starter validate --policy -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cluster") {
+				if err := checkCluster(cluster); err != nil {
+					return err
+				}
+			}
 			reg, err := a.loadRegistration(cmd, cluster, file)
 			if err != nil {
 				return err
@@ -374,22 +385,40 @@ ones).`,
 	return cmd
 }
 
-func (a *app) statusCmd() *cobra.Command {
+func (a *app) statusCmd(database *pflag.FlagSet) *cobra.Command {
 	var cluster string
-	var asJSON bool
+	var asJSON, allNodes bool
 	cmd := &cobra.Command{
 		Use:   "status --cluster ID",
 		Short: "Show a cluster's health",
 		Long: `status asks the cluster's workflow for its state: the health state, whether
 checks are on and why, the next round, counters since registration, each
 node's verdict with its reason and since when, and the recoveries in flight
-and recent ones. --json prints the whole answer as JSON.`,
+and recent ones. --json prints the whole answer as JSON.
+
+The workflow lists only the nodes that are not plainly healthy (a healthy
+round costs the same whatever the cluster's size); --all-nodes reads every
+node and its last check from Postgres instead (DATABASE_URL, or
+--database-url).`,
 		Example: `  starter status --cluster c1
-  starter status --cluster c1 --json | jq '.nodes[] | select(.verdict != "healthy")'`,
+  starter status --cluster c1 --json | jq '.nodes[] | select(.verdict != "healthy")'
+  starter status --cluster c1 --all-nodes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkCluster(cluster); err != nil {
 				return err
+			}
+			if allNodes {
+				return a.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+					views, sum, err := st.NodeViews(ctx, cluster)
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return writeJSON(a.out, map[string]any{"cluster_id": cluster, "last_sweep": sum, "nodes": views})
+					}
+					return writeNodeViews(a.out, views, sum, a.now())
+				})
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
 				st, err := hc.Status(ctx, cluster)
@@ -405,6 +434,8 @@ and recent ones. --json prints the whole answer as JSON.`,
 	}
 	clusterFlag(cmd, &cluster)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.Flags().BoolVar(&allNodes, "all-nodes", false, "list every node with its last check, from Postgres")
+	cmd.Flags().AddFlagSet(database)
 	return cmd
 }
 

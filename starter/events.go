@@ -98,34 +98,44 @@ func parseSince(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// healthEvents checks the database setting, connects and reads the events,
-// within --timeout. Errors name the database by its redacted URL only.
+// healthEvents reads the events of the timeline that match f.
 func (a *app) healthEvents(ctx context.Context, f store.HealthEventFilter) ([]health.HealthEvent, error) {
+	var events []health.HealthEvent
+	err := a.withStore(ctx, func(ctx context.Context, st *store.Store) (err error) {
+		events, err = st.HealthTimeline(ctx, f)
+		return err
+	})
+	return events, err
+}
+
+// withStore checks the database setting, connects and runs fn within
+// --timeout. Errors name the database by its redacted URL only.
+func (a *app) withStore(ctx context.Context, fn func(context.Context, *store.Store) error) error {
 	if err := a.checkConfig(&a.cfg.Database); err != nil {
-		return nil, err
+		return err
 	}
 	if a.timeout <= 0 {
-		return nil, fmt.Errorf("--timeout must be a positive duration such as 30s, got %s", a.timeout)
+		return fmt.Errorf("--timeout must be a positive duration such as 30s, got %s", a.timeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	where := a.cfg.Database.RedactedURL()
 	st, err := store.Open(ctx, a.cfg.Database.URL)
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to the database at %s: %w\n"+
+		return fmt.Errorf("cannot connect to the database at %s: %w\n"+
 			"point --database-url (DATABASE_URL) at the database the health worker uses", where, err)
 	}
 	defer st.Close()
-	events, err := st.HealthTimeline(ctx, f)
+	err = fn(ctx, st)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
-		return nil, fmt.Errorf("%w\nthe database at %s has no healthd tables: is it the health worker's? "+
+		return fmt.Errorf("%w\nthe database at %s has no healthd tables: is it the health worker's? "+
 			"`worker migrate` creates them", err, where)
 	}
 	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		return nil, fmt.Errorf("%w\nno answer from the database at %s within %s (--timeout)", err, where, a.timeout)
+		return fmt.Errorf("%w\nno answer from the database at %s within %s (--timeout)", err, where, a.timeout)
 	}
-	return events, err
+	return err
 }
 
 // writeEvents prints a timeline as a table, one event a line, oldest first.

@@ -222,8 +222,8 @@ func TestEventsHelpAndOtherCommands(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"status", "--help"}, &out, &out); code != 0 || strings.Contains(out.String(), "database-url") {
-		t.Errorf("status --help: got exit %d and\n%s\nwant no database flag", code, out.String())
+	if code := run(context.Background(), []string{"register", "--help"}, &out, &out); code != 0 || strings.Contains(out.String(), "database-url") {
+		t.Errorf("register --help: got exit %d and\n%s\nwant no database flag", code, out.String())
 	}
 
 	// A broken DATABASE_URL concerns events only.
@@ -231,5 +231,44 @@ func TestEventsHelpAndOtherCommands(t *testing.T) {
 	a, _ := offline(t, map[string]string{"DATABASE_URL": "mysql://root:hunter2@db/x"})
 	if err := execute(a, "validate", "--policy", file); err != nil {
 		t.Errorf("validate with a bad DATABASE_URL: got %v, want success", err)
+	}
+}
+
+// status --all-nodes lists every node with its last check from Postgres: a
+// node without a record was healthy at the cluster's last sweep.
+func TestStatusAllNodes(t *testing.T) {
+	dsn := storetest.DSN(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.UpsertCluster(ctx, health.Cluster{ID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"n1", "n2"} {
+		if err := st.UpsertNode(ctx, health.Node{ID: id, ClusterID: "c1", Name: "web-" + id, Status: health.NodeActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := eventsNow.Add(-time.Minute)
+	if err := st.RecordSweep(ctx, "c1", health.SweepSummary{At: at, Nodes: 2, Healthy: 1, Unhealthy: 1},
+		[]health.CheckRecord{{NodeID: "n2", Verdict: health.Unhealthy, Reason: "503", Since: at.Add(-time.Hour), CheckedAt: at}}); err != nil {
+		t.Fatal(err)
+	}
+	a, out, _ := eventsApp(t, dsn)
+	if err := execute(a, "status", "--cluster", "c1", "--all-nodes"); err != nil {
+		t.Fatalf("status --all-nodes: %v", err)
+	}
+	for _, want := range []string{
+		"Last sweep:  2026-11-25 11:59:00 UTC (1m0s ago): 2 nodes, 1 healthy, 1 unhealthy, 0 unknown, 0 skipped",
+		"web-n1  n1  ACTIVE  healthy    -",
+		"web-n2  n2  ACTIVE  unhealthy  2026-11-25 10:59:00 UTC (1h1m0s ago)  2026-11-25 11:59:00 UTC (1m0s ago)  503",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q; got:\n%s", want, out.String())
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -107,10 +108,21 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		return fmt.Errorf("print status: %w", err)
 	}
 
-	fmt.Fprintf(w, "\nNodes (%d)\n", len(st.Nodes))
-	if len(st.Nodes) == 0 {
+	switch sw := st.LastSweep; {
+	case sw != nil:
+		// The workflow lists only the nodes that are not plainly healthy.
+		fmt.Fprintf(w, "\nNodes: %d at the last sweep (%s): %d healthy, %d unhealthy, %d unknown, %d skipped\n",
+			sw.Nodes, formatWhen(sw.At, now), sw.Healthy, sw.Unhealthy, sw.Unknown, sw.Skipped)
+		fmt.Fprintf(w, "Nodes not plainly healthy (%d)\n", len(st.Nodes))
+	default:
+		fmt.Fprintf(w, "\nNodes (%d)\n", len(st.Nodes))
+	}
+	switch {
+	case len(st.Nodes) == 0 && st.LastSweep != nil:
+		fmt.Fprintf(w, "  none (every node: starter status --cluster %s --all-nodes)\n", shellQuote(st.ClusterID))
+	case len(st.Nodes) == 0:
 		fmt.Fprintln(w, "  none seen yet")
-	} else {
+	default:
 		row("  NAME", "ID", "STATUS", "VERDICT", "SINCE", "REASON")
 		for _, n := range st.Nodes {
 			verdict := string(n.Verdict)
@@ -216,6 +228,32 @@ func writeList(w io.Writer, entries []healthclient.ListEntry, now time.Time) err
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print list: %w", err)
+	}
+	return nil
+}
+
+// writeNodeViews prints every node of a cluster with its last check, as the
+// store keeps them.
+func writeNodeViews(w io.Writer, views []health.NodeView, sum health.SweepSummary, now time.Time) error {
+	if sum.At.IsZero() {
+		fmt.Fprintln(w, "Last sweep:  none recorded yet")
+	} else {
+		fmt.Fprintf(w, "Last sweep:  %s: %d nodes, %d healthy, %d unhealthy, %d unknown, %d skipped\n",
+			formatWhen(sum.At, now), sum.Nodes, sum.Healthy, sum.Unhealthy, sum.Unknown, sum.Skipped)
+	}
+	fmt.Fprintf(w, "\nNodes (%d)\n", len(views))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tID\tSTATUS\tVERDICT\tSINCE\tLAST CHECK\tREASON")
+	for _, v := range views {
+		verdict := string(v.Verdict)
+		if verdict == "" {
+			verdict = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", oneLine(v.Name), oneLine(v.ID), oneLine(string(v.Status)), verdict,
+			formatWhen(v.Since, now), formatWhen(v.CheckedAt, now), oneLine(v.Reason))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print nodes: %w", err)
 	}
 	return nil
 }

@@ -177,7 +177,7 @@ CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
 		a.enableCmd(),
 		a.disableCmd(),
 		a.recoverCmd(),
-		a.statusCmd(),
+		a.statusCmd(database),
 		a.listCmd(),
 		a.eventsCmd(database),
 		a.approveCmd(),

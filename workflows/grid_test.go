@@ -69,8 +69,8 @@ func TestFailedRoundIsShown(t *testing.T) {
 	if want := h.start.Add(60 * time.Second); !failed.NextRound.Equal(want) {
 		t.Errorf("after the failed round: next round %s, want %s on the grid", failed.NextRound, want)
 	}
-	if recovered.LastRoundError != "" || recovered.Counters.Rounds != 2 || len(recovered.Nodes) != 3 {
+	if recovered.LastRoundError != "" || recovered.Counters.Rounds != 2 || recovered.NodeCount != 3 {
 		t.Errorf("after a round that ran: got last error %q, %d rounds, %d nodes; want none, 2, 3",
-			recovered.LastRoundError, recovered.Counters.Rounds, len(recovered.Nodes))
+			recovered.LastRoundError, recovered.Counters.Rounds, recovered.NodeCount)
 	}
 }

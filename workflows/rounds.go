@@ -45,8 +45,13 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 	w.st.LastRound = start
 	w.roundBusy = true
 	reg := w.reg
+	var watch []string
+	if !w.legacy {
+		watch = w.watchList()
+	}
+	exceptions := !w.legacy
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		o := runRound(gctx, reg)
+		o := runRound(gctx, reg, exceptions, watch)
 		o.start, o.due = start, due
 		w.roundDone.Send(gctx, o)
 	})
@@ -55,10 +60,17 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 // runRound is one polling round: one sweep activity over every node, then one
 // pause and per-node confirmations for nodes whose poll URL failed while more
 // attempts are allowed, then the final verdicts with the grace period applied.
-func runRound(ctx workflow.Context, reg health.Registration) roundOutcome {
+//
+// With exceptions (runs with the decision core), the sweep returns only the
+// nodes that are not plainly healthy, changed, or are watched, and a summary:
+// a healthy round costs the same whatever the cluster's size.
+func runRound(ctx workflow.Context, reg health.Registration, exceptions bool, watch []string) roundOutcome {
 	var res activities.CheckClusterResult
 	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional,
-		StatusMaxAge: reg.StatusMaxAge()}
+		StatusMaxAge: reg.StatusMaxAge(), Exceptions: exceptions, Watch: watch}
+	if exceptions {
+		in.Grace = reg.Grace()
+	}
 	if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
 		return roundOutcome{err: err}
 	}
@@ -108,8 +120,8 @@ func runRound(ctx workflow.Context, reg health.Registration) roundOutcome {
 	now := workflow.Now(ctx)
 	out := roundOutcome{result: res, verdicts: make([]verdict, len(res.Nodes))}
 	for i, n := range res.Nodes {
-		v, why := triage.Judge(reg, n.Status, n.Results, n.LastUpdate, now)
-		out.verdicts[i] = verdict{v, why}
+		v, why := triage.Judge(reg.RecoveryConditional, reg.Grace(), n.Status, n.Results, n.LastUpdate, now)
+		out.verdicts[i] = verdict{v: v, reason: why, inGrace: v == health.Healthy && triage.Failed(reg.RecoveryConditional, n.Status, n.Results)}
 	}
 	return out
 }
@@ -198,6 +210,9 @@ func nextGridPoint(origin time.Time, interval time.Duration, due, now time.Time)
 
 func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now time.Time) {
 	cid := w.reg.ClusterID
+	// sparse: the round names only its exceptions, and a node the workflow
+	// does not remember was healthy.
+	sparse := o.result.Summary != nil
 	seen := make(map[string]bool, len(o.result.Nodes))
 	var events []health.HealthEvent
 	var unhealthy []string
@@ -211,6 +226,9 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 		if !ok {
 			ns = &NodeState{Since: now}
 			w.st.Nodes[n.ID] = ns
+			if sparse {
+				ns.Verdict, ok = health.Healthy, true
+			}
 		}
 		if ok && ns.Verdict != v.v {
 			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: ns.Verdict, To: v.v, Reason: v.reason})
@@ -218,13 +236,19 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 		} else if !ok && v.v != health.Healthy {
 			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: "", To: v.v, Reason: v.reason})
 		}
-		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked = n.Name, string(n.Status), v.v, v.reason, now
+		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked, ns.InGrace = n.Name, string(n.Status), v.v, v.reason, now, v.inGrace
 		tv = append(tv, triage.Verdict{NodeID: n.ID, Verdict: v.v, Reason: v.reason})
 		if v.v == health.Unhealthy {
 			unhealthy = append(unhealthy, n.ID)
 		}
 	}
 	w.st.NodeCount = len(o.result.Nodes)
+	if sparse {
+		// Every node the sweep left out was plainly healthy.
+		w.st.NodeCount = o.result.Summary.Nodes
+		verdicts[health.Healthy] += int64(o.result.Summary.Nodes - len(o.result.Nodes))
+		w.st.LastSweep = o.result.Summary
+	}
 	w.st.Counters.Healthy += verdicts[health.Healthy]
 	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]
 	w.st.Counters.Unknown += verdicts[health.Unknown]
@@ -236,9 +260,12 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 		}
 	}
 	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
-		if !seen[id] {
+		if !sparse && !seen[id] {
 			delete(w.st.Nodes, id) // the node left the cluster
 		}
+	}
+	for _, id := range o.result.Gone {
+		delete(w.st.Nodes, id) // the node left the cluster
 	}
 	if len(unhealthy) == 0 {
 		w.logger.Debug("Health check passed for all nodes in cluster", "cluster_id", cid, "nodes", len(o.result.Nodes))
@@ -250,4 +277,38 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 	}
 	w.recoverDecided(ctx, r, health.SourcePoll, reasons, "")
 	w.record(ctx, append(events, decided...))
+	if sparse {
+		w.forgetHealthy()
+	}
+}
+
+// watchList names the nodes the workflow remembers, whose verdict the next
+// sweep must return whatever it is.
+func (w *clusterHealth) watchList() []string {
+	ids := map[string]bool{}
+	for id := range w.st.Nodes {
+		ids[id] = true
+	}
+	for id := range w.st.Triage.Nodes {
+		ids[id] = true
+	}
+	for id := range w.st.InFlight {
+		ids[id] = true
+	}
+	for id := range w.st.Decisions {
+		ids[id] = true
+	}
+	return workflow.DeterministicKeys(ids)
+}
+
+// forgetHealthy drops the plainly healthy nodes from the workflow's memory:
+// their detail is in the store, and a healthy node costs nothing here.
+func (w *clusterHealth) forgetHealthy() {
+	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
+		_, remembered := w.st.Triage.Nodes[id]
+		_, decided := w.st.Decisions[id]
+		if ns := w.st.Nodes[id]; ns.Verdict == health.Healthy && !ns.InGrace && !remembered && !decided && w.st.InFlight[id] == nil {
+			delete(w.st.Nodes, id)
+		}
+	}
 }

@@ -67,6 +67,10 @@ type State struct {
 	Hold *NodeDecision `json:"hold,omitempty"`
 	// NodeCount is the cluster's node count as last seen.
 	NodeCount int `json:"node_count,omitempty"`
+	// LastSweep counts the last sweep's verdicts of every node, when it
+	// named only its exceptions (Nodes then holds only the nodes that are not
+	// plainly healthy).
+	LastSweep *health.SweepSummary `json:"last_sweep,omitempty"`
 	// Pauses are the cluster's pauses by requester: checks and recoveries
 	// resume only when none is left.
 	Pauses map[string]*triage.Pause `json:"pauses,omitempty"`
@@ -121,6 +125,8 @@ type NodeState struct {
 	Reason      string         `json:"reason,omitempty"`
 	Since       time.Time      `json:"since"`
 	LastChecked time.Time      `json:"last_checked"`
+	// InGrace: its checks failed, but it is within its grace period.
+	InGrace bool `json:"in_grace,omitempty"`
 }
 
 // NodeDecision is the decision core's last decision about a node (or, as
@@ -183,13 +189,18 @@ type Status struct {
 	// healthy, by node ID.
 	Decisions []NodeDecision `json:"decisions"`
 	// Pauses are the cluster's pauses in force, by requester.
-	Pauses       map[string]*triage.Pause `json:"pauses,omitempty"`
-	RoundRunning bool                     `json:"round_running"`
-	Counters     Counters                 `json:"counters"`
-	Nodes        []NodeStatus             `json:"nodes"`
-	InFlight     []Recovery               `json:"in_flight"`
-	Recent       []Recovery               `json:"recent"`
-	Runs         int                      `json:"runs"`
+	Pauses map[string]*triage.Pause `json:"pauses,omitempty"`
+	// NodeCount is the cluster's node count; Nodes lists only the nodes that
+	// are not plainly healthy when LastSweep is set (every node's last check
+	// is in the store: starter status --all-nodes).
+	NodeCount    int                  `json:"node_count"`
+	LastSweep    *health.SweepSummary `json:"last_sweep,omitempty"`
+	RoundRunning bool                 `json:"round_running"`
+	Counters     Counters             `json:"counters"`
+	Nodes        []NodeStatus         `json:"nodes"`
+	InFlight     []Recovery           `json:"in_flight"`
+	Recent       []Recovery           `json:"recent"`
+	Runs         int                  `json:"runs"`
 }
 
 // NodeStatus is one node in the status query.

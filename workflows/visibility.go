@@ -93,6 +93,8 @@ func (w *clusterHealth) status() (Status, error) {
 		Hold:           w.st.Hold,
 		Decisions:      []NodeDecision{},
 		Pauses:         w.st.Pauses,
+		NodeCount:      w.st.NodeCount,
+		LastSweep:      w.st.LastSweep,
 		RoundRunning:   w.roundBusy,
 		Counters:       w.st.Counters,
 		Nodes:          []NodeStatus{},

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -61,21 +62,30 @@ func TestHealthyRoundCostIsConstant(t *testing.T) {
 	}
 
 	perRound := map[int]float64{}
+	bytesPerRound := map[int]int64{}
+	statusSize := map[int]int{}
 	for _, n := range sizes {
 		cid := fmt.Sprintf("c-cost-%d", n)
 		s := clusterStatus(ctx, c, cid)
 		if s.Runs != 1 {
 			t.Fatalf("%s: %d runs, want 1: the workflow continued as new while measured", cid, s.Runs)
 		}
-		if s.Counters.Unhealthy != 0 || s.Counters.Unknown != 0 || s.Counters.RoundErrors != 0 || len(s.Nodes) != n {
-			t.Fatalf("%s: want %d healthy nodes and no failed round, got %d nodes, counters %+v", cid, n, len(s.Nodes), s.Counters)
+		if s.Counters.Unhealthy != 0 || s.Counters.Unknown != 0 || s.Counters.RoundErrors != 0 || s.NodeCount != n || len(s.Nodes) != 0 {
+			t.Fatalf("%s: want %d healthy nodes, none listed, and no failed round; got %d counted, %d listed, counters %+v",
+				cid, n, s.NodeCount, len(s.Nodes), s.Counters)
 		}
+		statusBytes, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		statusSize[n] = len(statusBytes)
 		runs := clusterHistory(t, c, workflows.WorkflowID(cid))
 		cost, ok := healthyRoundCost(runs[len(runs)-1], measured)
 		if !ok {
 			t.Fatalf("%s: fewer than %d CheckCluster sweeps scheduled in the history", cid, measured+1)
 		}
 		perRound[n] = cost.eventsPerRound()
+		bytesPerRound[n] = cost.bytes / int64(cost.rounds)
 		t.Logf("%d nodes: %d events over %d rounds = %.2f events per round (per round: %v), %d history bytes per round",
 			n, cost.events, cost.rounds, cost.eventsPerRound(), cost.each, cost.bytes/int64(cost.rounds))
 	}
@@ -85,6 +95,17 @@ func TestHealthyRoundCostIsConstant(t *testing.T) {
 		t.Errorf("history events per healthy round: %.2f with %d nodes, %.2f with %d nodes; want the same count whatever the node count",
 			small, sizes[0], large, sizes[1])
 	}
+	// The bytes of a round and of the status do not grow with the nodes
+	// either: the cluster IDs differ by two characters, so allow a little.
+	if d := bytesPerRound[sizes[1]] - bytesPerRound[sizes[0]]; d > 64 || d < -64 {
+		t.Errorf("history bytes per healthy round: %d with %d nodes, %d with %d nodes; want the same whatever the node count",
+			bytesPerRound[sizes[0]], sizes[0], bytesPerRound[sizes[1]], sizes[1])
+	}
+	if d := statusSize[sizes[1]] - statusSize[sizes[0]]; d > 64 || d < -64 {
+		t.Errorf("status size: %d bytes with %d nodes, %d with %d nodes; want the same whatever the node count",
+			statusSize[sizes[0]], sizes[0], statusSize[sizes[1]], sizes[1])
+	}
+	t.Logf("status query: %d bytes with %d nodes, %d with %d", statusSize[sizes[0]], sizes[0], statusSize[sizes[1]], sizes[1])
 	for _, n := range sizes {
 		if perRound[n] > 15 {
 			t.Errorf("history events per healthy round with %d nodes: %.2f, want at most 15", n, perRound[n])

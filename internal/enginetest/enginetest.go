@@ -52,10 +52,12 @@ type Engine struct {
 	keys       []string                 // idempotency keys in the order of creation
 	events     []health.HealthEvent
 	autoFinish health.ActionStatus
-	unhealthy  map[string]bool // poll-URL verdict by node name
-	failing    map[string]bool // nodes, by name, whose recoveries fail
-	probes     map[string]int  // poll-URL attempts by node name
-	reads      int             // GetCluster calls
+	unhealthy  map[string]bool                          // poll-URL verdict by node name
+	failing    map[string]bool                          // nodes, by name, whose recoveries fail
+	checks     map[string]map[string]health.CheckRecord // RecordSweep's records, by cluster and node
+	sweeps     map[string]health.SweepSummary           // the last sweep, by cluster
+	probes     map[string]int                           // poll-URL attempts by node name
+	reads      int                                      // GetCluster calls
 }
 
 type cluster struct {
@@ -346,7 +348,7 @@ func (e *Engine) Probe(_ context.Context, url string, m health.DetectionMode) he
 	defer e.mu.Unlock()
 	var found *health.Node
 	e.eachNodeLocked(func(n *health.Node) {
-		if found == nil && m.URLFor(n.Name) == url {
+		if u, err := m.URLFor(n.Name); found == nil && err == nil && u == url {
 			found = n
 		}
 	})
@@ -358,4 +360,39 @@ func (e *Engine) Probe(_ context.Context, url string, m health.DetectionMode) he
 		return health.ProbeResult{ConnError: true, StatusCode: 503, Detail: "503 Service Unavailable"}
 	}
 	return health.ProbeResult{Healthy: true, StatusCode: 200, Detail: "200 OK"}
+}
+
+// NodeExceptions returns the check records RecordSweep kept for the cluster.
+func (e *Engine) NodeExceptions(_ context.Context, clusterID string) (map[string]health.CheckRecord, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]health.CheckRecord{}
+	for id, r := range e.checks[clusterID] {
+		out[id] = r
+	}
+	return out, nil
+}
+
+// RecordSweep keeps the sweep's records in place of the cluster's previous
+// ones, and its summary.
+func (e *Engine) RecordSweep(_ context.Context, clusterID string, sum health.SweepSummary, recs []health.CheckRecord) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.checks == nil {
+		e.checks = map[string]map[string]health.CheckRecord{}
+		e.sweeps = map[string]health.SweepSummary{}
+	}
+	m := make(map[string]health.CheckRecord, len(recs))
+	for _, r := range recs {
+		m[r.NodeID] = r
+	}
+	e.checks[clusterID], e.sweeps[clusterID] = m, sum
+	return nil
+}
+
+// LastSweep is the summary of the cluster's last sweep.
+func (e *Engine) LastSweep(clusterID string) health.SweepSummary {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sweeps[clusterID]
 }

@@ -12,12 +12,22 @@ import (
 // results of the polling modes: a node that is not ACTIVE is skipped; the
 // results combine under recovery_conditional; a node updated within the grace
 // period (node_update_timeout) is not unhealthy.
-func Judge(reg health.Registration, status health.NodeStatus, results []health.ModeResult, lastUpdate, now time.Time) (health.Verdict, string) {
+func Judge(cond health.Conditional, grace time.Duration, status health.NodeStatus, results []health.ModeResult, lastUpdate, now time.Time) (health.Verdict, string) {
 	if status != health.NodeActive {
 		return health.Skipped, "node is " + string(status)
 	}
-	v, why := Combine(reg.RecoveryConditional, results)
-	return ApplyGrace(v, why, lastUpdate, reg.Grace(), now)
+	v, why := Combine(cond, results)
+	return ApplyGrace(v, why, lastUpdate, grace, now)
+}
+
+// Failed reports whether an ACTIVE node's checks failed, grace aside: a node
+// within its grace period that Judge calls healthy is still worth showing.
+func Failed(cond health.Conditional, status health.NodeStatus, results []health.ModeResult) bool {
+	if status != health.NodeActive {
+		return false
+	}
+	v, _ := Combine(cond, results)
+	return v == health.Unhealthy
 }
 
 // StaleEvent reports why a request about a node's physical resource no longer

@@ -14,9 +14,6 @@ func TestJudge(t *testing.T) {
 	bad := health.ModeResult{Type: health.NodeStatusPollURL, Verdict: health.Unhealthy, Detail: "503"}
 	badStatus := health.ModeResult{Type: health.NodeStatusPolling, Verdict: health.Unhealthy, Detail: "SHUTOFF"}
 	unknown := health.ModeResult{Type: health.NodeStatusPolling, Verdict: health.Unknown, Detail: "stale"}
-	reg := func(cond health.Conditional) health.Registration {
-		return health.Registration{RecoveryConditional: cond, NodeUpdateTimeout: 300}
-	}
 	old := now.Add(-time.Hour)
 	cases := []struct {
 		name     string
@@ -41,7 +38,7 @@ func TestJudge(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v, why := Judge(reg(tc.cond), tc.status, tc.results, tc.updated, now)
+			v, why := Judge(tc.cond, 300*time.Second, tc.status, tc.results, tc.updated, now)
 			if v != tc.want || !strings.Contains(why, tc.fragment) {
 				t.Errorf("got %s (%s), want %s containing %q", v, why, tc.want, tc.fragment)
 			}

@@ -451,3 +451,19 @@ func TestRetryLetsHeldRequestsGoOn(t *testing.T) {
 		t.Errorf("retry once n1 is done: got %s", got)
 	}
 }
+
+// A failed recovery of a node without rounds is not retried at once: Retry
+// decides again only for nodes that wait their turn.
+func TestRetrySkipsFailedRecoveries(t *testing.T) {
+	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
+		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
+	p, c := PolicyFor(reg, false, true), &Cluster{}
+	r := Decide(p, c, Facts{Nodes: 10}, Request{NodeID: "n1", Source: "nova", Notification: true}, t0)
+	if actions(r) != "n1:recover/unhealthy" {
+		t.Fatalf("got %s", actions(r))
+	}
+	Decide(p, c, Facts{Nodes: 10}, Finished{NodeID: "n1", Outcome: health.OutcomeFailed}, t0.Add(time.Second))
+	if got := actions(Decide(p, c, Facts{Nodes: 10}, Retry{}, t0.Add(time.Second))); got != "" {
+		t.Errorf("retry after a failed recovery: got %s, want nothing", got)
+	}
+}
