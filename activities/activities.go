@@ -49,6 +49,10 @@ type Activities struct {
 	// MaxResultBytes bounds the encoded result of CheckCluster; zero means
 	// DefaultMaxResultBytes.
 	MaxResultBytes int
+
+	// insecure holds the clusters whose poll URLs are checked without TLS
+	// verification, warned about once each.
+	insecure sync.Map
 }
 
 // DefaultMaxResultBytes keeps a sweep result below the 2 MB that a Temporal
@@ -133,6 +137,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	if err != nil {
 		return CheckClusterResult{}, fmt.Errorf("check cluster: %w", err)
 	}
+	a.warnInsecure(ctx, in)
 	var prev map[string]health.CheckRecord
 	if in.Exceptions {
 		if prev, err = a.Store.NodeExceptions(ctx, in.ClusterID); err != nil {
@@ -184,6 +189,21 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 			ErrTypeSweepTooLarge, nil)
 	}
 	return res, nil
+}
+
+// warnInsecure says once per cluster (in this process) that its poll URLs are
+// checked without TLS verification: on by default, off only on purpose.
+func (a *Activities) warnInsecure(ctx context.Context, in CheckClusterInput) {
+	for _, m := range in.Modes {
+		if m.Type != health.NodeStatusPollURL || m.PollURLSSLVerify {
+			continue
+		}
+		if _, warned := a.insecure.LoadOrStore(in.ClusterID, true); !warned {
+			activity.GetLogger(ctx).Warn("poll URL TLS verification is off for this cluster (poll_url_ssl_verify: false): "+
+				"its nodes' certificates are not checked", "cluster_id", in.ClusterID)
+		}
+		return
+	}
 }
 
 // keepExceptions reduces a sweep's result to the nodes the workflow must see
