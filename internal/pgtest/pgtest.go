@@ -17,11 +17,9 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"github.com/clusterhealth/healthd/internal/proctest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -96,7 +94,7 @@ func Start(t testing.TB) *Cluster {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("pgtest: log of the server on port %d:\n%s", c.Port, c.logTail(0))
+			t.Logf("pgtest: log of the server on port %d:\n%s", c.Port, c.log().Tail(0))
 		}
 		c.stop(t, "immediate")
 		if err := os.RemoveAll(c.Dir); err != nil {
@@ -209,7 +207,7 @@ func (c *Cluster) stop(t testing.TB, mode string) {
 	}
 	t.Logf("pgtest: pg_ctl stop: %v: %s; killing postmaster %d", err, out, pid)
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	if !waitExit(pid, 10*time.Second) {
+	if !proctest.WaitExit(pid, 10*time.Second) {
 		t.Errorf("pgtest: postmaster %d survived SIGKILL", pid)
 	}
 }
@@ -219,7 +217,7 @@ func (c *Cluster) stop(t testing.TB, mode string) {
 func (c *Cluster) boot(t testing.TB) (addrInUse bool, err error) {
 	t.Helper()
 	began := time.Now()
-	logStart := c.logSize()
+	logStart := c.log().Size()
 	opts := strings.Join([]string{
 		"-c listen_addresses=127.0.0.1",
 		"-p " + strconv.Itoa(c.Port),
@@ -238,14 +236,14 @@ func (c *Cluster) boot(t testing.TB) (addrInUse bool, err error) {
 	out, err := c.run(ctx, "pg_ctl", "-D", c.dataDir(), "-l", c.logFile(), "-o", opts,
 		"-w", "-t", strconv.Itoa(int(StartTimeout/time.Second)), "start")
 	if err != nil {
-		log := c.logSince(logStart)
-		if c.pid() == 0 || !alive(c.pid()) {
+		log := c.log().Since(logStart)
+		if c.pid() == 0 || !proctest.Alive(c.pid()) {
 			c.running = false
 		} else {
 			c.stop(t, "immediate")
 		}
 		return strings.Contains(log, "Address already in use"),
-			fmt.Errorf("pg_ctl start on port %d: %v: %s\ntail of the server's log:\n%s", c.Port, err, out, tail(log, 4000))
+			fmt.Errorf("pg_ctl start on port %d: %v: %s\ntail of the server's log:\n%s", c.Port, err, out, proctest.Tail(log, 4000))
 	}
 	t.Logf("pgtest: server up at 127.0.0.1:%d in %s", c.Port, time.Since(began).Round(time.Millisecond))
 	return false, nil
@@ -306,53 +304,9 @@ func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
 func (c *Cluster) logFile() string { return filepath.Join(c.Dir, "server.log") }
 
 // pid reads the postmaster's pid from its pid file; 0 when there is none.
-func (c *Cluster) pid() int {
-	raw, err := os.ReadFile(filepath.Join(c.dataDir(), "postmaster.pid"))
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(raw), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
+func (c *Cluster) pid() int { return proctest.ReadPID(filepath.Join(c.dataDir(), "postmaster.pid")) }
 
-func (c *Cluster) logSize() int64 {
-	fi, err := os.Stat(c.logFile())
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// logSince returns the server's log from offset on.
-func (c *Cluster) logSince(offset int64) string {
-	raw, err := os.ReadFile(c.logFile())
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if offset > int64(len(raw)) {
-		offset = 0
-	}
-	return string(raw[offset:])
-}
-
-// logTail returns the last lines of the server's log from offset on.
-func (c *Cluster) logTail(offset int64) string { return tail(c.logSince(offset), 6000) }
-
-// tail keeps the end of s, from a line start, within n bytes.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return "...\n" + s
-}
+func (c *Cluster) log() proctest.Log { return proctest.Log(c.logFile()) }
 
 // findBin returns the directory holding initdb and pg_ctl.
 func findBin() (string, error) {
@@ -383,46 +337,9 @@ func findBin() (string, error) {
 
 // pickPort returns a port that is free on loopback now.
 func pickPort() (int, error) {
-	for range 100 {
-		n, err := rand.Int(rand.Reader, big.NewInt(portMax-portMin))
-		if err != nil {
-			return 0, err
-		}
-		p := portMin + int(n.Int64())
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		_ = l.Close()
-		return p, nil
-	}
-	return 0, fmt.Errorf("no free port between %d and %d", portMin, portMax)
-}
-
-// alive reports whether a process exists and is not a zombie.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	ports, err := proctest.Ports(1, portMin, portMax, nil)
 	if err != nil {
-		return true
+		return 0, err
 	}
-	// The state follows the parenthesised command name.
-	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
-}
-
-// waitExit waits up to d for a process to exit and reports whether it did.
-func waitExit(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
+	return ports[0], nil
 }

@@ -20,15 +20,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
+	"github.com/clusterhealth/healthd/internal/proctest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -98,7 +96,7 @@ func Start(t testing.TB) *Broker {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("rabbittest: log of node %s:\n%s", b.Node, b.logTail(0))
+			t.Logf("rabbittest: log of node %s:\n%s", b.Node, b.log().Tail(0))
 		}
 		b.Stop(t)
 	})
@@ -166,7 +164,7 @@ func (b *Broker) Stop(t testing.TB) {
 		args = append(args, b.pidFile())
 	}
 	out, err := b.run(ctx, b.ctl, args...)
-	if err == nil && (pid == 0 || waitExit(pid, 10*time.Second)) {
+	if err == nil && (pid == 0 || proctest.WaitExit(pid, 10*time.Second)) {
 		t.Logf("rabbittest: node %s stopped in %s", b.Node, time.Since(began).Round(time.Millisecond))
 		return
 	}
@@ -178,7 +176,7 @@ func (b *Broker) Stop(t testing.TB) {
 	if p, ferr := os.FindProcess(pid); ferr == nil {
 		_ = p.Kill()
 	}
-	if !waitExit(pid, 10*time.Second) {
+	if !proctest.WaitExit(pid, 10*time.Second) {
 		t.Errorf("rabbittest: node %s (process %d) survived SIGKILL", b.Node, pid)
 	}
 }
@@ -210,7 +208,7 @@ func (b *Broker) boot(t testing.TB) (addrInUse bool, err error) {
 	t.Helper()
 	began := time.Now()
 	deadline := began.Add(StartTimeout)
-	logStart := b.logSize()
+	logStart := b.log().Size()
 	// A pid file or crash dump left by the last run would be taken for this
 	// one's.
 	_ = os.Remove(b.pidFile())
@@ -244,9 +242,9 @@ func (b *Broker) boot(t testing.TB) (addrInUse bool, err error) {
 			t.Logf("rabbittest: node %s up at %s in %s", b.Node, b.URL, time.Since(began).Round(time.Millisecond))
 			return false, nil
 		}
-		if pid := b.pid(); pid != 0 && !alive(pid) {
+		if pid := b.pid(); pid != 0 && !proctest.Alive(pid) {
 			b.running = false
-			log := b.logSince(logStart)
+			log := b.log().Since(logStart)
 			return strings.Contains(log, "eaddrinuse"), b.bootError(logStart, "node %s exited while starting", b.Node)
 		}
 		if time.Now().After(deadline) {
@@ -261,7 +259,7 @@ func (b *Broker) boot(t testing.TB) (addrInUse bool, err error) {
 func (b *Broker) bootError(logStart int64, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if out, err := os.ReadFile(filepath.Join(b.Dir, "server.out")); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		msg += "\nrabbitmq-server output:\n" + tail(string(out), 2000)
+		msg += "\nrabbitmq-server output:\n" + proctest.Tail(string(out), 2000)
 	}
 	if dump, err := os.ReadFile(filepath.Join(b.logDir(), "erl_crash.dump")); err == nil {
 		for line := range strings.SplitSeq(string(dump[:min(len(dump), 4096)]), "\n") {
@@ -270,7 +268,7 @@ func (b *Broker) bootError(logStart int64, format string, args ...any) error {
 			}
 		}
 	}
-	return fmt.Errorf("%s\ntail of the node's log (%s):\n%s", msg, b.logFile(), b.logTail(logStart))
+	return fmt.Errorf("%s\ntail of the node's log (%s):\n%s", msg, b.logFile(), b.log().Tail(logStart))
 }
 
 // env is the environment of the node's scripts: the caller's, without its
@@ -321,54 +319,9 @@ func (b *Broker) logDir() string  { return filepath.Join(b.Dir, "log") }
 func (b *Broker) logFile() string { return filepath.Join(b.logDir(), b.Node+".log") }
 
 // pid reads the pid file; 0 when there is none (yet).
-func (b *Broker) pid() int {
-	raw, err := os.ReadFile(b.pidFile())
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
+func (b *Broker) pid() int { return proctest.ReadPID(b.pidFile()) }
 
-func (b *Broker) logSize() int64 {
-	fi, err := os.Stat(b.logFile())
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// logSince returns the node's log from offset on.
-func (b *Broker) logSince(offset int64) string {
-	raw, err := os.ReadFile(b.logFile())
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if offset > int64(len(raw)) {
-		offset = 0
-	}
-	return string(raw[offset:])
-}
-
-// logTail returns the last lines of the node's log from offset on.
-func (b *Broker) logTail(offset int64) string {
-	return tail(b.logSince(offset), 6000)
-}
-
-// tail keeps the end of s, from a line start, within n bytes.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return "...\n" + s
-}
+func (b *Broker) log() proctest.Log { return proctest.Log(b.logFile()) }
 
 // findScripts locates rabbitmq-server and the rabbitmqctl beside it.
 func findScripts() (server, ctl string, err error) {
@@ -387,63 +340,14 @@ func findScripts() (server, ctl string, err error) {
 	return server, ctl, nil
 }
 
-// pickPorts returns two distinct ports that are free on loopback now.
+// pickPorts returns two distinct ports that are free on loopback now, away
+// from the Erlang distribution ports of the machine's own broker.
 func pickPorts() (port, distPort int, err error) {
-	var picked []int
-	for tries := 0; len(picked) < 2 && tries < 100; tries++ {
-		n, err := rand.Int(rand.Reader, big.NewInt(portMax-portMin))
-		if err != nil {
-			return 0, 0, err
-		}
-		p := portMin + int(n.Int64())
-		if p >= 25672 && p <= 25682 || len(picked) == 1 && p == picked[0] {
-			continue
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		_ = l.Close()
-		picked = append(picked, p)
-	}
-	if len(picked) < 2 {
-		return 0, 0, fmt.Errorf("no free ports between %d and %d", portMin, portMax)
-	}
-	return picked[0], picked[1], nil
-}
-
-// alive reports whether a process exists and is not a zombie.
-func alive(pid int) bool {
-	p, err := os.FindProcess(pid)
-	if err != nil || p.Signal(syscall.Signal(0)) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	ports, err := proctest.Ports(2, portMin, portMax, func(p int) bool { return p >= 25672 && p <= 25682 })
 	if err != nil {
-		return !errors.Is(err, os.ErrNotExist) || !procMounted()
+		return 0, 0, err
 	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
-}
-
-func procMounted() bool {
-	_, err := os.Stat("/proc/self/stat")
-	return err == nil
-}
-
-// waitExit waits up to d for a process to exit and reports whether it did.
-func waitExit(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
+	return ports[0], ports[1], nil
 }
 
 func randomHex(t testing.TB) string {
