@@ -73,11 +73,14 @@ func newClient(skipVerify bool) *http.Client {
 	tr := &http.Transport{
 		// Proxies from the environment, as Go's default transport and Senlin's
 		// requests library do; NO_PROXY excludes node addresses where needed.
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   16,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      256,
+		// At least the sweep's concurrency (SWEEP_CONCURRENCY, 32 by
+		// default): with fewer, every sweep of nodes behind one host redials
+		// the connections it could not keep.
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
