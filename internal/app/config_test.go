@@ -38,6 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		"TEMPORAL_TASK_QUEUE":          "cluster-health",
 		"DATABASE_URL":                 "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"AMQP_URL":                     "amqp://guest:xxxxx@127.0.0.1:5672/",
+		"AMQP_CA_FILE":                 "",
 		"LOG_FORMAT":                   "json",
 		"LOG_LEVEL":                    "info",
 		"METRICS_ADDR":                 "127.0.0.1:9464",

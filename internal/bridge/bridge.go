@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -260,6 +262,39 @@ func closeReason(what string, e *amqp.Error, ok bool) error {
 	return errors.New(what)
 }
 
+// tlsConfig is the TLS configuration of an amqps:// connection: the server's
+// certificate must be signed by a CA of AMQP_CA_FILE, or of the system's
+// roots when it is unset (nil RootCAs); amqp091 checks the host name of the
+// URL. It is read at each connection, so that a renewed CA file is used on
+// the next reconnection.
+func (b *Bridge) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if b.cfg.CAFile != "" {
+		pool, err := loadCAs(b.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("AMQP_CA_FILE %q: %w", b.cfg.CAFile, err)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// tlsHint explains a server certificate that did not verify; "" for any other
+// error.
+func (b *Bridge) tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &unknown) && b.cfg.CAFile != "":
+		return fmt.Sprintf(" (the server's certificate is not signed by a CA of AMQP_CA_FILE %q)", b.cfg.CAFile)
+	case errors.As(err, &unknown):
+		return " (the server's certificate is not signed by one of the system's roots: set AMQP_CA_FILE to its CA)"
+	case errors.As(err, &host):
+		return " (the server's certificate is not for the host of AMQP_URL)"
+	}
+	return ""
+}
+
 // dial connects without outliving ctx.
 func (b *Bridge) dial(ctx context.Context) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
@@ -269,6 +304,11 @@ func (b *Bridge) dial(ctx context.Context) (*amqp.Connection, error) {
 		Properties: props,
 		Dial:       amqp.DefaultDial(b.cfg.DialTimeout),
 	}
+	tlsCfg, err := b.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.TLSClientConfig = tlsCfg
 	type result struct {
 		conn *amqp.Connection
 		err  error
@@ -281,7 +321,7 @@ func (b *Bridge) dial(ctx context.Context) (*amqp.Connection, error) {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", redactURL(b.cfg.URL), r.err)
+			return nil, fmt.Errorf("connect to %s: %w%s", redactURL(b.cfg.URL), r.err, b.tlsHint(r.err))
 		}
 		return r.conn, nil
 	case <-ctx.Done():

@@ -2,8 +2,12 @@ package bridge
 
 import (
 	"cmp"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"time"
 
@@ -17,8 +21,13 @@ import (
 // the value of DefaultConfig (see WithDefaults).
 type Config struct {
 	// URL is the AMQP URL, amqp://user:password@host:5672/vhost (AMQP_URL).
-	// It is never logged with its password.
+	// It is never logged with its password. With amqps:// the bridge
+	// connects over TLS and verifies the server's certificate and host name.
 	URL string
+	// CAFile is a PEM file of the CA certificates that an amqps:// server's
+	// certificate must be signed by (AMQP_CA_FILE); empty trusts the
+	// system's roots. It is read at each connection.
+	CAFile string
 	// NovaExchange is Nova's control exchange (NOVA_CONTROL_EXCHANGE).
 	NovaExchange string
 	// HeatExchange is Heat's control exchange (HEAT_CONTROL_EXCHANGE).
@@ -133,6 +142,7 @@ func (c Config) WithDefaults() Config {
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.SecretURL("AMQP_URL", "RabbitMQ URL the bridge consumes from", &c.URL, amqpURL, config.RedactURL),
+		config.String("AMQP_CA_FILE", "PEM file of the CA certificates an amqps:// server must present a certificate of (empty: the system's roots)", &c.CAFile, caFile),
 		config.String("NOVA_CONTROL_EXCHANGE", "exchange Nova publishes notifications to", &c.NovaExchange, config.NonEmpty),
 		config.String("HEAT_CONTROL_EXCHANGE", "exchange Heat publishes notifications to", &c.HeatExchange, config.NonEmpty),
 		config.String("BRIDGE_NOVA_QUEUE", "the bridge's own queue for Nova notifications", &c.NovaQueue, config.NonEmpty),
@@ -148,13 +158,18 @@ func (c *Config) Settings() []config.Setting {
 	}
 }
 
-// Check reports the rules that relate the bridge's settings: distinct
-// exchanges and queues, no oslo default queue, the concurrency within the
+// Check reports the rules that relate the bridge's settings: AMQP_CA_FILE
+// only with an amqps:// URL, distinct exchanges and queues, no oslo default queue, the concurrency within the
 // prefetch, and backoffs whose maximum is not below their minimum.
 func (c Config) Check() []*config.FieldError {
 	var errs []*config.FieldError
 	add := func(env, format string, args ...any) {
 		errs = append(errs, &config.FieldError{Var: env, Rule: fmt.Sprintf(format, args...)})
+	}
+	if c.CAFile != "" && c.URL != "" {
+		if u, err := url.Parse(c.URL); err == nil && u.Scheme != "amqps" {
+			add("AMQP_CA_FILE", "is only used with an amqps:// AMQP_URL, got scheme %s: the connection would not be encrypted", u.Scheme)
+		}
 	}
 	if c.NovaExchange != "" && c.NovaExchange == c.HeatExchange {
 		add("HEAT_CONTROL_EXCHANGE", "must differ from NOVA_CONTROL_EXCHANGE, got %q for both: every notification would be read twice", c.HeatExchange)
@@ -214,4 +229,49 @@ func amqpURL(s string) string {
 		return msg
 	}
 	return ""
+}
+
+// caFile is the rule of AMQP_CA_FILE: empty, or a readable file holding at
+// least one PEM certificate.
+func caFile(path string) string {
+	if path == "" {
+		return ""
+	}
+	if _, err := loadCAs(path); err != nil {
+		return "must be empty or a readable file holding PEM certificates (" + err.Error() + ")"
+	}
+	return ""
+}
+
+// loadCAs reads the PEM certificates in path into a pool.
+func loadCAs(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err // the path is quoted by the setting
+		}
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	n := 0
+	for rest := data; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("a PEM certificate does not parse: %w", err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return nil, errors.New("no PEM certificate in it")
+	}
+	return pool, nil
 }

@@ -12,7 +12,8 @@
 // tests run as root, the cluster belongs to the postgres system user and its
 // programs run as that user through runuser. The server binaries are those of
 // the newest version under /usr/lib/postgresql (Debian's layout), else initdb
-// and pg_ctl on PATH; scripts/ensure-services.sh installs them.
+// and pg_ctl on PATH; scripts/ensure-services.sh installs them. WithTLS
+// starts a server that also accepts TLS connections.
 package pgtest
 
 import (
@@ -66,17 +67,44 @@ type Cluster struct {
 	// (Dir/server.log) and its Unix socket.
 	Dir string
 
+	// TLS reports that the server also accepts TLS connections, with the
+	// certificate given to WithTLS. DSN still disables TLS: set sslmode in a
+	// copy of it to use it.
+	TLS bool
+
 	bin     string // the directory of initdb and pg_ctl
 	owner   *user.User
 	running bool
+}
+
+// Option changes how Start makes a cluster.
+type Option func(*options)
+
+type options struct {
+	certFile, keyFile string
+}
+
+// WithTLS turns TLS on (ssl=on) with the server certificate and key in the
+// PEM files certFile and keyFile, such as those of package tlstest. Start
+// copies them into the cluster's directory, where the key belongs to the
+// server's user with mode 0600, as the server requires. Plain connections
+// are still accepted.
+func WithTLS(certFile, keyFile string) Option {
+	return func(o *options) { o.certFile, o.keyFile = certFile, keyFile }
 }
 
 // Start makes a new cluster, starts its server and waits until it accepts
 // connections. The cluster is stopped and removed when the test ends. It
 // fails the test when the PostgreSQL server binaries are not installed or the
 // server does not start within StartTimeout.
-func Start(t testing.TB) *Cluster {
+//
+// Options such as WithTLS change the cluster's configuration.
+func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin, err := findBin()
 	if err != nil {
 		t.Fatalf("pgtest: %v; scripts/ensure-services.sh installs postgresql", err)
@@ -103,6 +131,12 @@ func Start(t testing.TB) *Cluster {
 	})
 	if err := c.chown(c.Dir); err != nil {
 		t.Fatalf("pgtest: %v", err)
+	}
+	if o.certFile != "" || o.keyFile != "" {
+		if err := c.installTLS(o.certFile, o.keyFile); err != nil {
+			t.Fatalf("pgtest: TLS: %v", err)
+		}
+		c.TLS = true
 	}
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout)
@@ -228,6 +262,9 @@ func (c *Cluster) boot(t testing.TB) (addrInUse bool, err error) {
 		"-c fsync=off",
 		"-c full_page_writes=off",
 	}, " ")
+	if c.TLS {
+		opts += " -c ssl=on -c ssl_cert_file=" + c.certFile() + " -c ssl_key_file=" + c.keyFile()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), StartTimeout+5*time.Second)
 	defer cancel()
 	// With -w pg_ctl returns once the server accepts connections, or fails
@@ -299,6 +336,39 @@ func (c *Cluster) chown(path string) error {
 	}
 	return os.Chown(path, uid, gid)
 }
+
+// installTLS copies the server's certificate and key into the cluster's
+// directory, owned by the cluster's owner; the key with mode 0600, as the
+// server requires of a key its user owns.
+func (c *Cluster) installTLS(certFile, keyFile string) error {
+	if certFile == "" || keyFile == "" {
+		return errors.New("WithTLS needs both a certificate and a key file")
+	}
+	for _, f := range []struct {
+		from, to string
+		mode     os.FileMode
+	}{{certFile, c.certFile(), 0o644}, {keyFile, c.keyFile(), 0o600}} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.to, data, f.mode); err != nil {
+			return err
+		}
+		// WriteFile keeps the mode of a file that exists; umask may have
+		// narrowed that of a new one.
+		if err := os.Chmod(f.to, f.mode); err != nil {
+			return err
+		}
+		if err := c.chown(f.to); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) certFile() string { return filepath.Join(c.Dir, "server.crt") }
+func (c *Cluster) keyFile() string  { return filepath.Join(c.Dir, "server.key") }
 
 func (c *Cluster) dataDir() string { return filepath.Join(c.Dir, "data") }
 func (c *Cluster) logFile() string { return filepath.Join(c.Dir, "server.log") }

@@ -9,8 +9,8 @@
 // and configuration in a temporary directory. It listens on loopback only, on
 // ports chosen when it first starts and kept across restarts, so that clients
 // can reconnect to the same URL. It registers with the local epmd, which it
-// shares with the other nodes of the machine. scripts/ensure-services.sh
-// installs rabbitmq-server.
+// shares with the other nodes of the machine. WithTLS adds an amqps listener.
+// scripts/ensure-services.sh installs rabbitmq-server.
 package rabbittest
 
 import (
@@ -62,17 +62,49 @@ type Broker struct {
 	// Dir holds the node's data, logs and configuration; durable queues and
 	// persistent messages in it survive restarts.
 	Dir string
+	// TLSURL is the node's amqps URL, as guest/guest on loopback, when it
+	// was started WithTLS; empty otherwise. It stays the same across
+	// restarts.
+	TLSURL string
+	// TLSPort is the port of TLSURL, 0 without TLS.
+	TLSPort int
 
 	server, ctl    string // the rabbitmq-server and rabbitmqctl scripts
 	port, distPort int
+	tls            *tlsFiles
 	running        bool
+}
+
+// Option changes how Start configures a node.
+type Option func(*options)
+
+type options struct {
+	tls *tlsFiles
+}
+
+// tlsFiles are the PEM files of an amqps listener.
+type tlsFiles struct {
+	ca, cert, key string
+}
+
+// WithTLS opens an amqps listener on loopback (TLSURL) besides the plain one,
+// with the server certificate and key in the PEM files certFile and keyFile
+// and the CA certificate caFile (such as those of package tlstest). Clients
+// are not asked for certificates.
+func WithTLS(caFile, certFile, keyFile string) Option {
+	return func(o *options) { o.tls = &tlsFiles{ca: caFile, cert: certFile, key: keyFile} }
 }
 
 // Start starts a private node and waits until it accepts connections. The
 // node is stopped when the test ends. It fails the test when RabbitMQ is not
-// installed or the node does not start within StartTimeout.
-func Start(t testing.TB) *Broker {
+// installed or the node does not start within StartTimeout. Options such as
+// WithTLS change the node's configuration.
+func Start(t testing.TB, opts ...Option) *Broker {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	server, ctl, err := findScripts()
 	if err != nil {
 		t.Fatalf("rabbittest: %v; scripts/ensure-services.sh installs rabbitmq-server", err)
@@ -82,6 +114,7 @@ func Start(t testing.TB) *Broker {
 		Dir:    t.TempDir(),
 		server: server,
 		ctl:    ctl,
+		tls:    o.tls,
 	}
 	files := map[string]string{
 		// No plugins: the management plugin alone would double the boot time.
@@ -105,10 +138,18 @@ func Start(t testing.TB) *Broker {
 	// the node listens on it: then pick others.
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		if b.port, b.distPort, err = pickPorts(); err != nil {
+		var tlsPort int
+		if b.port, b.distPort, tlsPort, err = pickPorts(); err != nil {
 			t.Fatalf("rabbittest: pick ports: %v", err)
 		}
 		b.URL = fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", b.port)
+		if b.tls != nil {
+			b.TLSPort = tlsPort
+			b.TLSURL = fmt.Sprintf("amqps://guest:guest@127.0.0.1:%d/", b.TLSPort)
+			if err := b.writeTLSConfig(); err != nil {
+				t.Fatalf("rabbittest: %v", err)
+			}
+		}
 		addrInUse, err := b.boot(t)
 		if err == nil {
 			return b
@@ -116,8 +157,23 @@ func Start(t testing.TB) *Broker {
 		if !addrInUse || attempt == attempts {
 			t.Fatalf("rabbittest: %v", err)
 		}
-		t.Logf("rabbittest: port %d or %d was taken, trying others: %v", b.port, b.distPort, err)
+		t.Logf("rabbittest: port %d, %d or %d was taken, trying others: %v", b.port, b.distPort, tlsPort, err)
 	}
+}
+
+// writeTLSConfig writes the node's rabbitmq.conf with its amqps listener.
+func (b *Broker) writeTLSConfig() error {
+	conf := strings.Join([]string{
+		"# Configuration of a private test node; see package rabbittest.",
+		"listeners.ssl.default = 127.0.0.1:" + strconv.Itoa(b.TLSPort),
+		"ssl_options.cacertfile = " + b.tls.ca,
+		"ssl_options.certfile = " + b.tls.cert,
+		"ssl_options.keyfile = " + b.tls.key,
+		"ssl_options.verify = verify_none",
+		"ssl_options.fail_if_no_peer_cert = false",
+		"",
+	}, "\n")
+	return os.WriteFile(filepath.Join(b.Dir, "rabbitmq.conf"), []byte(conf), 0o644)
 }
 
 // Start starts the node again after Stop, on the same ports and with the same
@@ -293,7 +349,8 @@ func (b *Broker) env() []string {
 		"RABBITMQ_LOG_BASE="+b.logDir(),
 		"RABBITMQ_PID_FILE="+b.pidFile(),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(b.Dir, "enabled_plugins"),
-		// There is no rabbitmq.conf there: RabbitMQ's defaults apply.
+		// There is a rabbitmq.conf there only WithTLS; otherwise RabbitMQ's
+		// defaults apply.
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(b.Dir, "rabbitmq"),
 		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(b.Dir, "rabbitmq-env.conf"),
 		// Distribution on loopback only, for the node and rabbitmqctl alike;
@@ -340,14 +397,15 @@ func findScripts() (server, ctl string, err error) {
 	return server, ctl, nil
 }
 
-// pickPorts returns two distinct ports that are free on loopback now, away
-// from the Erlang distribution ports of the machine's own broker.
-func pickPorts() (port, distPort int, err error) {
-	ports, err := proctest.Ports(2, portMin, portMax, func(p int) bool { return p >= 25672 && p <= 25682 })
+// pickPorts returns three distinct ports that are free on loopback now, away
+// from the Erlang distribution ports of the machine's own broker: AMQP's,
+// the distribution's and amqps', which only WithTLS uses.
+func pickPorts() (port, distPort, tlsPort int, err error) {
+	ports, err := proctest.Ports(3, portMin, portMax, func(p int) bool { return p >= 25672 && p <= 25682 })
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return ports[0], ports[1], nil
+	return ports[0], ports[1], ports[2], nil
 }
 
 func randomHex(t testing.TB) string {

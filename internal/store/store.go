@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -23,7 +24,10 @@ type Store struct {
 
 // Open connects to the database at dsn (a postgres:// URL or keyword/value
 // string) and checks that it answers. Error messages never contain the DSN,
-// which may hold a password.
+// which may hold a password. TLS is set in the DSN, as libpq reads it:
+// sslmode=verify-full with sslrootcert=<CA file> checks the server's
+// certificate and host name; a certificate that does not verify fails with
+// an error naming the parameter to look at.
 func Open(ctx context.Context, dsn string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -33,13 +37,28 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
+		return nil, fmt.Errorf("store: open: %w%s", err, tlsHint(err))
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("store: open: %w", err)
+		return nil, fmt.Errorf("store: open: %w%s", err, tlsHint(err))
 	}
 	return &Store{pool: pool}, nil
+}
+
+// tlsHint explains a server certificate that did not verify, which pgx
+// reports without naming the URL parameters that decide it; "" for any other
+// error.
+func tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &unknown):
+		return " (the server's certificate is not signed by the CA in sslrootcert, or by one of the system's roots when sslrootcert is unset)"
+	case errors.As(err, &host):
+		return " (the server's certificate is not for the host of the URL, which sslmode=verify-full checks)"
+	}
+	return ""
 }
 
 // Close closes the pool. Stop a Watcher built on the pool first.
