@@ -64,9 +64,10 @@ type env struct {
 	core zapcore.Core
 }
 
-func newEnv(t *testing.T) *env {
+// startWatcher runs a watcher of the store's notifications until the test
+// ends.
+func startWatcher(t *testing.T, s *store.Store) *store.Watcher {
 	t.Helper()
-	s := storetest.New(t)
 	w := store.NewWatcher(s.Pool())
 	w.OnError = func(err error) { t.Logf("watcher: %v", err) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -79,6 +80,13 @@ func newEnv(t *testing.T) *env {
 		cancel()
 		<-done
 	})
+	return w
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	s := storetest.New(t)
+	w := startWatcher(t, s)
 	core, logs := observer.New(zap.DebugLevel)
 	e := &env{s: s, w: w, logs: logs, core: core}
 	t.Cleanup(func() {

@@ -33,17 +33,7 @@ func newPrivateEnv(t *testing.T) (*env, *pgtest.Cluster) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w := store.NewWatcher(s.Pool())
-	wctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = w.Run(wctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	w := startWatcher(t, s)
 	core, logs := observer.New(zap.DebugLevel)
 	t.Cleanup(func() {
 		if t.Failed() {
