@@ -202,6 +202,9 @@ func (w *clusterHealth) onRecoveryDone(ctx workflow.Context, o recoveryOutcome) 
 		w.st.Recent = slices.Clone(w.st.Recent[len(w.st.Recent)-recentWindow:])
 	}
 	_, decided := w.decide(ctx, triage.Finished{NodeID: rec.NodeID, Outcome: rec.Outcome, Step: rec.Step})
+	if _, remembered := w.st.Triage.Nodes[rec.NodeID]; !remembered && !w.reg.Polling() {
+		delete(w.st.Decisions, rec.NodeID) // recovered, and no round will say so
+	}
 	w.record(ctx, append([]health.HealthEvent{{ClusterID: w.reg.ClusterID, NodeID: rec.NodeID, At: now,
 		From: health.Unhealthy, To: health.Verdict("recovery " + rec.Outcome.Label()), Reason: rec.Detail, ActionID: rec.ActionID}},
 		decided...))

@@ -306,8 +306,10 @@ func (w *clusterHealth) watchList() []string {
 func (w *clusterHealth) forgetHealthy() {
 	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
 		_, remembered := w.st.Triage.Nodes[id]
-		_, decided := w.st.Decisions[id]
-		if ns := w.st.Nodes[id]; ns.Verdict == health.Healthy && !ns.InGrace && !remembered && !decided && w.st.InFlight[id] == nil {
+		if ns := w.st.Nodes[id]; ns.Verdict == health.Healthy && !ns.InGrace && !remembered && w.st.InFlight[id] == nil {
+			// Nothing is left to decide about it either (a failure below the
+			// threshold that passed, a recovery that worked).
+			delete(w.st.Decisions, id)
 			delete(w.st.Nodes, id)
 		}
 	}

@@ -253,3 +253,23 @@ func TestMaintenance(t *testing.T) {
 		t.Errorf("after the maintenance ended: got %d actions, want 1 (the round at 120 s)", got)
 	}
 }
+
+// A node that failed below the threshold and passed again, or that was
+// recovered, leaves nothing behind: no node entry, no decision.
+func TestPassedFailuresLeaveNoMemory(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	reg := urlRegistration()
+	reg.Safety.FailureThreshold = 3
+	h.engine.SetHealthy("web-2", false)
+	h.at(70*time.Second, func() { h.engine.SetHealthy("web-2", true) })
+	var during, after Status
+	h.at(65*time.Second, func() { during = h.status() })
+	h.at(190*time.Second, func() { after = h.status() })
+	h.run(Input{Registration: reg}, 200*time.Second)
+	if d := decisionOf(during, "n2"); d == nil || d.Reason != triage.ReasonBelowThreshold {
+		t.Errorf("while failing below the threshold: got %+v, want held below the failure threshold", d)
+	}
+	if len(after.Nodes) != 0 || len(after.Decisions) != 0 || h.engine.ActionCount() != 0 {
+		t.Errorf("after it passed: got %d nodes, %d decisions, %d actions; want none", len(after.Nodes), len(after.Decisions), h.engine.ActionCount())
+	}
+}
