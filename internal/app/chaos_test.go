@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -49,23 +48,8 @@ func newChaosFleet(t testing.TB, seed int64, names []string) *chaosFleet {
 	for _, n := range names {
 		f.broken[n] = false
 	}
-	f.nodes = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		broken := f.broken[strings.Trim(r.URL.Path, "/")]
-		f.mu.Unlock()
-		if broken {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	}))
-	t.Cleanup(f.nodes.Close)
-	f.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req engine.WebhookRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+	f.nodes = nodeServer(t, func(_ *http.Request, name string) bool { return f.isBroken(name) })
+	f.hook = webhookServer(t, func(w http.ResponseWriter, r *http.Request, req engine.WebhookRequest) {
 		f.mu.Lock()
 		f.calls = append(f.calls, req)
 		delay := time.Duration(f.rng.Int63n(int64(chaosMendDelayMax)))
@@ -79,8 +63,7 @@ func newChaosFleet(t testing.TB, seed int64, names []string) *chaosFleet {
 		f.broken[req.NodeName] = false
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(f.hook.Close)
+	})
 	return f
 }
 

@@ -3,14 +3,11 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -119,23 +116,12 @@ type crashHooks struct {
 
 func newCrashHooks(t testing.TB) *crashHooks {
 	h := &crashHooks{down: true, entered: make(chan struct{})}
-	h.nodes = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.nodes = nodeServer(t, func(_ *http.Request, name string) bool {
 		h.mu.Lock()
-		down := h.down && strings.Trim(r.URL.Path, "/") == "n-2"
-		h.mu.Unlock()
-		if down {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, "ok")
-	}))
-	t.Cleanup(h.nodes.Close)
-	h.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req engine.WebhookRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+		defer h.mu.Unlock()
+		return h.down && name == "n-2"
+	})
+	h.hook = webhookServer(t, func(w http.ResponseWriter, r *http.Request, req engine.WebhookRequest) {
 		h.mu.Lock()
 		h.calls = append(h.calls, req.ActionID)
 		first := len(h.calls) == 1
@@ -149,8 +135,7 @@ func newCrashHooks(t testing.TB) *crashHooks {
 		h.down = false
 		h.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
-	}))
-	t.Cleanup(h.hook.Close)
+	})
 	return h
 }
 

@@ -63,32 +63,50 @@ func newNodes(t testing.TB, names ...string) *nodes {
 	for _, name := range names {
 		n.broken[name] = false
 	}
-	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.Trim(r.URL.Path, "/")
+	n.srv = nodeServer(t, func(_ *http.Request, name string) bool {
 		n.mu.Lock()
-		broken := n.broken[name]
-		n.mu.Unlock()
-		if broken {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "status: ok")
-	}))
-	n.hook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req engine.WebhookRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+		defer n.mu.Unlock()
+		return n.broken[name]
+	})
+	n.hook = webhookServer(t, func(_ http.ResponseWriter, _ *http.Request, req engine.WebhookRequest) {
 		n.webhook.Add(1)
 		n.mu.Lock()
 		n.requests = append(n.requests, req)
 		n.broken[req.NodeName] = false
 		n.mu.Unlock()
-	}))
-	t.Cleanup(n.srv.Close)
-	t.Cleanup(n.hook.Close)
+	})
 	return n
+}
+
+// nodeServer serves the poll URLs /<node name> of test nodes until the test
+// ends: 503 while down says the node is down (down may hold the request, to
+// make a slow node), else a body that pollURLRegistration's pattern matches.
+func nodeServer(t testing.TB, down func(r *http.Request, name string) bool) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down(r, strings.Trim(r.URL.Path, "/")) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "status: ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// webhookServer serves a recovery webhook until the test ends: each request
+// the engine POSTs is decoded and handed to on, which may answer it (200 when
+// it writes nothing).
+func webhookServer(t testing.TB, on func(w http.ResponseWriter, r *http.Request, req engine.WebhookRequest)) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req engine.WebhookRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		on(w, r, req)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // waitTick is how often a wait on the running services checks its condition.

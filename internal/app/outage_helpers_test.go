@@ -223,28 +223,17 @@ func newHeldFleet(t testing.TB, down ...string) *heldFleet {
 	for _, n := range down {
 		f.down[n] = true
 	}
-	f.nodes = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.Trim(r.URL.Path, "/")
+	f.nodes = nodeServer(t, func(r *http.Request, name string) bool {
 		f.mu.Lock()
 		down, armed := f.down[name], f.armed[name]
 		f.armed[name] = false
 		f.mu.Unlock()
-		if armed && !f.slow.pass(r.Context()) {
-			return
+		if armed {
+			f.slow.pass(r.Context()) // held; answered (to nobody) if the poll gave up
 		}
-		if down {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprint(w, "status: ok")
-	}))
-	t.Cleanup(f.nodes.Close)
-	f.webhook = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req engine.WebhookRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+		return down
+	})
+	f.webhook = webhookServer(t, func(w http.ResponseWriter, r *http.Request, req engine.WebhookRequest) {
 		f.mu.Lock()
 		f.calls = append(f.calls, req)
 		first := len(f.calls) == 1
@@ -256,12 +245,12 @@ func newHeldFleet(t testing.TB, down ...string) *heldFleet {
 		f.down[req.NodeName] = false
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
-	}))
-	// Release a held call before the server waits for it to end.
+	})
+	// Release a held call before the servers (closed by earlier cleanups,
+	// which run later) wait for it to end.
 	t.Cleanup(func() {
 		f.hook.release()
 		f.slow.release()
-		f.webhook.Close()
 	})
 	return f
 }
