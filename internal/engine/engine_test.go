@@ -70,17 +70,23 @@ func startWatcher(t *testing.T, s *store.Store) *store.Watcher {
 	t.Helper()
 	w := store.NewWatcher(s.Pool())
 	w.OnError = func(err error) { t.Logf("watcher: %v", err) }
+	runUntilCleanup(t, w.Run)
+	return w
+}
+
+// runUntilCleanup runs run in the background until the test ends, then
+// cancels it and waits for it to return.
+func runUntilCleanup(t *testing.T, run func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = w.Run(ctx)
+		_ = run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
 	})
-	return w
 }
 
 func newEnv(t *testing.T) *env {

@@ -138,16 +138,7 @@ func TestExecutorRetriesReadsBeforeTheCall(t *testing.T) {
 	flaky.fails.Store(3)
 	ex := &engine.Executor{Store: flaky, Watcher: e.w, Logger: zap.New(e.core).Named("ex1"), ID: "ex1", Workers: 1,
 		Lease: 10 * time.Second, HTTP: &http.Client{Timeout: 5 * time.Second}, PollInterval: 50 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = ex.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	runUntilCleanup(t, ex.Run)
 
 	got := e.waitFinished(t, a.ID)
 	if got.Status != health.ActionSucceeded || got.Attempts != 1 {
