@@ -4,20 +4,26 @@
 #   scripts/test.sh                  # every package
 #   scripts/test.sh ./internal/...   # only these package patterns
 #
-# Brings up PostgreSQL and RabbitMQ (ensure-services.sh) and the Temporal CLI
-# (install-temporal.sh) first: the integration and end-to-end tests need them
-# and fail, rather than skip, without them. Then go vet, a gofmt check and the
-# tests with the race detector. Works from any directory.
+# Brings up PostgreSQL and RabbitMQ (ensure-services.sh), the Temporal CLI
+# (install-temporal.sh) and the Temporal server (install-temporal-server.sh)
+# first: the integration and end-to-end tests need them and fail, rather than
+# skip, without them. Then go vet, a gofmt check and the tests with the race
+# detector; on a whole run, also the end-to-end recovery test once more on the
+# Temporal server with PostgreSQL instead of the dev server. Works from any
+# directory.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+whole=
 if [ "$#" -eq 0 ]; then
+	whole=1
 	set -- ./...
 fi
 
 bash scripts/ensure-services.sh
 bash scripts/install-temporal.sh
+bash scripts/install-temporal-server.sh
 export TEMPORAL_CLI_PATH="$PWD/.bin/temporal"
 
 echo "== go vet $*"
@@ -64,3 +70,8 @@ fi
 
 echo "== go test -race $*"
 go test -race -count=1 -timeout 20m "$@"
+
+if [ -n "$whole" ]; then
+	echo "== go test -race: the end-to-end recovery on the Temporal server with PostgreSQL"
+	HEALTHD_TEST_TEMPORAL=server go test -race -count=1 -timeout 5m -run 'TestEndToEndRecovery$' ./internal/app
+fi

@@ -246,11 +246,12 @@ func (a *app) withClient(ctx context.Context, fn func(ctx context.Context, hc *h
 func dialTemporal(ctx context.Context, cfg temporalclient.Config) (*healthclient.Client, func(), error) {
 	// The SDK logs retries and warnings; a CLI reports errors itself.
 	quiet := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  cfg.Address,
-		Namespace: cfg.Namespace,
-		Logger:    quiet,
-	})
+	opts, err := cfg.ClientOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger = quiet
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, nil, connectError(cfg, err)
 	}
@@ -259,6 +260,9 @@ func dialTemporal(ctx context.Context, cfg temporalclient.Config) (*healthclient
 
 // connectError explains a failed connection: where, and what to check.
 func connectError(cfg temporalclient.Config, err error) error {
+	if hint := cfg.Hint(err); hint != "" {
+		return fmt.Errorf("cannot connect to Temporal at %s (namespace %s): %w\n%s", cfg.Address, cfg.Namespace, err, hint)
+	}
 	return fmt.Errorf("cannot connect to Temporal at %s (namespace %s): %w\n"+
 		"is the Temporal server running there? start one locally with `temporal server start-dev`, "+
 		"or point --temporal-address (TEMPORAL_ADDRESS) at yours", cfg.Address, cfg.Namespace, err)

@@ -208,16 +208,22 @@ func (m *Main) readiness(ctx context.Context) error {
 // dial connects to Temporal, retrying with backoff so workers may start
 // before the server.
 func (m *Main) dial(ctx context.Context) (client.Client, error) {
+	opts, err := m.Config.Temporal.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = logging.Temporal(m.Logger.Named("temporal"))
+	// The workflow's rounds, verdicts and recoveries reach Prometheus through
+	// the SDK, which counts nothing while it replays.
+	opts.MetricsHandler = m.Metrics.SDKHandler()
+	if tc := opts.ConnectionOptions.TLS; tc != nil && tc.InsecureSkipVerify {
+		m.Logger.Warn("TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is set: Temporal's certificate is not verified")
+	}
+	m.Logger.Info("connecting to Temporal", zap.String("address", opts.HostPort), zap.String("namespace", opts.Namespace),
+		zap.String("security", m.Config.Temporal.Security()))
 	var last error // what made Temporal unreachable, reported rather than ctx's end
 	c, err := backoff.Retry(ctx, func() (client.Client, error) {
-		c, err := client.DialContext(ctx, client.Options{
-			HostPort:  m.Config.Temporal.Address,
-			Namespace: m.Config.Temporal.Namespace,
-			Logger:    logging.Temporal(m.Logger.Named("temporal")),
-			// The workflow's rounds, verdicts and recoveries reach Prometheus
-			// through the SDK, which counts nothing while it replays.
-			MetricsHandler: m.Metrics.SDKHandler(),
-		})
+		c, err := client.DialContext(ctx, opts)
 		last = err
 		return c, err
 	},
@@ -227,9 +233,12 @@ func (m *Main) dial(ctx context.Context) (client.Client, error) {
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, wait time.Duration) {
 			m.Logger.Warn("cannot reach Temporal, retrying", zap.String("address", m.Config.Temporal.Address),
-				zap.Duration("in", wait), zap.Error(err))
+				zap.Duration("in", wait), zap.Error(err), zap.String("hint", m.Config.Temporal.Hint(err)))
 		}))
 	if err != nil {
+		if hint := m.Config.Temporal.Hint(last); hint != "" {
+			return nil, fmt.Errorf("connect to Temporal at %s: %w (%s)", m.Config.Temporal.Address, last, hint)
+		}
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", m.Config.Temporal.Address, last)
 	}
 	return c, nil

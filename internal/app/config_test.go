@@ -65,6 +65,16 @@ func TestConfigDefaults(t *testing.T) {
 		"AMQP_DURABLE_EXCHANGES":       "false",
 		"DEV_DATA_DIR":                 ".data",
 		"DEV_UI_PORT":                  "8233",
+
+		"TEMPORAL_TLS":                           "",
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH":       "",
+		"TEMPORAL_TLS_SERVER_NAME":               "",
+		"TEMPORAL_TLS_DISABLE_HOST_VERIFICATION": "false",
+		"TEMPORAL_TLS_CLIENT_CERT_PATH":          "",
+		"TEMPORAL_TLS_CLIENT_KEY_PATH":           "",
+		"TEMPORAL_API_KEY":                       "",
+		"TEMPORAL_CONFIG_FILE":                   "",
+		"TEMPORAL_PROFILE":                       "",
 	}
 	if r := config.Redacted(got.AllSections()...); !reflect.DeepEqual(r, want) {
 		t.Errorf("defaults:\ngot  %v\nwant %v", r, want)

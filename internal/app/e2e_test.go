@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,19 +23,36 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/temporaltest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
-// startTemporal starts a real Temporal dev server for the test; it fails the
-// test when the CLI is missing.
-func startTemporal(t testing.TB) *devserver.Server {
+// envTemporal chooses the Temporal that startTemporal starts: unset or "dev"
+// for the dev server, "server" for the Temporal server on PostgreSQL
+// (temporaltest; scripts/temporal-server.sh sets it).
+const envTemporal = "HEALTHD_TEST_TEMPORAL"
+
+// testTemporal is a Temporal frontend of a test.
+type testTemporal struct{ Address string }
+
+// startTemporal starts a real Temporal for the test, the dev server unless
+// HEALTHD_TEST_TEMPORAL says otherwise; it fails the test when its binaries
+// are missing.
+func startTemporal(t testing.TB) testTemporal {
 	t.Helper()
+	switch kind := os.Getenv(envTemporal); kind {
+	case "", "dev":
+	case "server":
+		return testTemporal{Address: temporaltest.Start(t, temporaltest.Options{}).Address}
+	default:
+		t.Fatalf("%s=%q: want dev or server", envTemporal, kind)
+	}
 	srv, err := devserver.Start(context.Background(), devserver.Options{})
 	if err != nil {
 		t.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	return srv
+	return testTemporal{Address: srv.Address}
 }
 
 // nodes is a set of httptest "nodes" whose health can be switched.

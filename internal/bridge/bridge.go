@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/healthclient"
+	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
 )
@@ -270,7 +271,7 @@ func closeReason(what string, e *amqp.Error, ok bool) error {
 func (b *Bridge) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if b.cfg.CAFile != "" {
-		pool, err := loadCAs(b.cfg.CAFile)
+		pool, err := config.LoadCAs(b.cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("AMQP_CA_FILE %q: %w", b.cfg.CAFile, err)
 		}

@@ -2,12 +2,8 @@ package bridge
 
 import (
 	"cmp"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"time"
 
@@ -142,7 +138,7 @@ func (c Config) WithDefaults() Config {
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.SecretURL("AMQP_URL", "RabbitMQ URL the bridge consumes from", &c.URL, amqpURL, config.RedactURL),
-		config.String("AMQP_CA_FILE", "PEM file of the CA certificates an amqps:// server must present a certificate of (empty: the system's roots)", &c.CAFile, caFile),
+		config.String("AMQP_CA_FILE", "PEM file of the CA certificates an amqps:// server must present a certificate of (empty: the system's roots)", &c.CAFile, config.PEMCertificates),
 		config.String("NOVA_CONTROL_EXCHANGE", "exchange Nova publishes notifications to", &c.NovaExchange, config.NonEmpty),
 		config.String("HEAT_CONTROL_EXCHANGE", "exchange Heat publishes notifications to", &c.HeatExchange, config.NonEmpty),
 		config.String("BRIDGE_NOVA_QUEUE", "the bridge's own queue for Nova notifications", &c.NovaQueue, config.NonEmpty),
@@ -229,49 +225,4 @@ func amqpURL(s string) string {
 		return msg
 	}
 	return ""
-}
-
-// caFile is the rule of AMQP_CA_FILE: empty, or a readable file holding at
-// least one PEM certificate.
-func caFile(path string) string {
-	if path == "" {
-		return ""
-	}
-	if _, err := loadCAs(path); err != nil {
-		return "must be empty or a readable file holding PEM certificates (" + err.Error() + ")"
-	}
-	return ""
-}
-
-// loadCAs reads the PEM certificates in path into a pool.
-func loadCAs(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		var pathErr *os.PathError
-		if errors.As(err, &pathErr) {
-			err = pathErr.Err // the path is quoted by the setting
-		}
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	n := 0
-	for rest := data; ; {
-		var block *pem.Block
-		if block, rest = pem.Decode(rest); block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("a PEM certificate does not parse: %w", err)
-		}
-		pool.AddCert(cert)
-		n++
-	}
-	if n == 0 {
-		return nil, errors.New("no PEM certificate in it")
-	}
-	return pool, nil
 }

@@ -36,7 +36,8 @@ type value interface {
 // unless it may hold a secret.
 type Rule func(string) string
 
-// String is a string setting that must follow rule.
+// String is a string setting that must follow rule; a nil rule takes any
+// value.
 func String(env, usage string, p *string, rule Rule) Setting {
 	return Setting{env, usage, &stringValue{p: p, rule: rule}}
 }
@@ -99,6 +100,9 @@ func (v *stringValue) Set(s string) error {
 func (v *stringValue) check() error { return v.checkValue(*v.p) }
 
 func (v *stringValue) checkValue(s string) error {
+	if v.rule == nil {
+		return nil
+	}
 	if msg := v.rule(s); msg != "" {
 		return fmt.Errorf("%s, got %q", msg, s)
 	}

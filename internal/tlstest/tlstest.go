@@ -1,6 +1,7 @@
 // Package tlstest makes throwaway certificates for tests of TLS connections:
-// a certificate authority of the test's own and a server certificate it signs
-// for 127.0.0.1, ::1 and localhost, written as PEM files to a temporary
+// a certificate authority of the test's own, a server certificate it signs
+// for 127.0.0.1, ::1 and localhost and a client certificate (for mTLS)
+// it signs for "healthd-test-client", written as PEM files to a temporary
 // directory that is removed when the test ends. Keys are ECDSA P-256 and the
 // certificates are valid for a day around now.
 package tlstest
@@ -33,9 +34,15 @@ type Files struct {
 	// Key is the server's private key (PEM, PKCS #8), readable by its owner
 	// only.
 	Key string
-	// Dir holds the three files.
+	// ClientCert and ClientKey are a client certificate signed by CA, for
+	// mTLS, and its key.
+	ClientCert, ClientKey string
+	// Dir holds the files.
 	Dir string
 }
+
+// ClientName is the common name of the client certificate.
+const ClientName = "healthd-test-client"
 
 // New makes a CA and a server certificate for Hosts signed by it, writes them
 // to a new temporary directory and returns their paths. Each call makes a new
@@ -80,21 +87,9 @@ func write(dir string) (Files, error) {
 		return Files{}, err
 	}
 
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return Files{}, err
-	}
-	srvSerial, err := serial()
-	if err != nil {
-		return Files{}, err
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber: srvSerial,
-		Subject:      pkix.Name{CommonName: "localhost"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:     pkix.Name{CommonName: "localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, h := range Hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -103,20 +98,25 @@ func write(dir string) (Files, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, keyDER, err := issue(tmpl, ca, caKey, now)
 	if err != nil {
 		return Files{}, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	clientDER, clientKeyDER, err := issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: ClientName},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca, caKey, now)
 	if err != nil {
 		return Files{}, err
 	}
 
 	f := Files{
-		CA:   filepath.Join(dir, "ca.crt"),
-		Cert: filepath.Join(dir, "server.crt"),
-		Key:  filepath.Join(dir, "server.key"),
-		Dir:  dir,
+		CA:         filepath.Join(dir, "ca.crt"),
+		Cert:       filepath.Join(dir, "server.crt"),
+		Key:        filepath.Join(dir, "server.key"),
+		ClientCert: filepath.Join(dir, "client.crt"),
+		ClientKey:  filepath.Join(dir, "client.key"),
+		Dir:        dir,
 	}
 	for _, w := range []struct {
 		path, typ string
@@ -126,12 +126,36 @@ func write(dir string) (Files, error) {
 		{f.CA, "CERTIFICATE", caDER, 0o644},
 		{f.Cert, "CERTIFICATE", der, 0o644},
 		{f.Key, "PRIVATE KEY", keyDER, 0o600},
+		{f.ClientCert, "CERTIFICATE", clientDER, 0o644},
+		{f.ClientKey, "PRIVATE KEY", clientKeyDER, 0o600},
 	} {
 		if err := os.WriteFile(w.path, pem.EncodeToMemory(&pem.Block{Type: w.typ, Bytes: w.der}), w.mode); err != nil {
 			return Files{}, err
 		}
 	}
 	return f, nil
+}
+
+// issue signs tmpl (its subject, names and extended key usage) with the CA
+// for a new P-256 key, valid for a day around now, and returns the
+// certificate and the PKCS #8 key, DER encoded.
+func issue(tmpl *x509.Certificate, ca *x509.Certificate, caKey *ecdsa.PrivateKey, now time.Time) (cert, key []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tmpl.SerialNumber, err = serial(); err != nil {
+		return nil, nil, err
+	}
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	if cert, err = x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey); err != nil {
+		return nil, nil, err
+	}
+	if key, err = x509.MarshalPKCS8PrivateKey(k); err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
 }
 
 // serial returns a random 128-bit serial number.

@@ -153,8 +153,12 @@ func startDemo(ctx context.Context, cfg app.Config, logger *zap.Logger, addr str
 	if err != nil {
 		return err
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
-		Logger: logging.Temporal(logger.Named("temporal"))})
+	opts, err := cfg.Temporal.ClientOptions()
+	if err != nil {
+		return err
+	}
+	opts.Logger = logging.Temporal(logger.Named("temporal"))
+	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
