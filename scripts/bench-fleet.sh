@@ -2,6 +2,9 @@
 # bench-fleet.sh: load harness for a fleet of clusters (BenchmarkFleet): one
 # health worker, a real Temporal dev server and a fresh database, every
 # cluster's ClusterHealth workflow polling its nodes for a measured window.
+# The health worker (and the engine, with FLEET_UNHEALTHY) runs as the real
+# worker binary and the node server as a process of its own, so each one's
+# CPU is measured apart.
 #
 #   scripts/bench-fleet.sh                                  # 3 runs, 50 clusters × 20 nodes, 5 s rounds, 30 s
 #   FLEET_CLUSTERS=200 FLEET_NODES=50 scripts/bench-fleet.sh
@@ -9,14 +12,38 @@
 #   FLEET_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=1000,history.timerProcessorMaxPollRPS=1000 scripts/bench-fleet.sh
 #
 # The fleet comes from FLEET_CLUSTERS, FLEET_NODES, FLEET_INTERVAL,
-# FLEET_DURATION, FLEET_UNHEALTHY and FLEET_DYNAMIC_CONFIG; the worker's own
-# settings from SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS and the like. The
-# benchmark's doc comment says what each metric measures.
+# FLEET_DURATION, FLEET_UNHEALTHY and FLEET_DYNAMIC_CONFIG. The worker
+# processes inherit the environment, so their settings come from
+# SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS, WORKER_WORKFLOW_POLLERS and the
+# like, as for any worker; HEALTH_CHECK_INTERVAL_MIN defaults to 1 and
+# LOG_LEVEL to warn.
+#
+# The metrics, over the measured window (the benchmark's doc comment has the
+# details):
+#   rounds, rounds-expected   round sweeps completed; clusters × duration / interval
+#   late-p50-ms, late-p99-ms  round start lateness: sweep activity start minus the
+#                             round timer's fire time, from the histories
+#   dispatch-ms/round         the part of it until the round's workflow task started
+#   missed-rounds             grid points skipped, fleet-wide (Counters.MissedRounds)
+#   round-errors              failed sweeps, fleet-wide (Counters.RoundErrors)
+#   events/round              history events per round, fleet-wide
+#   probes/s                  poll URL requests the node server answered
+#   worker-cpu-ms/round       CPU (user + system, /proc/<pid>/stat) of the health
+#                             worker process per completed round; the engine's not
+#   server-cpu-ms/round       the same of the Temporal dev server process
+#   postgres-cpu-ms/round     the same of the PostgreSQL server: the postmaster, its
+#                             live children and the children it reaped in the window;
+#                             all its clients' work, not only the fleet's (absent when
+#                             the server does not run on this machine)
+#   nodes-cpu-ms/round        the same of the node server process (probes, webhook)
+#   harness-cpu-ms/round      the same of the test process, which holds the harness only
+#   worker-peak-rss-mb        the health worker's peak RSS (VmHWM) at the window's end
+#   recoveries                recoveries succeeded (Counters.RecoveriesSucceeded)
 #
 # One benchmark iteration is one whole fleet run, so it runs with -benchtime 1x
-# and -count RUNS (default 3), each run on a new dev server and database. It
-# prints every run's results, then the median of each metric over the runs.
-# Needs the same services as the tests.
+# and -count RUNS (default 3), each run on a new dev server, database and
+# processes. It prints every run's results, then the median of each metric
+# over the runs. Needs the same services as the tests.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

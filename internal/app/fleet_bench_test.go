@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,20 +15,26 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/clusterhealth/healthd/internal/app"
-	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/devserver"
+	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/temporaltest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
 // BenchmarkFleet is a load harness: a fleet of clusters, each with its own
 // ClusterHealth workflow polling its nodes' URLs, served by one health worker
-// (in this process) against a real Temporal dev server, a fresh database and
-// one httptest server standing for every node. It registers the whole fleet,
+// against a real Temporal dev server and a fresh database. Every part runs in
+// a process of its own, so that its CPU is measured apart: the health worker
+// (and the engine, when it runs) is the real worker binary, built for the run
+// and started as `worker health` (`worker engine`); the node server, which
+// answers every node's poll URL and the recovery webhook, is this test binary
+// run again for TestFleetNodesProcess; the dev server is the temporal CLI;
+// and this process holds the harness alone. It registers the whole fleet,
 // lets it run for a measured window, then reads every workflow's status and
 // history. The environment sets the fleet:
 //
@@ -40,16 +44,22 @@ import (
 //	FLEET_DURATION        measured window, from the last registration (default 30s)
 //	FLEET_UNHEALTHY       clusters whose first node is down from the start (default 0);
 //	                      the engine then runs too and each recovery's webhook mends the node
-//	FLEET_DYNAMIC_CONFIG  dev server dynamic config, "key=value[,key=value...]" (default none),
+//	FLEET_DYNAMIC_CONFIG  Temporal dynamic config, "key=value[,key=value...]" (default none),
 //	                      e.g. history.transferProcessorMaxPollRPS=1000
+//	HEALTHD_TEST_TEMPORAL "server" runs the fleet on the Temporal server with PostgreSQL
+//	                      persistence and visibility (temporaltest) instead of the dev server
 //
-// The worker's own settings come from the environment as for the worker
-// binary (SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS, WORKER_WORKFLOW_POLLERS).
+// The worker processes inherit the environment, so their settings come from
+// it as for any deployment of the worker binary (SWEEP_CONCURRENCY,
+// WORKER_ACTIVITY_POLLERS, WORKER_WORKFLOW_POLLERS, ENGINE_WORKERS, ...),
+// except TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE, DATABASE_URL and METRICS_ADDR
+// (off), which the harness sets. HEALTH_CHECK_INTERVAL_MIN defaults to 1
+// (fleet rounds run every few seconds) and LOG_LEVEL to warn.
 //
 // One iteration is one fleet run of FLEET_DURATION: run it with -benchtime 1x
 // (it refuses b.N above 1) and repeat it with -count, each run on a new dev
-// server and database; scripts/bench-fleet.sh does that and prints medians.
-// The built-in ns/op is suppressed. Reported, over the window:
+// server, database and processes; scripts/bench-fleet.sh does that and prints
+// medians. The built-in ns/op is suppressed. Reported, over the window:
 //
 //   - rounds, rounds-expected: round sweeps completed in the window, and
 //     clusters × FLEET_DURATION / FLEET_INTERVAL. Rounds fall short when
@@ -71,12 +81,39 @@ import (
 //     first round's sweep being scheduled to the last one scheduled in the
 //     window (start-up events left out).
 //   - probes/s: poll URL requests the node server answered.
-//   - cpu-ms/round: CPU time (user + system, getrusage) of this test process per
-//     completed round. The process holds the health worker, and also the node
-//     server, the engine when it runs and the harness, so it is an upper bound
-//     for the worker.
-//   - server-cpu-ms/round: CPU time of the dev server process per completed
-//     round (from /proc, in 1/100 s ticks). Postgres is not counted.
+//
+// The CPU times are user + system time per completed round, read from
+// /proc/<pid>/stat (utime + stime, in ticks of 1/100 s) at the start and the
+// end of the window (Linux; on other systems they read 0):
+//
+//   - worker-cpu-ms/round: the health worker process: its workflow tasks, its
+//     sweep activities and their probes, and its Temporal and database
+//     clients. The engine's process is not counted.
+//   - server-cpu-ms/round: the Temporal process: the dev server (with its
+//     own in-memory SQLite store), or the Temporal server, whose PostgreSQL
+//     work counts in postgres-cpu-ms/round.
+//   - postgres-cpu-ms/round: the PostgreSQL server, found as the parent of the
+//     harness's own backend when it runs on this machine (not reported when
+//     it does not): its postmaster, and every live child of the postmaster
+//     (the backends of the workers and of the harness, the checkpointer, the
+//     background and WAL writers, autovacuum, ...), plus the children that
+//     exited and were reaped by the postmaster in the window (backends that
+//     closed, autovacuum workers), which the kernel adds to the postmaster's
+//     cutime + cstime. Not counted: a child that exits while one of the two
+//     snapshots is read, and a grandchild its parent does not wait for. The
+//     server is shared: its work in the window for other clients and other
+//     databases counts too.
+//   - nodes-cpu-ms/round: the node server process: the probes' answers, and
+//     the webhook calls when FLEET_UNHEALTHY is set.
+//   - harness-cpu-ms/round: this test process (getrusage, children not
+//     included): the harness, which sleeps through the window but for its
+//     Temporal client.
+//
+// Also:
+//
+//   - worker-peak-rss-mb: the health worker's peak resident set size (VmHWM
+//     of /proc/<pid>/status) at the end of the window, in MiB: the high-water
+//     mark over its whole life, start-up included.
 //   - recoveries: recoveries succeeded (Counters.RecoveriesSucceeded).
 func BenchmarkFleet(b *testing.B) {
 	if b.N > 1 {
@@ -85,56 +122,57 @@ func BenchmarkFleet(b *testing.B) {
 	p := fleetParamsFromEnv(b)
 	ctx := context.Background()
 
-	srv, err := devserver.Start(ctx, devserver.Options{DynamicConfig: p.dynamic})
+	bin := buildWorker(b)
+	srv := startFleetTemporal(b, p.dynamic)
+	dsn := storetest.DSN(b)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
-		b.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
+		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = srv.Stop() })
-	cfg := app.Defaults()
-	if err := config.Load(os.Getenv, cfg.Sections(app.RoleHealth, app.RoleEngine)...); err != nil {
-		b.Fatalf("worker settings from the environment: %v", err)
-	}
-	cfg.Temporal.Address = srv.Address
-	cfg.Database.URL = storetest.DSN(b)
-	cfg.Metrics.Addr = ""
-	if os.Getenv("HEALTH_CHECK_INTERVAL_MIN") == "" {
-		cfg.Health.IntervalMin = 1 // fleet rounds run every few seconds
+	b.Cleanup(st.Close)
+	postmaster := postmasterOf(ctx, st)
+	if postmaster == 0 {
+		b.Log("the PostgreSQL server's processes are not visible on this machine: postgres-cpu-ms/round is not reported")
 	}
 
-	// Every node answers through one server, counting the probes; the first
-	// node of each of the first FLEET_UNHEALTHY clusters is down until its
-	// recovery webhook is called.
-	ns := newNodes(b)
-	var probes atomic.Int64
-	nodeSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		probes.Add(1)
-		ns.srv.Config.Handler.ServeHTTP(w, r)
-	}))
-	b.Cleanup(nodeSrv.Close)
+	// The node server process answers every node, counting the probes; the
+	// first node of each of the first FLEET_UNHEALTHY clusters is down until
+	// its recovery webhook is called.
 	clusterIDs := make([]string, p.clusters)
 	for i := range clusterIDs {
 		clusterIDs[i] = fmt.Sprintf("fleet-%04d", i)
 	}
+	broken := make([]string, 0, p.unhealthy)
 	for i := range p.unhealthy {
-		ns.broken[nodeNames(clusterIDs[i], 1)[0]] = true
+		broken = append(broken, nodeNames(clusterIDs[i], 1)[0])
 	}
+	nodes := startFleetNodes(b, broken)
 
-	roles := []string{app.RoleHealth}
-	if p.unhealthy > 0 {
-		roles = append(roles, app.RoleEngine)
+	env := []string{"TEMPORAL_ADDRESS=" + srv.Address, "TEMPORAL_TASK_QUEUE=" + workflows.TaskQueue,
+		"DATABASE_URL=" + dsn, "METRICS_ADDR=off"}
+	for _, kv := range []string{"HEALTH_CHECK_INTERVAL_MIN=1", "LOG_LEVEL=warn"} {
+		if k, _, _ := strings.Cut(kv, "="); os.Getenv(k) == "" {
+			env = append(env, kv)
+		}
 	}
-	m := runApp(b, cfg, zaptest.NewLogger(b, zaptest.Level(zapcore.WarnLevel)), roles...)
+	procs := []*process{startProcess(b, bin, app.RoleHealth, env)}
+	if p.unhealthy > 0 {
+		procs = append(procs, startProcess(b, bin, app.RoleEngine, env))
+	}
+	worker := procs[0]
+	c := dialTemporal(b, srv.Address)
+	waitForPollers(b, c, worker)
+
 	setup := time.Now()
 	errs := make([]error, len(clusterIDs))
 	parallel(len(clusterIDs), 8, func(i int) {
-		errs[i] = seedCluster(ctx, m.Store, clusterIDs[i], ns.hook.URL, nodeNames(clusterIDs[i], p.nodes))
+		errs[i] = seedCluster(ctx, st, clusterIDs[i], nodes.webhookURL(), nodeNames(clusterIDs[i], p.nodes))
 	})
 	if err := errors.Join(errs...); err != nil {
 		b.Fatal(err)
 	}
-	c := dialTemporal(b, srv.Address)
 	for _, cid := range clusterIDs {
-		reg := pollURLRegistration(cid, nodeSrv.URL, 60)
+		reg := pollURLRegistration(cid, nodes.pollURL(), 60)
 		reg.Interval = int(p.interval / time.Second)
 		startCluster(b, c, reg)
 	}
@@ -142,10 +180,19 @@ func BenchmarkFleet(b *testing.B) {
 		p.clusters, p.nodes, time.Since(setup).Round(time.Millisecond), p.duration)
 
 	b.ResetTimer()
-	from, probes0, cpu0, srvCPU0 := time.Now(), probes.Load(), processCPU(), childCPU("start-dev")
+	at0 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
 	time.Sleep(p.duration)
-	until, probes1, cpu1, srvCPU1 := time.Now(), probes.Load(), processCPU(), childCPU("start-dev")
+	at1 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
 	b.StopTimer()
+	peakRSS := peakRSSMiB(worker.cmd.Process.Pid)
+	for _, w := range procs {
+		select {
+		case <-w.done:
+			b.Fatalf("worker %s exited during the run (%s):\n%s", w.name, w.cmd.ProcessState, w.out.String())
+		default:
+		}
+	}
+	from, until := at0.at, at1.at
 
 	statuses := make([]workflows.Status, len(clusterIDs))
 	parallel(len(clusterIDs), 8, func(i int) {
@@ -231,17 +278,28 @@ func BenchmarkFleet(b *testing.B) {
 	if cost.rounds > 0 {
 		b.ReportMetric(cost.eventsPerRound(), "events/round")
 	}
-	b.ReportMetric(float64(probes1-probes0)/window.Seconds(), "probes/s")
-	b.ReportMetric(perRound(cpu1-cpu0), "cpu-ms/round")
-	b.ReportMetric(perRound(srvCPU1-srvCPU0), "server-cpu-ms/round")
+	probesPerSec := float64(at1.probes-at0.probes) / window.Seconds()
+	b.ReportMetric(probesPerSec, "probes/s")
+	workerCPU, serverCPU, nodesCPU, harnessCPU := perRound(at1.worker-at0.worker), perRound(at1.server-at0.server),
+		perRound(at1.nodes-at0.nodes), perRound(at1.harness-at0.harness)
+	b.ReportMetric(workerCPU, "worker-cpu-ms/round")
+	b.ReportMetric(serverCPU, "server-cpu-ms/round")
+	pgCPU := "not visible"
+	if postmaster != 0 {
+		b.ReportMetric(perRound(at1.postgres-at0.postgres), "postgres-cpu-ms/round")
+		pgCPU = fmt.Sprintf("%.2f ms", perRound(at1.postgres-at0.postgres))
+	}
+	b.ReportMetric(nodesCPU, "nodes-cpu-ms/round")
+	b.ReportMetric(harnessCPU, "harness-cpu-ms/round")
+	b.ReportMetric(peakRSS, "worker-peak-rss-mb")
 	b.ReportMetric(float64(recovered), "recoveries")
 
-	b.Logf("fleet %d clusters × %d nodes every %s for %s: rounds %d of %.0f expected; start lateness p50 %s p99 %s (%d of %d due rounds not started by %s after the window); workflow task dispatch %.1f ms/round; missed rounds %d, failed rounds %d; %.2f events and %d history bytes per round; %.0f probes/s; CPU per round %.2f ms in this process, %.2f ms in the dev server; recoveries %d of %d unhealthy clusters; %d clusters continued as new, %d status queries unanswered",
+	b.Logf("fleet %d clusters × %d nodes every %s for %s: rounds %d of %.0f expected; start lateness p50 %s p99 %s (%d of %d due rounds not started by %s after the window); workflow task dispatch %.1f ms/round; missed rounds %d, failed rounds %d; %.2f events and %d history bytes per round; %.0f probes/s; CPU per round %.2f ms in the health worker, %.2f ms in Temporal, %s in PostgreSQL, %.2f ms in the node server, %.2f ms in the harness; worker peak RSS %.1f MiB; recoveries %d of %d unhealthy clusters; %d clusters continued as new, %d status queries unanswered",
 		p.clusters, p.nodes, p.interval, p.duration, completed, expected,
 		percentile(late, 0.50).Round(100*time.Microsecond), percentile(late, 0.99).Round(100*time.Microsecond),
 		unstarted, len(late), read.Sub(until).Round(time.Millisecond), ms(mean(dispatch)), missed, roundErrors,
-		cost.eventsPerRound(), cost.bytes/int64(max(cost.rounds, 1)), float64(probes1-probes0)/window.Seconds(),
-		perRound(cpu1-cpu0), perRound(srvCPU1-srvCPU0), recovered, p.unhealthy, continued, unanswered)
+		cost.eventsPerRound(), cost.bytes/int64(max(cost.rounds, 1)), probesPerSec,
+		workerCPU, serverCPU, pgCPU, nodesCPU, harnessCPU, peakRSS, recovered, p.unhealthy, continued, unanswered)
 	if unanswered > 0 {
 		b.Errorf("%d clusters did not answer the status query", unanswered)
 	}
@@ -309,7 +367,68 @@ func parallel(n, workers int, f func(i int)) {
 	wg.Wait()
 }
 
-// processCPU is the user and system CPU time of this process so far.
+// fleetSample is what the harness reads at each end of the window.
+type fleetSample struct {
+	at     time.Time
+	probes int64
+	// CPU time so far of each process (see BenchmarkFleet).
+	worker, server, postgres, nodes, harness time.Duration
+}
+
+func takeFleetSample(tb testing.TB, nodes *fleetNodes, worker, postmaster int) fleetSample {
+	tb.Helper()
+	s := fleetSample{at: time.Now()}
+	probes, err := nodes.probes()
+	if err != nil {
+		tb.Fatalf("node server: %v", err)
+	}
+	s.probes = probes
+	if st, ok := readProcStat(worker); ok {
+		s.worker = st.cpu
+	}
+	s.server = childCPU("start-dev") + childCPU("temporal-server")
+	if postmaster != 0 {
+		s.postgres = serverTreeCPU(postmaster)
+	}
+	if st, ok := readProcStat(nodes.pid()); ok {
+		s.nodes = st.cpu
+	}
+	s.harness = processCPU()
+	return s
+}
+
+// waitForPollers waits until the health worker w polls both the workflow and
+// the activity task queue of the fleet.
+func waitForPollers(tb testing.TB, c client.Client, w *process) {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		polled := 0
+		for _, typ := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			resp, err := c.DescribeTaskQueue(ctx, workflows.TaskQueue, typ)
+			cancel()
+			if err == nil && len(resp.GetPollers()) > 0 {
+				polled++
+			}
+		}
+		if polled == 2 {
+			return
+		}
+		select {
+		case <-w.done:
+			tb.Fatalf("worker %s exited at start (%s):\n%s", w.name, w.cmd.ProcessState, w.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("worker %s does not poll task queue %s after 60s:\n%s", w.name, workflows.TaskQueue, w.out.String())
+		}
+		time.Sleep(waitTick)
+	}
+}
+
+// processCPU is the user and system CPU time of this process so far, its
+// children's not included.
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -318,9 +437,43 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// procStat is what /proc/<pid>/stat says of a process (Linux).
+type procStat struct {
+	ppid int
+	// cpu is the process's own user and system time (utime + stime);
+	// reaped is its waited-for children's (cutime + cstime).
+	cpu, reaped time.Duration
+}
+
+// readProcStat reads /proc/<pid>/stat. The kernel counts the times in ticks
+// of 1/100 s (USER_HZ).
+func readProcStat(pid int) (procStat, bool) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	// The fields after the command, which is in parentheses: state is the
+	// 3rd field of the line, ppid the 4th, utime the 14th, stime the 15th,
+	// cutime the 16th and cstime the 17th.
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return procStat{}, false
+	}
+	n := func(i int) int64 {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		return v
+	}
+	tick := 10 * time.Millisecond
+	return procStat{
+		ppid:   int(n(1)),
+		cpu:    time.Duration(n(11)+n(12)) * tick,
+		reaped: time.Duration(n(13)+n(14)) * tick,
+	}, true
+}
+
 // childCPU is the user and system CPU time so far of this process's children
-// whose command line holds match, read from /proc (Linux; 0 elsewhere). The
-// kernel counts it in ticks of 1/100 s (USER_HZ).
+// whose command line holds match, read from /proc (Linux; 0 elsewhere).
 func childCPU(match string) time.Duration {
 	tasks, _ := filepath.Glob("/proc/self/task/*/children")
 	var total time.Duration
@@ -329,28 +482,81 @@ func childCPU(match string) time.Duration {
 		if err != nil {
 			continue
 		}
-		for pid := range strings.FieldsSeq(string(b)) {
-			cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
-			if err != nil || !strings.Contains(string(cmd), match) {
-				continue
-			}
-			stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		for field := range strings.FieldsSeq(string(b)) {
+			pid, err := strconv.Atoi(field)
 			if err != nil {
 				continue
 			}
-			// Fields after the command, which is in parentheses: state is the
-			// 3rd field of the line, utime the 14th and stime the 15th.
-			s := string(stat)
-			f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-			if len(f) < 13 {
+			cmd, err := os.ReadFile("/proc/" + field + "/cmdline")
+			if err != nil || !strings.Contains(string(cmd), match) {
 				continue
 			}
-			utime, _ := strconv.ParseInt(f[11], 10, 64)
-			stime, _ := strconv.ParseInt(f[12], 10, 64)
-			total += time.Duration(utime+stime) * 10 * time.Millisecond
+			if st, ok := readProcStat(pid); ok {
+				total += st.cpu
+			}
 		}
 	}
 	return total
+}
+
+// serverTreeCPU is the user and system CPU time so far of the process root
+// (a PostgreSQL postmaster), of the children it has waited for, and of its
+// live children, read from /proc (Linux). A child counts once live and
+// then, once reaped, in root's cutime + cstime, so the difference of two
+// readings holds the children that exited in between. The root is read
+// first: a child reaped while /proc is scanned counts in neither.
+func serverTreeCPU(root int) time.Duration {
+	st, ok := readProcStat(root)
+	if !ok {
+		return 0
+	}
+	total := st.cpu + st.reaped
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == root {
+			continue
+		}
+		if c, ok := readProcStat(pid); ok && c.ppid == root {
+			total += c.cpu
+		}
+	}
+	return total
+}
+
+// postmasterOf is the pid of the PostgreSQL server process behind st, the
+// parent of one of its backends, when it runs on this machine in our pid
+// namespace; 0 when it cannot be told.
+func postmasterOf(ctx context.Context, st *store.Store) int {
+	var backend int
+	if err := st.Pool().QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		return 0
+	}
+	isPostgres := func(pid int) bool {
+		cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return err == nil && strings.Contains(string(cmd), "postgres")
+	}
+	s, ok := readProcStat(backend)
+	if !ok || !isPostgres(backend) || !isPostgres(s.ppid) {
+		return 0
+	}
+	return s.ppid
+}
+
+// peakRSSMiB is the peak resident set size (VmHWM) of a process, in MiB; 0
+// when /proc does not say.
+func peakRSSMiB(pid int) float64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
 
 // percentile is the q-quantile of ds (nearest rank); 0 for none.
@@ -371,4 +577,18 @@ func mean(ds []time.Duration) time.Duration {
 		sum += d
 	}
 	return sum / time.Duration(len(ds))
+}
+
+// startFleetTemporal starts the Temporal of a fleet run: the dev server, or
+// with HEALTHD_TEST_TEMPORAL=server the Temporal server on PostgreSQL.
+func startFleetTemporal(b *testing.B, dynamic map[string]string) testTemporal {
+	if os.Getenv(envTemporal) == "server" {
+		return testTemporal{Address: temporaltest.Start(b, temporaltest.Options{DynamicConfig: dynamic}).Address}
+	}
+	srv, err := devserver.Start(context.Background(), devserver.Options{DynamicConfig: dynamic})
+	if err != nil {
+		b.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
+	}
+	b.Cleanup(func() { _ = srv.Stop() })
+	return testTemporal{Address: srv.Address}
 }

@@ -1,0 +1,190 @@
+package app_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/engine"
+)
+
+// The node server of BenchmarkFleet runs in a process of its own, the test
+// binary run again for TestFleetNodesProcess alone, so that the CPU it spends
+// is measured apart from the health worker's. The harness hands it the
+// listening socket as file descriptor 3 and the names of the nodes that are
+// down from the start in fleetNodesBrokenEnv, and keeps its stdin open: the
+// process serves until stdin ends, which it does too when the harness dies.
+// It serves
+//
+//	GET  /node/<name>  a node's poll URL: 503 while the node is down, else a
+//	                   body that pollURLRegistration's pattern matches; counted
+//	POST /hook         the recovery webhook: mends the node named in the request
+//	GET  /probes       the number of poll URL requests answered so far
+const (
+	fleetNodesProcessEnv = "FLEET_NODES_PROCESS"
+	fleetNodesBrokenEnv  = "FLEET_NODES_BROKEN"
+)
+
+// TestFleetNodesProcess is the body of BenchmarkFleet's node server process;
+// run any other way it skips.
+func TestFleetNodesProcess(t *testing.T) {
+	if os.Getenv(fleetNodesProcessEnv) != "1" {
+		t.Skip("the node server process of BenchmarkFleet; the benchmark runs it")
+	}
+	l, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		t.Fatalf("listener from file descriptor 3: %v", err)
+	}
+	var (
+		mu     sync.Mutex
+		broken = map[string]bool{}
+		probes atomic.Int64
+	)
+	for name := range strings.SplitSeq(os.Getenv(fleetNodesBrokenEnv), ",") {
+		if name != "" {
+			broken[name] = true
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /node/{name}", func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		mu.Lock()
+		down := broken[r.PathValue("name")]
+		mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "status: ok")
+	})
+	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
+		var req engine.WebhookRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		delete(broken, req.NodeName)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /probes", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, probes.Load())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	_ = srv.Close()
+}
+
+// fleetNodes is the node server process of a fleet run.
+type fleetNodes struct {
+	// base is the URL its paths hang off, with no slash at the end.
+	base  string
+	cmd   *exec.Cmd
+	stdin io.Closer
+	out   *syncBuffer
+	done  chan struct{}
+}
+
+// startFleetNodes runs the node server process, with the named nodes down
+// until their recovery webhook is called, until the benchmark ends.
+func startFleetNodes(tb testing.TB, broken []string) *fleetNodes {
+	tb.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		tb.Fatalf("node server: the test binary: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("node server: listen: %v", err)
+	}
+	lf, err := l.(*net.TCPListener).File()
+	_ = l.Close() // lf holds the socket on
+	if err != nil {
+		tb.Fatalf("node server: listener file: %v", err)
+	}
+	defer lf.Close()
+	n := &fleetNodes{base: "http://" + l.Addr().String(), out: &syncBuffer{}, done: make(chan struct{})}
+	n.cmd = exec.Command(self, "-test.run=^TestFleetNodesProcess$", "-test.count=1")
+	n.cmd.Env = append(os.Environ(), fleetNodesProcessEnv+"=1", fleetNodesBrokenEnv+"="+strings.Join(broken, ","))
+	n.cmd.ExtraFiles = []*os.File{lf}
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	stdin, err := n.cmd.StdinPipe()
+	if err != nil {
+		tb.Fatalf("node server: stdin: %v", err)
+	}
+	n.stdin = stdin
+	if err := n.cmd.Start(); err != nil {
+		tb.Fatalf("node server: start: %v", err)
+	}
+	go func() {
+		_ = n.cmd.Wait()
+		close(n.done)
+	}()
+	tb.Cleanup(func() {
+		_ = n.stdin.Close()
+		select {
+		case <-n.done:
+		case <-time.After(10 * time.Second):
+			_ = n.cmd.Process.Signal(syscall.SIGKILL)
+			<-n.done
+		}
+		if tb.Failed() {
+			tb.Logf("node server (pid %d) output:\n%s", n.cmd.Process.Pid, n.out.String())
+		}
+	})
+	// It answers once the test binary has started.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := n.probes(); err == nil {
+			return n
+		}
+		select {
+		case <-n.done:
+			tb.Fatalf("node server exited at start: %s\n%s", n.cmd.ProcessState, n.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("node server does not answer on %s after 60s:\n%s", n.base, n.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *fleetNodes) pid() int { return n.cmd.Process.Pid }
+
+// pollURL is the base of the nodes' poll URLs for pollURLRegistration.
+func (n *fleetNodes) pollURL() string { return n.base + "/node" }
+
+// webhookURL is the recovery webhook that mends a down node.
+func (n *fleetNodes) webhookURL() string { return n.base + "/hook" }
+
+// probes is the number of poll URL requests the process has answered.
+func (n *fleetNodes) probes() (int64, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(n.base + "/probes")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("node server /probes: %s", resp.Status)
+	}
+	return strconv.ParseInt(string(b), 10, 64)
+}
