@@ -42,7 +42,8 @@ import (
 // TestNoSecretsLeak runs the health worker, the engine and the bridge with a
 // known secret in every credential they hold: the database and AMQP
 // passwords, the recover webhook's userinfo password and query token, the
-// status URL's, and the webhook signing key. A poll-URL node fails and is
+// status URL's, the webhook signing key and the Temporal API key. A
+// poll-URL node fails and is
 // recovered through the webhook, a notification starts a recovery whose
 // webhook call fails, the status URL fails once and then answers, and the
 // database and the broker are unreachable once each. Then every log line
@@ -59,6 +60,7 @@ func TestNoSecretsLeak(t *testing.T) {
 		"status URL password":    newSecret(t),
 		"status URL token":       newSecret(t),
 		"webhook signing secret": newSecret(t),
+		"Temporal API key":       newSecret(t),
 	}
 	var leaks leakScan
 	leaks.secrets = secrets
@@ -81,6 +83,9 @@ func TestNoSecretsLeak(t *testing.T) {
 	cfg.Metrics.Addr = ""
 	cfg.Health.IntervalMin = 1
 	cfg.Engine.WebhookSecret = secrets["webhook signing secret"]
+	// Every call to Temporal carries the API key (the dev server ignores it;
+	// it has no TLS, so TLS is turned off explicitly).
+	cfg.Temporal.APIKey, cfg.Temporal.TLS = secrets["Temporal API key"], "false"
 	cfg.Bridge.URL = amqpSecretURL
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	cfg.Bridge.NovaExchange = "nova.secrets." + suffix
