@@ -42,10 +42,9 @@ import (
 // TestNoSecretsLeak runs the health worker, the engine and the bridge with a
 // known secret in every credential they hold: the database and AMQP
 // passwords, the recover webhook's userinfo password and query token, the
-// status URL's, the webhook signing key and the Temporal API key. A
-// poll-URL node fails and is
-// recovered through the webhook, a notification starts a recovery whose
-// webhook call fails, the status URL fails once and then answers, and the
+// status URL's, the webhook signing key and the Temporal API key. A poll-URL
+// node fails and is recovered through the webhook, a notification starts a
+// recovery whose webhook call fails, the status URL fails once and then answers, and the
 // database and the broker are unreachable once each. Then every log line
 // (debug level), every error returned, the workflow histories (payloads
 // decoded), the status queries, the rows healthd wrote and the /metrics text
