@@ -46,6 +46,9 @@ import (
 //	                      the engine then runs too and each recovery's webhook mends the node
 //	FLEET_DYNAMIC_CONFIG  Temporal dynamic config, "key=value[,key=value...]" (default none),
 //	                      e.g. history.transferProcessorMaxPollRPS=1000
+//	FLEET_BREAK           nodes taken down during the window, one in each of as many clusters
+//	                      (the last ones), at moments spread over the window's first part
+//	                      (default 0); the engine runs and each recovery mends its node
 //	HEALTHD_TEST_TEMPORAL "server" runs the fleet on the Temporal server with PostgreSQL
 //	                      persistence and visibility (temporaltest) instead of the dev server
 //
@@ -115,6 +118,15 @@ import (
 //     of /proc/<pid>/status) at the end of the window, in MiB: the high-water
 //     mark over its whole life, start-up included.
 //   - recoveries: recoveries succeeded (Counters.RecoveriesSucceeded).
+//   - status-p99-ms, status-max-ms, status-over-1s: status query latency,
+//     from one query a second during the window (clusters in turn) and one
+//     query of every cluster after it, 8 at a time, while the fleet runs on.
+//   - detect-p50-s, detect-p99-s, detect-bound-s, detect-missing (with
+//     FLEET_BREAK): detection latency by polling, from the moment the node
+//     server took a node down to the created_at of the node's recovery
+//     action row, against the bound interval + (retry_limit - 1) ×
+//     retry_interval + 2 s; detect-missing counts broken nodes without an
+//     action row when the window ends.
 func BenchmarkFleet(b *testing.B) {
 	if b.N > 1 {
 		b.Fatalf("BenchmarkFleet runs one fleet per run: use -benchtime 1x (got b.N = %d)", b.N)
@@ -156,7 +168,7 @@ func BenchmarkFleet(b *testing.B) {
 		}
 	}
 	procs := []*process{startProcess(b, bin, app.RoleHealth, env)}
-	if p.unhealthy > 0 {
+	if p.unhealthy > 0 || p.breaks > 0 {
 		procs = append(procs, startProcess(b, bin, app.RoleEngine, env))
 	}
 	worker := procs[0]
@@ -181,7 +193,9 @@ func BenchmarkFleet(b *testing.B) {
 
 	b.ResetTimer()
 	at0 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
-	time.Sleep(p.duration)
+	breaks := breakDuringWindow(b, nodes, clusterIDs, p)
+	queries := queryDuringWindow(ctx, c, clusterIDs, at0.at.Add(p.duration))
+	time.Sleep(time.Until(at0.at.Add(p.duration)))
 	at1 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
 	b.StopTimer()
 	peakRSS := peakRSSMiB(worker.cmd.Process.Pid)
@@ -195,11 +209,22 @@ func BenchmarkFleet(b *testing.B) {
 	from, until := at0.at, at1.at
 
 	statuses := make([]workflows.Status, len(clusterIDs))
+	took := make([]time.Duration, len(clusterIDs))
 	parallel(len(clusterIDs), 8, func(i int) {
 		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
+		t0 := time.Now()
 		statuses[i] = clusterStatus(qctx, c, clusterIDs[i])
+		took[i] = time.Since(t0)
 	})
+	inWindow := <-queries
+	allQueries := append(slices.Clone(inWindow), took...)
+	var slow int
+	for _, d := range allQueries {
+		if d >= time.Second {
+			slow++
+		}
+	}
 	var missed, roundErrors, recovered, unanswered, continued int64
 	for _, s := range statuses {
 		if s.ClusterID == "" {
@@ -293,6 +318,22 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(harnessCPU, "harness-cpu-ms/round")
 	b.ReportMetric(peakRSS, "worker-peak-rss-mb")
 	b.ReportMetric(float64(recovered), "recoveries")
+	b.ReportMetric(ms(percentile(allQueries, 0.99)), "status-p99-ms")
+	b.ReportMetric(ms(percentile(allQueries, 1)), "status-max-ms")
+	b.ReportMetric(float64(slow), "status-over-1s")
+	b.Logf("status queries: %d in the window (one a second) and %d after it (8 at a time): p50 %s, p99 %s, max %s, %d took 1 s or more",
+		len(inWindow), len(took), percentile(allQueries, 0.5).Round(100*time.Microsecond),
+		percentile(allQueries, 0.99).Round(100*time.Microsecond), percentile(allQueries, 1).Round(100*time.Microsecond), slow)
+	detect := breaks.latencies(ctx, b, st)
+	if p.breaks > 0 {
+		b.ReportMetric(percentile(detect, 0.50).Seconds(), "detect-p50-s")
+		b.ReportMetric(percentile(detect, 0.99).Seconds(), "detect-p99-s")
+		b.ReportMetric(breaks.bound.Seconds(), "detect-bound-s")
+		b.ReportMetric(float64(p.breaks-len(detect)), "detect-missing")
+		b.Logf("detection by polling, from a node going down to its action row: %d of %d broken nodes, p50 %s, p99 %s, max %s; bound interval + (retry_limit-1) x retry_interval + 2s = %s",
+			len(detect), p.breaks, percentile(detect, 0.50).Round(time.Millisecond), percentile(detect, 0.99).Round(time.Millisecond),
+			percentile(detect, 1).Round(time.Millisecond), breaks.bound)
+	}
 
 	b.Logf("fleet %d clusters × %d nodes every %s for %s: rounds %d of %.0f expected; start lateness p50 %s p99 %s (%d of %d due rounds not started by %s after the window); workflow task dispatch %.1f ms/round; missed rounds %d, failed rounds %d; %.2f events and %d history bytes per round; %.0f probes/s; CPU per round %.2f ms in the health worker, %.2f ms in Temporal, %s in PostgreSQL, %.2f ms in the node server, %.2f ms in the harness; worker peak RSS %.1f MiB; recoveries %d of %d unhealthy clusters; %d clusters continued as new, %d status queries unanswered",
 		p.clusters, p.nodes, p.interval, p.duration, completed, expected,
@@ -306,9 +347,9 @@ func BenchmarkFleet(b *testing.B) {
 }
 
 type fleetParams struct {
-	clusters, nodes, unhealthy int
-	interval, duration         time.Duration
-	dynamic                    map[string]string
+	clusters, nodes, unhealthy, breaks int
+	interval, duration                 time.Duration
+	dynamic                            map[string]string
 }
 
 func fleetParamsFromEnv(b *testing.B) fleetParams {
@@ -335,10 +376,14 @@ func fleetParamsFromEnv(b *testing.B) fleetParams {
 	num("FLEET_CLUSTERS", &p.clusters, 1)
 	num("FLEET_NODES", &p.nodes, 1)
 	num("FLEET_UNHEALTHY", &p.unhealthy, 0)
+	num("FLEET_BREAK", &p.breaks, 0)
 	dur("FLEET_INTERVAL", &p.interval)
 	dur("FLEET_DURATION", &p.duration)
-	if p.unhealthy > p.clusters {
-		b.Fatalf("FLEET_UNHEALTHY (%d) is above FLEET_CLUSTERS (%d)", p.unhealthy, p.clusters)
+	if p.unhealthy+p.breaks > p.clusters {
+		b.Fatalf("FLEET_UNHEALTHY + FLEET_BREAK (%d + %d) is above FLEET_CLUSTERS (%d)", p.unhealthy, p.breaks, p.clusters)
+	}
+	if p.breaks > 0 && p.nodes < 2 {
+		b.Fatalf("FLEET_BREAK needs FLEET_NODES of at least 2")
 	}
 	if s := os.Getenv("FLEET_DYNAMIC_CONFIG"); s != "" {
 		p.dynamic = map[string]string{}
@@ -591,4 +636,92 @@ func startFleetTemporal(b *testing.B, dynamic map[string]string) testTemporal {
 	}
 	b.Cleanup(func() { _ = srv.Stop() })
 	return testTemporal{Address: srv.Address}
+}
+
+// fleetBreaks are the nodes a fleet run took down, and when.
+type fleetBreaks struct {
+	at    map[string]time.Time // node name -> taken down
+	node  map[string]string    // node name -> cluster
+	bound time.Duration
+	done  chan struct{} // closed when every node is down
+}
+
+// breakDuringWindow takes the second node of each of the last p.breaks
+// clusters down, one after another at moments spread over the window, early
+// enough that the detection bound fits in the window.
+func breakDuringWindow(b *testing.B, nodes *fleetNodes, clusterIDs []string, p fleetParams) *fleetBreaks {
+	reg := pollURLRegistration("x", "", 60)
+	mode := reg.DetectionModes[0]
+	fb := &fleetBreaks{at: map[string]time.Time{}, node: map[string]string{}, done: make(chan struct{}),
+		bound: p.interval + time.Duration(mode.PollURLRetryLimit-1)*time.Duration(mode.PollURLRetryInterval)*time.Second + 2*time.Second}
+	if p.breaks == 0 {
+		close(fb.done)
+		return fb
+	}
+	span := p.duration - fb.bound - 10*time.Second
+	if span <= 0 {
+		b.Fatalf("FLEET_BREAK: FLEET_DURATION (%s) must be above the detection bound %s + 10s", p.duration, fb.bound)
+	}
+	start := time.Now()
+	go func() {
+		defer close(fb.done)
+		for i := range p.breaks {
+			cid := clusterIDs[len(clusterIDs)-1-i]
+			name := nodeNames(cid, 2)[1]
+			time.Sleep(time.Until(start.Add(span * time.Duration(i) / time.Duration(p.breaks))))
+			at := time.Now()
+			if err := nodes.breakNode(name); err != nil {
+				b.Errorf("break %s: %v", name, err)
+				continue
+			}
+			fb.at[name], fb.node[name] = at, cid
+		}
+	}()
+	return fb
+}
+
+// latencies reads each broken node's first recovery action created after it
+// went down, and returns the detection latencies found.
+func (fb *fleetBreaks) latencies(ctx context.Context, b *testing.B, st *store.Store) []time.Duration {
+	<-fb.done
+	var out []time.Duration
+	for name, at := range fb.at {
+		acts, err := st.ListActions(ctx, fb.node[name])
+		if err != nil {
+			b.Fatalf("actions of %s: %v", fb.node[name], err)
+		}
+		var first time.Time
+		for _, a := range acts {
+			if a.NodeID == "id-"+name && a.CreatedAt.After(at.Add(-time.Second)) && (first.IsZero() || a.CreatedAt.Before(first)) {
+				first = a.CreatedAt
+			}
+		}
+		if !first.IsZero() {
+			out = append(out, first.Sub(at))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// queryDuringWindow queries the status of one cluster a second, in turn,
+// until the window ends, and sends the latencies; a query that fails counts
+// as its time until then.
+func queryDuringWindow(ctx context.Context, c client.Client, clusterIDs []string, end time.Time) <-chan []time.Duration {
+	out := make(chan []time.Duration, 1)
+	go func() {
+		var took []time.Duration
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 0; time.Now().Add(time.Second).Before(end); i++ {
+			<-tick.C
+			qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			t0 := time.Now()
+			clusterStatus(qctx, c, clusterIDs[i%len(clusterIDs)])
+			took = append(took, time.Since(t0))
+			cancel()
+		}
+		out <- took
+	}()
+	return out
 }

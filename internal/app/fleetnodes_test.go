@@ -30,6 +30,7 @@ import (
 //	GET  /node/<name>  a node's poll URL: 503 while the node is down, else a
 //	                   body that pollURLRegistration's pattern matches; counted
 //	POST /hook         the recovery webhook: mends the node named in the request
+//	POST /break/<name> takes a node down (until its recovery webhook mends it)
 //	GET  /probes       the number of poll URL requests answered so far
 const (
 	fleetNodesProcessEnv = "FLEET_NODES_PROCESS"
@@ -76,6 +77,12 @@ func TestFleetNodesProcess(t *testing.T) {
 		}
 		mu.Lock()
 		delete(broken, req.NodeName)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /break/{name}", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		broken[r.PathValue("name")] = true
 		mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -187,4 +194,18 @@ func (n *fleetNodes) probes() (int64, error) {
 		return 0, fmt.Errorf("node server /probes: %s", resp.Status)
 	}
 	return strconv.ParseInt(string(b), 10, 64)
+}
+
+// breakNode takes a node down now.
+func (n *fleetNodes) breakNode(name string) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(n.base+"/break/"+name, "", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("node server /break: %s", resp.Status)
+	}
+	return nil
 }
