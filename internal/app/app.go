@@ -141,7 +141,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			w.RegisterActivity(&activities.Activities{
 				Store:            m.Store,
 				Watcher:          watcher,
-				Prober:           probe.New(0),
+				Prober:           probe.NewLimited(0, m.Config.Health.ProbeConcurrency),
 				SweepConcurrency: m.Config.Health.SweepConcurrency,
 			})
 			if err := w.Start(); err != nil {

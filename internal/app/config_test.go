@@ -45,6 +45,7 @@ func TestConfigDefaults(t *testing.T) {
 		"HEALTH_CHECK_INTERVAL_MIN":    "60",
 		"CHECK_INTERVAL_MAX":           "3600",
 		"SWEEP_CONCURRENCY":            "32",
+		"PROBE_CONCURRENCY":            "256",
 		"WORKER_ACTIVITY_POLLERS":      "8",
 		"WORKER_WORKFLOW_POLLERS":      "2",
 		"ENGINE_WORKERS":               "4",
@@ -98,7 +99,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			"DATABASE_URL": "postgresql://u:p@db/healthd", "AMQP_URL": "amqps://u:p@mq:5671/vhost",
 			"LOG_FORMAT": "console", "LOG_LEVEL": "debug", "METRICS_ADDR": ":9000",
 			"HEALTH_CHECK_INTERVAL_MIN": "30", "CHECK_INTERVAL_MAX": "7200", "SWEEP_CONCURRENCY": "1024",
-			"WORKER_ACTIVITY_POLLERS": "16", "WORKER_WORKFLOW_POLLERS": "4",
+			"PROBE_CONCURRENCY": "2048", "WORKER_ACTIVITY_POLLERS": "16", "WORKER_WORKFLOW_POLLERS": "4",
 			"ENGINE_WORKERS": "16", "ENGINE_WEBHOOK_TIMEOUT": "45s", "ENGINE_LEASE": "5m", "ENGINE_WEBHOOK_SECRET": "whsec",
 			"NOVA_CONTROL_EXCHANGE": "nova2", "HEAT_CONTROL_EXCHANGE": "heat2",
 			"BRIDGE_NOVA_QUEUE": "q.nova", "BRIDGE_HEAT_QUEUE": "q.heat",
@@ -111,7 +112,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			c.Database.URL, c.Bridge.URL = "postgresql://u:p@db/healthd", "amqps://u:p@mq:5671/vhost"
 			c.Log, c.Metrics.Addr = logging.Config{Format: "console", Level: "debug"}, ":9000"
 			c.Health = healthworker.Config{Limits: healthworker.Limits{IntervalMin: 30, IntervalMax: 7200},
-				SweepConcurrency: 1024, ActivityPollers: 16, WorkflowPollers: 4}
+				SweepConcurrency: 1024, ProbeConcurrency: 2048, ActivityPollers: 16, WorkflowPollers: 4}
 			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute, WebhookSecret: "whsec"}
 			b := &c.Bridge
 			b.NovaExchange, b.HeatExchange, b.NovaQueue, b.HeatQueue = "nova2", "heat2", "q.nova", "q.heat"
@@ -155,6 +156,7 @@ func TestConfigLoadReportsEveryInvalidValue(t *testing.T) {
 		"HEALTH_CHECK_INTERVAL_MIN":   "x",
 		"CHECK_INTERVAL_MAX":          "-1",
 		"SWEEP_CONCURRENCY":           "1025",
+		"PROBE_CONCURRENCY":           "0",
 		"ENGINE_WORKERS":              "0",
 		"ENGINE_WEBHOOK_TIMEOUT":      "30",
 		"BRIDGE_PREFETCH":             "65536",
@@ -187,6 +189,7 @@ func TestConfigLoadReportsEveryInvalidValue(t *testing.T) {
 		"HEALTH_CHECK_INTERVAL_MIN":   `HEALTH_CHECK_INTERVAL_MIN: must be a positive integer, got "x"`,
 		"CHECK_INTERVAL_MAX":          `CHECK_INTERVAL_MAX: must be a positive integer, got "-1"`,
 		"SWEEP_CONCURRENCY":           `SWEEP_CONCURRENCY: must be an integer from 1 to 1024, got "1025"`,
+		"PROBE_CONCURRENCY":           `PROBE_CONCURRENCY: must be an integer from 1 to 65536, got "0"`,
 		"ENGINE_WORKERS":              `ENGINE_WORKERS: must be a positive integer, got "0"`,
 		"ENGINE_WEBHOOK_TIMEOUT":      `ENGINE_WEBHOOK_TIMEOUT: must be a positive Go duration such as 30s or 1m30s, got "30"`,
 		"BRIDGE_PREFETCH":             `BRIDGE_PREFETCH: must be an integer from 1 to 65535, got "65536"`,
@@ -217,6 +220,8 @@ func TestConfigValidateRules(t *testing.T) {
 		{"keyword DSN", func(c *app.Config) { c.Database.URL = "host=/run/postgresql dbname=healthd" }, nil},
 		{"max below min", func(c *app.Config) { c.Health.IntervalMin, c.Health.IntervalMax = 120, 60 },
 			[]string{"CHECK_INTERVAL_MAX: must not be below HEALTH_CHECK_INTERVAL_MIN (120), got 60"}},
+		{"probes below one round's", func(c *app.Config) { c.Health.SweepConcurrency, c.Health.ProbeConcurrency = 64, 32 },
+			[]string{"PROBE_CONCURRENCY: must not be below SWEEP_CONCURRENCY (64), got 32"}},
 		{"same exchanges", func(c *app.Config) { c.Bridge.HeatExchange = c.Bridge.NovaExchange },
 			[]string{`HEAT_CONTROL_EXCHANGE: must differ from NOVA_CONTROL_EXCHANGE, got "nova" for both: every notification would be read twice`}},
 		{"same bridge queues", func(c *app.Config) { c.Bridge.HeatQueue = c.Bridge.NovaQueue },

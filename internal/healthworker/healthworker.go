@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/probe"
 )
 
 // Limits bound the detection interval of every registration, in seconds:
@@ -46,6 +47,10 @@ type Config struct {
 	// SweepConcurrency bounds the probes one round runs at the same time
 	// (SWEEP_CONCURRENCY).
 	SweepConcurrency int
+	// ProbeConcurrency bounds the probes the worker runs at the same time,
+	// over all its rounds (PROBE_CONCURRENCY): rounds that fall due together
+	// queue for it instead of opening a connection each.
+	ProbeConcurrency int
 	// ActivityPollers is the number of activity task polls the worker keeps
 	// open (WORKER_ACTIVITY_POLLERS). With too few, an activity scheduled
 	// while every poll is busy waits in the server's backlog: with two, the
@@ -59,15 +64,27 @@ type Config struct {
 
 // DefaultConfig returns the health worker settings used when nothing is set.
 func DefaultConfig() Config {
-	return Config{Limits: DefaultLimits(), SweepConcurrency: 32, ActivityPollers: 8, WorkflowPollers: 2}
+	return Config{Limits: DefaultLimits(), SweepConcurrency: 32, ProbeConcurrency: probe.DefaultInFlight, ActivityPollers: 8, WorkflowPollers: 2}
 }
 
-// Settings binds the limits, SWEEP_CONCURRENCY and the WORKER_ poller
-// variables to c. Check is the one of Limits.
+// Settings binds the limits, SWEEP_CONCURRENCY, PROBE_CONCURRENCY and the
+// WORKER_ poller variables to c.
 func (c *Config) Settings() []config.Setting {
 	return append(c.Limits.Settings(),
 		config.Int("SWEEP_CONCURRENCY", "probes one round runs at the same time", &c.SweepConcurrency, 1, 1024),
+		config.Int("PROBE_CONCURRENCY", "probes the health worker runs at the same time, over all its rounds (at least SWEEP_CONCURRENCY)", &c.ProbeConcurrency, 1, 65536),
 		config.Int("WORKER_ACTIVITY_POLLERS", "activity task polls the health worker keeps open", &c.ActivityPollers, 1, 256),
 		config.Int("WORKER_WORKFLOW_POLLERS", "workflow task polls the health worker keeps open", &c.WorkflowPollers, 1, 256),
 	)
+}
+
+// Check reports the rules of the limits, and a round allowed more probes
+// than the whole worker.
+func (c Config) Check() []*config.FieldError {
+	errs := c.Limits.Check()
+	if c.ProbeConcurrency < c.SweepConcurrency {
+		errs = append(errs, &config.FieldError{Var: "PROBE_CONCURRENCY", Rule: fmt.Sprintf(
+			"must not be below SWEEP_CONCURRENCY (%d), got %d", c.SweepConcurrency, c.ProbeConcurrency)})
+	}
+	return errs
 }

@@ -44,6 +44,9 @@ type Prober struct {
 	maxBody  int64
 	verify   *http.Client
 	insecure *http.Client
+	// slots holds a token per attempt in flight: at most cap(slots), over
+	// every sweep of the process.
+	slots chan struct{}
 
 	mu       sync.Mutex
 	patterns map[string]compiled
@@ -54,21 +57,39 @@ type compiled struct {
 	err error
 }
 
-// New returns a Prober that accepts bodies of up to maxBody bytes; 0 (or a
-// negative value) means DefaultMaxBody.
-func New(maxBody int64) *Prober {
+// DefaultInFlight is the default of PROBE_CONCURRENCY: the attempts one
+// process makes at the same time, over all its sweeps.
+const DefaultInFlight = 256
+
+// New returns a Prober that accepts bodies of up to maxBody bytes (0, or a
+// negative value, means DefaultMaxBody) and makes at most DefaultInFlight
+// attempts at a time.
+func New(maxBody int64) *Prober { return NewLimited(maxBody, DefaultInFlight) }
+
+// NewLimited is New with at most inFlight attempts at a time (at least 1).
+// The limit holds over every caller, so that many sweeps at once (a fleet
+// whose rounds fall due together) queue for a slot instead of opening a
+// connection each: with the limit, the connections kept alive suffice and are
+// reused; without it, a thousand clusters of a thousand nodes due in the same
+// second made tens of thousands of requests at once, and most of the
+// worker's CPU went into dialling and closing connections. A caller waits for
+// a slot before its attempt's timeout starts: waiting never makes a node
+// look unhealthy.
+func NewLimited(maxBody int64, inFlight int) *Prober {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
+	inFlight = max(1, inFlight)
 	return &Prober{
 		maxBody:  maxBody,
-		verify:   newClient(false),
-		insecure: newClient(true),
+		verify:   newClient(false, inFlight),
+		insecure: newClient(true, inFlight),
+		slots:    make(chan struct{}, inFlight),
 		patterns: make(map[string]compiled),
 	}
 }
 
-func newClient(skipVerify bool) *http.Client {
+func newClient(skipVerify bool, inFlight int) *http.Client {
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
 		// Proxies from the environment, as Go's default transport and Senlin's
@@ -76,11 +97,10 @@ func newClient(skipVerify bool) *http.Client {
 		Proxy:             http.ProxyFromEnvironment,
 		DialContext:       dialer.DialContext,
 		ForceAttemptHTTP2: true,
-		MaxIdleConns:      256,
-		// At least the sweep's concurrency (SWEEP_CONCURRENCY, 32 by
-		// default): with fewer, every sweep of nodes behind one host redials
-		// the connections it could not keep.
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:      max(256, inFlight),
+		// As many as the attempts in flight: with fewer, the attempts to
+		// nodes behind one host redial the connections it could not keep.
+		MaxIdleConnsPerHost:   inFlight,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -127,6 +147,15 @@ func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.Detection
 	re, err := p.pattern(mode.PollURLHealthyResponse)
 	if err != nil {
 		return health.ProbeResult{ConfigError: true, Detail: "invalid poll_url_healthy_response: " + err.Error()}
+	}
+
+	// A slot first, so that the wait for one is not counted in the
+	// attempt's timeout.
+	select {
+	case p.slots <- struct{}{}:
+		defer func() { <-p.slots }()
+	case <-ctx.Done():
+		return connError(mode, 0, "no probe slot before the round ended: "+ctx.Err().Error())
 	}
 
 	timeout := mode.RequestTimeout()

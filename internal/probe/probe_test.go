@@ -2,6 +2,7 @@ package probe_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -392,5 +393,54 @@ func BenchmarkProbe(b *testing.B) {
 		if r := p.Probe(ctx, srv.URL+"/health", m); !r.Healthy {
 			b.Fatalf("got %+v, want healthy", r)
 		}
+	}
+}
+
+// TestProbeInFlightLimit: the attempts of every caller share the limit, and
+// an attempt's timeout starts only once it has a slot.
+func TestProbeInFlightLimit(t *testing.T) {
+	var now, peak atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(600 * time.Millisecond)
+		fmt.Fprint(w, "ALIVE")
+	}))
+	t.Cleanup(srv.Close)
+	// The request timeout is 1 s; with 2 slots, the last of 6 attempts waits
+	// 1.2 s for its slot and then takes 0.6 s.
+	p := probe.NewLimited(0, 2)
+	m := mode(true, "ALIVE")
+	var wg sync.WaitGroup
+	results := make([]health.ProbeResult, 6)
+	for i := range results {
+		wg.Go(func() { results[i] = p.Probe(t.Context(), srv.URL+"/n", m) })
+	}
+	wg.Wait()
+	for i, r := range results {
+		if !r.Healthy {
+			t.Errorf("attempt %d: %+v, want healthy (a wait for a slot must not count in the timeout)", i, r)
+		}
+	}
+	if got := peak.Load(); got != 2 {
+		t.Errorf("at most %d requests were in flight, want 2", got)
+	}
+
+	// A caller whose context ends while it waits gets a connection error
+	// that says so, without a request.
+	p = probe.NewLimited(0, 1)
+	go p.Probe(t.Context(), srv.URL+"/hold", m)
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	got := p.Probe(ctx, srv.URL+"/waits", m)
+	if !got.ConnError || !strings.Contains(got.Detail, "no probe slot") {
+		t.Errorf("got %+v, want a connection error for the slot never given", got)
 	}
 }
