@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/triage"
@@ -43,6 +44,12 @@ type Activities struct {
 	Clock   Clock
 	// SweepConcurrency bounds the poll-URL requests of one sweep.
 	SweepConcurrency int
+	// Sweeps, when set, bounds the sweeps that probe at the same time in
+	// this worker; the others wait their turn, first come first served,
+	// heartbeating. nil: no bound. Rounds that fall due together would
+	// otherwise all probe at once and share the probes fairly, so that every
+	// one of them finished late; one after another, most finish at once.
+	Sweeps *semaphore.Weighted
 	// PollInterval is the fallback poll of WaitForAction when no notification
 	// arrives (Senlin polls every 2 s).
 	PollInterval time.Duration
@@ -126,6 +133,12 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	var checked atomic.Int64 // nodes looked at: the heartbeats' progress
 	stop := heartbeat(ctx, SweepHeartbeatInterval, func() any { return checked.Load() })
 	defer stop()
+	if a.Sweeps != nil {
+		if err := a.Sweeps.Acquire(ctx, 1); err != nil {
+			return CheckClusterResult{}, fmt.Errorf("check cluster: waiting for a sweep slot: %w", err)
+		}
+		defer a.Sweeps.Release(1)
+	}
 	cl, err := a.Store.GetCluster(ctx, in.ClusterID)
 	if errors.Is(err, health.ErrNotFound) {
 		return CheckClusterResult{ClusterMissing: true, CheckedAt: a.now()}, nil

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/engine"
@@ -142,6 +143,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				Store:            m.Store,
 				Watcher:          watcher,
 				Prober:           probe.NewLimited(0, m.Config.Health.ProbeConcurrency),
+				Sweeps:           semaphore.NewWeighted(int64(m.Config.Health.Sweeps())),
 				SweepConcurrency: m.Config.Health.SweepConcurrency,
 			})
 			if err := w.Start(); err != nil {

@@ -49,7 +49,8 @@ type Config struct {
 	SweepConcurrency int
 	// ProbeConcurrency bounds the probes the worker runs at the same time,
 	// over all its rounds (PROBE_CONCURRENCY): rounds that fall due together
-	// queue for it instead of opening a connection each.
+	// queue for it instead of opening a connection each. It allows
+	// [Config.Sweeps] rounds to probe at once.
 	ProbeConcurrency int
 	// ActivityPollers is the number of activity task polls the worker keeps
 	// open (WORKER_ACTIVITY_POLLERS). With too few, an activity scheduled
@@ -88,3 +89,8 @@ func (c Config) Check() []*config.FieldError {
 	}
 	return errs
 }
+
+// Sweeps is the number of rounds that probe at the same time:
+// PROBE_CONCURRENCY / SWEEP_CONCURRENCY, at least 1. The others wait their
+// turn in the worker, first come first served.
+func (c Config) Sweeps() int { return max(1, c.ProbeConcurrency/max(1, c.SweepConcurrency)) }
