@@ -90,7 +90,8 @@ func (c Config) Check() []*config.FieldError {
 	return errs
 }
 
-// Sweeps is the number of rounds that probe at the same time:
-// PROBE_CONCURRENCY / SWEEP_CONCURRENCY, at least 1. The others wait their
+// Sweeps is the number of rounds that sweep at the same time: twice
+// PROBE_CONCURRENCY / SWEEP_CONCURRENCY, at least 2, so that the probes stay
+// busy while some sweeps read and write the database. The others wait their
 // turn in the worker, first come first served.
-func (c Config) Sweeps() int { return max(1, c.ProbeConcurrency/max(1, c.SweepConcurrency)) }
+func (c Config) Sweeps() int { return max(2, 2*c.ProbeConcurrency/max(1, c.SweepConcurrency)) }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -21,6 +22,10 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 }
+
+// DefaultMaxConns is the size of a process's connection pool unless
+// DATABASE_URL sets pool_max_conns.
+const DefaultMaxConns = 16
 
 // Open connects to the database at dsn (a postgres:// URL or keyword/value
 // string) and checks that it answers. Error messages never contain the DSN,
@@ -34,6 +39,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// The parse error quotes the DSN (best-effort redacted), so it is
 		// deliberately not wrapped.
 		return nil, errors.New("store: open: cannot parse the database URL (not shown: it may hold a password)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default, max(4, CPUs), is 4 on a small machine: the sweeps
+		// of a fleet, the timeline's writes and the engine then queue for a
+		// connection. pool_max_conns in the URL sets it.
+		cfg.MaxConns = DefaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
