@@ -101,6 +101,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 	goRun("metrics", func(ctx context.Context) error {
 		return metrics.Serve(ctx, m.Config.Metrics.Addr, m.Registry, m.readiness, m.Logger)
 	})
+	goRun("pprof", func(ctx context.Context) error { return metrics.ServePprof(ctx, m.Config.Metrics.PprofAddr) })
 
 	var watcher *store.Watcher
 	if needStore {

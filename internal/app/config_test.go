@@ -42,6 +42,7 @@ func TestConfigDefaults(t *testing.T) {
 		"LOG_FORMAT":                   "json",
 		"LOG_LEVEL":                    "info",
 		"METRICS_ADDR":                 "127.0.0.1:9464",
+		"PPROF_ADDR":                   "off",
 		"HEALTH_CHECK_INTERVAL_MIN":    "60",
 		"CHECK_INTERVAL_MAX":           "3600",
 		"SWEEP_CONCURRENCY":            "32",

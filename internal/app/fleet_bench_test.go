@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +51,8 @@ import (
 //	FLEET_BREAK           nodes taken down during the window, one in each of as many clusters
 //	                      (the last ones), at moments spread over the window's first part
 //	                      (default 0); the engine runs and each recovery mends its node
+//	FLEET_PROFILE         a directory: a 30 s CPU profile of the health worker, taken from the
+//	                      middle of the window, is written there as worker-cpu.pprof
 //	HEALTHD_TEST_TEMPORAL "server" runs the fleet on the Temporal server with PostgreSQL
 //	                      persistence and visibility (temporaltest) instead of the dev server
 //
@@ -167,7 +171,16 @@ func BenchmarkFleet(b *testing.B) {
 			env = append(env, kv)
 		}
 	}
-	procs := []*process{startProcess(b, bin, app.RoleHealth, env)}
+	profileDir := os.Getenv("FLEET_PROFILE")
+	pprofAddr := ""
+	if profileDir != "" {
+		port, err := devserver.FreePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprofAddr = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	procs := []*process{startProcess(b, bin, app.RoleHealth, append(slices.Clone(env), "PPROF_ADDR="+pprofAddr))}
 	if p.unhealthy > 0 || p.breaks > 0 {
 		procs = append(procs, startProcess(b, bin, app.RoleEngine, env))
 	}
@@ -195,6 +208,9 @@ func BenchmarkFleet(b *testing.B) {
 	at0 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
 	breaks := breakDuringWindow(b, nodes, clusterIDs, p)
 	queries := queryDuringWindow(ctx, c, clusterIDs, at0.at.Add(p.duration))
+	if profileDir != "" {
+		go profileWorker(b, pprofAddr, profileDir, p.duration)
+	}
 	time.Sleep(time.Until(at0.at.Add(p.duration)))
 	at1 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
 	b.StopTimer()
@@ -724,4 +740,28 @@ func queryDuringWindow(ctx context.Context, c client.Client, clusterIDs []string
 		out <- took
 	}()
 	return out
+}
+
+// profileWorker waits until the middle of the window, then takes a 30 s CPU
+// profile of the health worker into dir/worker-cpu.pprof.
+func profileWorker(b *testing.B, addr, dir string, window time.Duration) {
+	time.Sleep(max(0, window/2-15*time.Second))
+	c := http.Client{Timeout: 2 * time.Minute}
+	resp, err := c.Get("http://" + addr + "/debug/pprof/profile?seconds=30")
+	if err != nil {
+		b.Logf("worker CPU profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(dir, "worker-cpu.pprof")
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		f.Close()
+	}
+	if err != nil {
+		b.Logf("worker CPU profile: %v", err)
+		return
+	}
+	b.Logf("worker CPU profile (30 s from the middle of the window): %s", path)
 }

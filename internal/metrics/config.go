@@ -7,6 +7,10 @@ type Config struct {
 	// Addr is the host:port serving /metrics, /healthz and /readyz; empty
 	// disables the listener (METRICS_ADDR, where "off" disables).
 	Addr string
+	// PprofAddr is the host:port serving Go's /debug/pprof profiles; empty
+	// (the default) serves none (PPROF_ADDR). Keep it on loopback: profiles
+	// show the process's memory.
+	PprofAddr string
 }
 
 // DefaultConfig returns the metrics settings used when nothing is set: the
@@ -17,5 +21,6 @@ func DefaultConfig() Config { return Config{Addr: "127.0.0.1:9464"} }
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.ListenAddr("METRICS_ADDR", `host:port serving /metrics, /healthz and /readyz ("`+config.Off+`" or "" disables)`, &c.Addr),
+		config.ListenAddr("PPROF_ADDR", `host:port serving Go's /debug/pprof profiles, for diagnosis (default "`+config.Off+`"; keep it on loopback)`, &c.PprofAddr),
 	}
 }
