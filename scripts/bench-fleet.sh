@@ -10,9 +10,13 @@
 #   FLEET_CLUSTERS=200 FLEET_NODES=50 scripts/bench-fleet.sh
 #   RUNS=5 FLEET_UNHEALTHY=10 scripts/bench-fleet.sh        # with recoveries
 #   FLEET_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=1000,history.timerProcessorMaxPollRPS=1000 scripts/bench-fleet.sh
+#   RUNS=3 FLEET_CLUSTERS=1000 FLEET_NODES=20 FLEET_INTERVAL=60s FLEET_DURATION=600s FLEET_BREAK=20 scripts/bench-fleet.sh
+#   FLEET_PROFILE=/tmp/prof ... scripts/bench-fleet.sh      # and a 30 s CPU profile of the worker
+#   HEALTHD_TEST_TEMPORAL=server ... scripts/bench-fleet.sh # on the Temporal server with PostgreSQL
 #
 # The fleet comes from FLEET_CLUSTERS, FLEET_NODES, FLEET_INTERVAL,
-# FLEET_DURATION, FLEET_UNHEALTHY and FLEET_DYNAMIC_CONFIG. The worker
+# FLEET_DURATION, FLEET_UNHEALTHY, FLEET_BREAK (nodes taken down during the
+# window, for detection latency), FLEET_PROFILE and FLEET_DYNAMIC_CONFIG. The worker
 # processes inherit the environment, so their settings come from
 # SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS, WORKER_WORKFLOW_POLLERS and the
 # like, as for any worker; HEALTH_CHECK_INTERVAL_MIN defaults to 1 and
@@ -38,6 +42,12 @@
 #   nodes-cpu-ms/round        the same of the node server process (probes, webhook)
 #   harness-cpu-ms/round      the same of the test process, which holds the harness only
 #   worker-peak-rss-mb        the health worker's peak RSS (VmHWM) at the window's end
+#   status-p99-ms, status-max-ms, status-over-1s
+#                             status query latency: one a second in the window, then
+#                             every cluster once after it
+#   detect-p50-s, detect-p99-s, detect-bound-s, detect-missing (FLEET_BREAK)
+#                             from a node going down to its action row, against the
+#                             bound interval + (retry_limit - 1) × retry_interval + 2 s
 #   recoveries                recoveries succeeded (Counters.RecoveriesSucceeded)
 #
 # One benchmark iteration is one whole fleet run, so it runs with -benchtime 1x
@@ -60,7 +70,7 @@ go test -run '^$' -bench '^BenchmarkFleet$' -benchtime 1x -count "$RUNS" -timeou
 # A result reads "BenchmarkFleet-2  1  <value> <unit>  <value> <unit> ...";
 # when the servers log in between, the numbers come on a line of their own
 # after the name. Every run reports rounds-expected.
-awk -v params="FLEET_CLUSTERS=${FLEET_CLUSTERS:-50} FLEET_NODES=${FLEET_NODES:-20} FLEET_INTERVAL=${FLEET_INTERVAL:-5s} FLEET_DURATION=${FLEET_DURATION:-30s} FLEET_UNHEALTHY=${FLEET_UNHEALTHY:-0}${FLEET_DYNAMIC_CONFIG:+ FLEET_DYNAMIC_CONFIG=$FLEET_DYNAMIC_CONFIG}" '
+awk -v params="FLEET_CLUSTERS=${FLEET_CLUSTERS:-50} FLEET_NODES=${FLEET_NODES:-20} FLEET_INTERVAL=${FLEET_INTERVAL:-5s} FLEET_DURATION=${FLEET_DURATION:-30s} FLEET_UNHEALTHY=${FLEET_UNHEALTHY:-0} FLEET_BREAK=${FLEET_BREAK:-0}${HEALTHD_TEST_TEMPORAL:+ HEALTHD_TEST_TEMPORAL=$HEALTHD_TEST_TEMPORAL}${FLEET_DYNAMIC_CONFIG:+ FLEET_DYNAMIC_CONFIG=$FLEET_DYNAMIC_CONFIG}" '
 function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
