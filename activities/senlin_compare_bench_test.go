@@ -292,15 +292,7 @@ type healthdRound struct {
 func (h *healthdRound) run(b *testing.B, nodes int) (sweep, round time.Duration, unhealthy []string) {
 	b.Helper()
 	start := time.Now()
-	var a *activities.Activities
-	v, err := h.env.ExecuteActivity(a.CheckCluster, h.in)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var res activities.CheckClusterResult
-	if err := v.Get(&res); err != nil {
-		b.Fatal(err)
-	}
+	res := runSweep(b, h.env, h.in)
 	sweep = time.Since(start)
 	if res.Summary == nil || res.Summary.Healthy+res.Summary.Unhealthy != nodes {
 		b.Fatalf("sweep summary %+v: want %d nodes, each healthy or unhealthy", res.Summary, nodes)

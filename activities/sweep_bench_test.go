@@ -83,10 +83,11 @@ func newSweepBench(b *testing.B) *sweepBench {
 	return s
 }
 
-// sweep runs CheckCluster once and checks that every node was healthy.
-func (s *sweepBench) sweep(b *testing.B) {
+// runSweep runs CheckCluster once in env and returns its result.
+func runSweep(b *testing.B, env *testsuite.TestActivityEnvironment, in activities.CheckClusterInput) activities.CheckClusterResult {
+	b.Helper()
 	var a *activities.Activities
-	v, err := s.env.ExecuteActivity(a.CheckCluster, s.in)
+	v, err := env.ExecuteActivity(a.CheckCluster, in)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,6 +95,12 @@ func (s *sweepBench) sweep(b *testing.B) {
 	if err := v.Get(&res); err != nil {
 		b.Fatal(err)
 	}
+	return res
+}
+
+// sweep runs CheckCluster once and checks that every node was healthy.
+func (s *sweepBench) sweep(b *testing.B) {
+	res := runSweep(b, s.env, s.in)
 	if res.Summary == nil || res.Summary.Healthy != sweepBenchNodes {
 		b.Fatalf("got summary %+v, want %d healthy nodes", res.Summary, sweepBenchNodes)
 	}

@@ -38,16 +38,19 @@ type testTemporal struct{ Address string }
 // startTemporal starts a real Temporal for the test, the dev server unless
 // HEALTHD_TEST_TEMPORAL says otherwise; it fails the test when its binaries
 // are missing.
-func startTemporal(t testing.TB) testTemporal {
+func startTemporal(t testing.TB) testTemporal { return startTemporalWith(t, nil) }
+
+// startTemporalWith is startTemporal with dynamic config values.
+func startTemporalWith(t testing.TB, dynamic map[string]string) testTemporal {
 	t.Helper()
 	switch kind := os.Getenv(envTemporal); kind {
 	case "", "dev":
 	case "server":
-		return testTemporal{Address: temporaltest.Start(t, temporaltest.Options{}).Address}
+		return testTemporal{Address: temporaltest.Start(t, temporaltest.Options{DynamicConfig: dynamic}).Address}
 	default:
 		t.Fatalf("%s=%q: want dev or server", envTemporal, kind)
 	}
-	srv, err := devserver.Start(context.Background(), devserver.Options{})
+	srv, err := devserver.Start(context.Background(), devserver.Options{DynamicConfig: dynamic})
 	if err != nil {
 		t.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
-	"github.com/clusterhealth/healthd/internal/temporaltest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -139,7 +138,7 @@ func BenchmarkFleet(b *testing.B) {
 	ctx := context.Background()
 
 	bin := buildWorker(b)
-	srv := startFleetTemporal(b, p.dynamic)
+	srv := startTemporalWith(b, p.dynamic)
 	dsn := storetest.DSN(b)
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
@@ -638,20 +637,6 @@ func mean(ds []time.Duration) time.Duration {
 		sum += d
 	}
 	return sum / time.Duration(len(ds))
-}
-
-// startFleetTemporal starts the Temporal of a fleet run: the dev server, or
-// with HEALTHD_TEST_TEMPORAL=server the Temporal server on PostgreSQL.
-func startFleetTemporal(b *testing.B, dynamic map[string]string) testTemporal {
-	if os.Getenv(envTemporal) == "server" {
-		return testTemporal{Address: temporaltest.Start(b, temporaltest.Options{DynamicConfig: dynamic}).Address}
-	}
-	srv, err := devserver.Start(context.Background(), devserver.Options{DynamicConfig: dynamic})
-	if err != nil {
-		b.Fatalf("start Temporal dev server (run scripts/install-temporal.sh): %v", err)
-	}
-	b.Cleanup(func() { _ = srv.Stop() })
-	return testTemporal{Address: srv.Address}
 }
 
 // fleetBreaks are the nodes a fleet run took down, and when.

@@ -53,30 +53,39 @@ type Server struct {
 // FindCLI locates the temporal CLI: $TEMPORAL_CLI_PATH, then .bin/temporal in
 // the working directory or any parent, then temporal on PATH.
 func FindCLI() (string, error) {
-	if p := os.Getenv("TEMPORAL_CLI_PATH"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("TEMPORAL_CLI_PATH: %w", err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err == nil {
-		for {
-			p := filepath.Join(dir, ".bin", "temporal")
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
+	p, err := FindBin("TEMPORAL_CLI_PATH", "temporal")
+	if err == nil || os.Getenv("TEMPORAL_CLI_PATH") != "" {
+		return p, err
 	}
 	if p, err := exec.LookPath("temporal"); err == nil {
 		return p, nil
 	}
 	return "", errors.New("temporal CLI not found: run scripts/install-temporal.sh or set TEMPORAL_CLI_PATH")
+}
+
+// FindBin locates a binary the project's scripts build into .bin: the path in
+// the environment variable env, else .bin/name in the working directory or
+// any parent.
+func FindBin(env, name string) (string, error) {
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s: %w", env, err)
+		}
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	for err == nil {
+		p := filepath.Join(dir, ".bin", name)
+		if _, serr := os.Stat(p); serr == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("%s not found in .bin: set %s", name, env)
 }
 
 // FreePort returns a free TCP port on loopback.

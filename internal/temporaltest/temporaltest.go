@@ -37,6 +37,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/proctest"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 	"github.com/clusterhealth/healthd/workflows"
@@ -99,28 +100,13 @@ type Server struct {
 	options Options
 }
 
-// find locates a binary: the environment variable, then .bin/name in the
-// working directory or a parent.
+// find locates a binary of scripts/install-temporal-server.sh.
 func find(env, name string) (string, error) {
-	if p := os.Getenv(env); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s: %w", env, err)
-		}
-		return p, nil
+	p, err := devserver.FindBin(env, name)
+	if err != nil {
+		return "", fmt.Errorf("%w (run scripts/install-temporal-server.sh)", err)
 	}
-	dir, err := os.Getwd()
-	for err == nil {
-		p := filepath.Join(dir, ".bin", name)
-		if _, serr := os.Stat(p); serr == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", fmt.Errorf("%s not found: run scripts/install-temporal-server.sh or set %s", name, env)
+	return p, nil
 }
 
 // Start starts a server and waits until its namespace serves with the
