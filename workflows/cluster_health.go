@@ -83,7 +83,11 @@ type clusterHealth struct {
 	reg health.Registration
 	// legacy: this run replays a history recorded before the decision core,
 	// whose rules it keeps (triage.Policy.Legacy).
-	legacy     bool
+	legacy bool
+	// bursts: this run judges recover requests in settle windows, counts a
+	// recovered node until it is seen back, and hears node-back signals
+	// (triage.Policy.Bursts); runs recorded before do not.
+	bursts     bool
 	limits     Limits
 	limitsNote string
 	st         *State
@@ -94,10 +98,16 @@ type clusterHealth struct {
 	pending    int // activities whose result the loop does not wait for
 	roundTimer workflow.Future
 	cancelTmr  workflow.CancelFunc
-	leaseTimer workflow.Future
-	cancelLse  workflow.CancelFunc
-	lastSA     saValues
-	done       bool
+	// burstTimer closes the open settle window; confirmTimer wakes the
+	// workflow when a recovered node is to be taken as back (at confirmAt).
+	burstTimer    workflow.Future
+	confirmTimer  workflow.Future
+	confirmAt     time.Time
+	cancelConfirm workflow.CancelFunc
+	leaseTimer    workflow.Future
+	cancelLse     workflow.CancelFunc
+	lastSA        saValues
+	done          bool
 
 	roundDone       workflow.Channel
 	recoveryDone    workflow.Channel
@@ -168,6 +178,9 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		approvalTimers:  map[string]workflow.CancelFunc{},
 		legacy:          workflow.GetVersion(ctx, "decision-core", workflow.DefaultVersion, 1) == workflow.DefaultVersion,
 	}
+	if !w.legacy {
+		w.bursts = workflow.GetVersion(ctx, "event-burst", workflow.DefaultVersion, 1) == 1
+	}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}
@@ -182,6 +195,7 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		onSignal(ctx, SignalRecover, w.onRecover),
 		onSignal(ctx, SignalUpdate, w.onUpdate),
 		onSignal(ctx, SignalUnregister, w.onUnregister),
+		onSignal(ctx, SignalNodeBack, w.onNodeBack),
 	}
 	return w
 }
@@ -240,6 +254,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 	if w.limitsNote != "" {
 		w.logger.Warn("registration changed by the worker's interval limits", "cluster_id", w.reg.ClusterID, "note", w.limitsNote)
 	}
+	w.armTimers(ctx)
 	w.publish(ctx)
 
 	for !w.done {
@@ -282,6 +297,22 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 				}
 			})
 		}
+		if w.burstTimer != nil {
+			sel.AddFuture(w.burstTimer, func(f workflow.Future) {
+				w.burstTimer = nil
+				if f.Get(ctx, nil) == nil {
+					w.closeBurst(ctx, false)
+				}
+			})
+		}
+		if w.confirmTimer != nil {
+			sel.AddFuture(w.confirmTimer, func(f workflow.Future) {
+				w.confirmTimer, w.cancelConfirm, w.confirmAt = nil, nil, time.Time{}
+				if f.Get(ctx, nil) == nil {
+					w.retryHeld(ctx)
+				}
+			})
+		}
 		if w.leaseTimer != nil {
 			sel.AddFuture(w.leaseTimer, func(f workflow.Future) {
 				w.leaseTimer = nil
@@ -297,6 +328,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 			})
 		}
 		sel.Select(ctx)
+		w.armTimers(ctx)
 		w.publish(ctx)
 
 		if !w.done && w.shouldContinueAsNew(ctx) {

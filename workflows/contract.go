@@ -35,6 +35,11 @@ const (
 	SignalRecover    = "recover"
 	SignalUpdate     = "update"
 	SignalUnregister = "unregister"
+	// SignalNodeBack says a node is back (Nova's server is active again,
+	// Heat's stack complete, or the engine's word that the node itself
+	// works): for a cluster without rounds, the end of its failure. It
+	// carries a RecoverSignal. Runs recorded before it ignore it.
+	SignalNodeBack = "node-back"
 )
 
 // QueryStatus is the name of the status query.

@@ -16,7 +16,9 @@ import (
 
 // policy is the decision core's view of the registration in this run.
 func (w *clusterHealth) policy() triage.Policy {
-	return triage.PolicyFor(w.reg, w.legacy, !w.legacy)
+	p := triage.PolicyFor(w.reg, w.legacy, !w.legacy)
+	p.Bursts = w.bursts
+	return p
 }
 
 // facts are what the workflow knows of the cluster now.
@@ -50,7 +52,7 @@ func (w *clusterHealth) decide(ctx workflow.Context, t triage.Trigger) (triage.R
 			continue // the caller counts ignored requests
 		}
 		last := w.st.Decisions[d.NodeID]
-		if d.Action == triage.Change && d.Reason == triage.ReasonHealthyAgain {
+		if d.Action == triage.Change && (d.Reason == triage.ReasonHealthyAgain || d.Reason == triage.ReasonTakenAsBack) {
 			delete(w.st.Decisions, d.NodeID)
 		} else {
 			dec := d
@@ -70,7 +72,7 @@ func (w *clusterHealth) decide(ctx workflow.Context, t triage.Trigger) (triage.R
 			w.startApprovalTimer(ctx, d.NodeID)
 		}
 	}
-	if _, round := t.(triage.Round); round || r.Hold != nil {
+	if _, round := t.(triage.Round); round || r.Hold != nil || r.Gated {
 		events = append(events, w.setHold(ctx, r.Hold, now)...)
 	}
 	if w.legacy {

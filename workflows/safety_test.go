@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +273,98 @@ func TestPassedFailuresLeaveNoMemory(t *testing.T) {
 	if len(after.Nodes) != 0 || len(after.Decisions) != 0 || h.engine.ActionCount() != 0 {
 		t.Errorf("after it passed: got %d nodes, %d decisions, %d actions; want none", len(after.Nodes), len(after.Decisions), h.engine.ActionCount())
 	}
+}
+
+// A burst of lifecycle events is an outage too: 5 of 10 servers stopped
+// within a second, each reported twice (Nova's legacy and versioned
+// formats), get no recovery and an honest hold; once Nova says 3 are active
+// again, exactly the other 2 are recovered. With event_settle 0 each request
+// is judged alone, and the recovered nodes still count until they are seen
+// back, so the fifth is held all the same.
+func TestEventBurstIsHeld(t *testing.T) {
+	zero := 0
+	for _, tc := range []struct {
+		name    string
+		settle  *int
+		failed  int
+		actions []string // before any node is back
+		after   []string // after n1..n3 are back
+	}{
+		{name: "5 of 10 in a settle window", failed: 5, after: []string{"n4", "n5"}},
+		{name: "4 of 10 in a settle window", failed: 4, actions: []string{"n1", "n2", "n3", "n4"}, after: []string{"n1", "n2", "n3", "n4"}},
+		{name: "5 of 10 judged each alone", settle: &zero, failed: 5, actions: []string{"n1", "n2", "n3", "n4"},
+			after: []string{"n1", "n2", "n3", "n4", "n5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tenNodes()...)
+			base := 10 * time.Second
+			for i := 1; i <= tc.failed; i++ {
+				for format, source := range []string{"compute.host1", "nova-compute:host1"} {
+					at := base + time.Duration(i-1)*200*time.Millisecond + time.Duration(format)*50*time.Millisecond
+					s := RecoverSignal{NodeID: fmt.Sprintf("n%d", i), Event: "POWER_OFF", State: "stopped", Source: health.SourceNova,
+						Publisher: source, Project: "p1", MessageID: fmt.Sprintf("m%d-%d", i, format),
+						Timestamp: h.start.Add(at - time.Duration(format)*50*time.Millisecond - 10*time.Millisecond).Format("2006-01-02 15:04:05.999999")}
+					h.at(at, func() { h.env.SignalWorkflow(SignalRecover, s) })
+				}
+			}
+			var held, after Status
+			var before []string
+			h.at(30*time.Second, func() {
+				held = h.status()
+				before = actionNodes(h)
+			})
+			for i := 1; i <= 3; i++ {
+				h.at(60*time.Second+time.Duration(i)*100*time.Millisecond, func() {
+					h.env.SignalWorkflow(SignalNodeBack, RecoverSignal{NodeID: fmt.Sprintf("n%d", i), Event: "POWER_ON", State: "active",
+						Source: health.SourceNova, Project: "p1", MessageID: fmt.Sprintf("b%d", i)})
+				})
+			}
+			h.at(90*time.Second, func() { after = h.status() })
+			reg := eventsRegistration()
+			reg.Safety.EventSettle = tc.settle
+			h.run(Input{Registration: reg}, 100*time.Second)
+
+			if !slices.Equal(before, tc.actions) {
+				t.Errorf("actions before any node is back: got %v, want %v", before, tc.actions)
+			}
+			if got := actionNodes(h); !slices.Equal(got, tc.after) {
+				t.Errorf("actions in all: got %v, want %v", got, tc.after)
+			}
+			if tc.failed == 5 {
+				if held.Hold == nil || held.Hold.Reason != triage.ReasonMaxUnhealthy {
+					t.Fatalf("status after the burst: got hold %+v, want max_unhealthy", held.Hold)
+				}
+				// The hold names the nodes that were let through before it.
+				var through []string
+				for _, n := range tc.actions {
+					through = append(through, n)
+				}
+				if !slices.Equal(held.Hold.Recovering, through) {
+					t.Errorf("hold: got recovering %v, want %v", held.Hold.Recovering, through)
+				}
+				for _, r := range held.InFlight {
+					if r.Requested.After(held.Hold.At) {
+						t.Errorf("recovery of %s requested at %s, after the hold began at %s", r.NodeID, r.Requested, held.Hold.At)
+					}
+				}
+			}
+			if after.Hold != nil {
+				t.Errorf("status after 3 nodes are back: got hold %+v, want none", after.Hold)
+			}
+			if held.Burst != nil {
+				t.Errorf("status 20 s after the burst: got an open settle window %+v", held.Burst)
+			}
+		})
+	}
+}
+
+// actionNodes lists the nodes of the recovery actions asked of the engine,
+// in order.
+func actionNodes(h *harness) []string {
+	var ids []string
+	for _, a := range h.engine.Actions() {
+		ids = append(ids, a.NodeID)
+	}
+	slices.Sort(ids) // recoveries asked for at one time are asked for concurrently
+	return ids
 }

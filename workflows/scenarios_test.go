@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // Scenario numbers refer to section 7 of the Senlin health reference.
@@ -79,38 +81,58 @@ func eventsRegistration() health.Registration {
 	return r
 }
 
-// Scenarios 66, 76, 78 and the project rule: recover signals from the bridge.
+// Scenarios 66, 76, 78 and the project rule: recover signals from the bridge,
+// judged each alone (event_settle 0) and in a settle window (the default),
+// where a second request for a node is merged into the first.
 func TestRecoverSignalRules(t *testing.T) {
-	h := newHarness(t, threeNodes()...)
-	h.engine.SetAutoFinish("") // the first recovery stays in flight
-	h.blockWaits()
-	sig := RecoverSignal{NodeID: "n1", Event: "SHUTDOWN", Source: "nova", MessageID: "m1", Project: "p1"}
-	send := func(d time.Duration, s RecoverSignal) {
-		h.at(d, func() { h.env.SignalWorkflow(SignalRecover, s) })
-	}
-	send(10*time.Second, sig)                                          // recovers n1
-	send(11*time.Second, sig)                                          // duplicate message id
-	send(12*time.Second, RecoverSignal{NodeID: "n1", MessageID: "m2"}) // n1 already recovering
-	send(13*time.Second, RecoverSignal{NodeID: "n2", MessageID: "m3", Project: "other"})
-	h.at(14*time.Second, func() { h.env.SignalWorkflow(SignalDisable, DisableSignal{}) })
-	send(15*time.Second, RecoverSignal{NodeID: "n3", MessageID: "m4"}) // disabled
-	var s Status
-	h.at(20*time.Second, func() { s = h.status() })
-	h.run(Input{Registration: eventsRegistration()}, 30*time.Second)
+	zero := 0
+	for _, tc := range []struct {
+		name   string
+		settle *int
+		// ignored is what each ignored signal was ignored for.
+		ignored map[string]int64
+	}{
+		{"each alone", &zero, map[string]int64{triage.ReasonDuplicate: 1, triage.ReasonInFlight: 1, triage.ReasonOtherProject: 1, triage.ReasonPaused: 1}},
+		{"in a settle window", nil, map[string]int64{triage.ReasonDuplicate: 1, triage.ReasonMerged: 1, triage.ReasonOtherProject: 1, triage.ReasonPaused: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, threeNodes()...)
+			h.engine.SetAutoFinish("") // the first recovery stays in flight
+			h.blockWaits()
+			sig := RecoverSignal{NodeID: "n1", Event: "SHUTDOWN", Source: "nova", MessageID: "m1", Project: "p1"}
+			send := func(d time.Duration, s RecoverSignal) {
+				h.at(d, func() { h.env.SignalWorkflow(SignalRecover, s) })
+			}
+			send(10*time.Second, sig)                                          // recovers n1
+			send(11*time.Second, sig)                                          // duplicate message id
+			send(12*time.Second, RecoverSignal{NodeID: "n1", MessageID: "m2"}) // n1 already recovering, or merged
+			send(13*time.Second, RecoverSignal{NodeID: "n2", MessageID: "m3", Project: "other"})
+			h.at(20*time.Second, func() { h.env.SignalWorkflow(SignalDisable, DisableSignal{}) })
+			send(21*time.Second, RecoverSignal{NodeID: "n3", MessageID: "m4"}) // disabled
+			var s Status
+			h.at(30*time.Second, func() { s = h.status() })
+			reg := eventsRegistration()
+			reg.Safety.EventSettle = tc.settle
+			h.run(Input{Registration: reg}, 40*time.Second)
 
-	if got, want := h.engine.ActionCount(), 1; got != want {
-		t.Errorf("actions: got %d, want %d", got, want)
-	}
-	if got, want := s.Counters.SignalsIgnored, int64(4); got != want {
-		t.Errorf("ignored signals: got %d, want %d", got, want)
-	}
-	if s.Counters.Rounds != 0 {
-		t.Errorf("rounds of an events-only cluster: got %d, want 0", s.Counters.Rounds)
-	}
-	for _, act := range h.engine.Actions() {
-		if act.NodeID != "n1" || act.Params.Operation != health.OpRecreate {
-			t.Errorf("action: got %+v, want RECREATE of n1", act)
-		}
+			if got, want := h.engine.ActionCount(), 1; got != want {
+				t.Errorf("actions: got %d, want %d", got, want)
+			}
+			if got, want := s.Counters.SignalsIgnored, int64(4); got != want {
+				t.Errorf("ignored signals: got %d, want %d", got, want)
+			}
+			if !maps.Equal(s.Counters.SignalsIgnoredBy, tc.ignored) {
+				t.Errorf("ignored signals by reason: got %v, want %v", s.Counters.SignalsIgnoredBy, tc.ignored)
+			}
+			if s.Counters.Rounds != 0 {
+				t.Errorf("rounds of an events-only cluster: got %d, want 0", s.Counters.Rounds)
+			}
+			for _, act := range h.engine.Actions() {
+				if act.NodeID != "n1" || act.Params.Operation != health.OpRecreate {
+					t.Errorf("action: got %+v, want RECREATE of n1", act)
+				}
+			}
+		})
 	}
 }
 

@@ -79,32 +79,22 @@ func note(what, who, why string) string {
 
 func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.st.Counters.RecoverSignals++
-	cid := w.reg.ClusterID
-	fields := []interface{}{"cluster_id", cid, "node_id", s.NodeID, "event", s.Event, "source", s.Source, "message_id", s.MessageID}
-	ignore := func(reason, detail string) {
-		w.st.Counters.SignalsIgnored++
-		w.st.Counters.SignalsIgnoredBy[reason]++
-		w.st.LastIgnored = &IgnoredRequest{At: workflow.Now(ctx), NodeID: s.NodeID, Source: s.Source, Event: s.Event,
-			Reason: reason, Detail: detail}
-		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{TagReason: reason}).Counter(MetricSignalsIgnored).Inc(1)
-		w.logger.Info("recover signal ignored: "+detail, fields...)
-	}
+	fields := signalFields(w.reg.ClusterID, s)
+	ignore := func(reason, detail string) { w.ignoreSignal(ctx, s, reason, detail) }
 	if err := s.Validate(); err != nil && !w.legacy && s.NodeID != "" {
 		// A raw signal cannot be refused; a malformed one is dropped, and
 		// counted with the field that is wrong.
 		ignore(triage.ReasonInvalid, strings.Join(strings.Fields(err.Error()), " "))
 		return
 	}
-	dup := s.MessageID != "" && slices.Contains(w.st.SeenMessages, s.MessageID)
-	if s.MessageID != "" && !dup {
-		w.st.SeenMessages = append(w.st.SeenMessages, s.MessageID)
-		if len(w.st.SeenMessages) > dedupeWindow {
-			w.st.SeenMessages = slices.Clone(w.st.SeenMessages[len(w.st.SeenMessages)-dedupeWindow:])
-		}
+	dup := w.seen(s.MessageID)
+	if w.settling() {
+		w.collect(ctx, BurstEvent{Signal: s, Duplicate: dup})
+		return
 	}
-	reason := strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
+	reason := signalReason(s)
 	r, events := w.decide(ctx, triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: reason,
-		Notification: s.FromNotification(), Duplicate: dup, Project: s.Project})
+		Notification: s.FromNotification(), Duplicate: dup, Project: s.Project, At: notificationTime(s.Timestamp)})
 	if len(r.Decisions) == 1 {
 		switch d := r.Decisions[0]; {
 		case d.Action == triage.Ignore:
@@ -125,6 +115,43 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		}
 	}
 	w.record(ctx, events)
+}
+
+// signalFields are the log fields of a recover or node-back signal.
+func signalFields(clusterID string, s RecoverSignal) []interface{} {
+	return []interface{}{"cluster_id", clusterID, "node_id", s.NodeID, "event", s.Event, "source", s.Source, "message_id", s.MessageID}
+}
+
+// signalReason says what a signal reports, for records.
+func signalReason(s RecoverSignal) string {
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s", s.Source, s.Event, s.State))
+}
+
+// ignoreSignal counts and records a recover (or node-back) signal that is
+// not acted on.
+func (w *clusterHealth) ignoreSignal(ctx workflow.Context, s RecoverSignal, reason, detail string) {
+	w.st.Counters.SignalsIgnored++
+	w.st.Counters.SignalsIgnoredBy[reason]++
+	w.st.LastIgnored = &IgnoredRequest{At: workflow.Now(ctx), NodeID: s.NodeID, Source: s.Source, Event: s.Event,
+		Reason: reason, Detail: detail}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{TagReason: reason}).Counter(MetricSignalsIgnored).Inc(1)
+	w.logger.Info("recover signal ignored: "+detail, signalFields(w.reg.ClusterID, s)...)
+}
+
+// seen reports whether a message ID is in the dedupe window, and remembers
+// it.
+func (w *clusterHealth) seen(messageID string) bool {
+	if messageID == "" {
+		return false
+	}
+	if slices.Contains(w.st.SeenMessages, messageID) {
+		return true
+	}
+	w.st.SeenMessages = append(w.st.SeenMessages, messageID)
+	if len(w.st.SeenMessages) > dedupeWindow {
+		w.st.SeenMessages = slices.Clone(w.st.SeenMessages[len(w.st.SeenMessages)-dedupeWindow:])
+	}
+	return false
 }
 
 // notificationTime reads an oslo.messaging timestamp ("2006-01-02

@@ -76,6 +76,28 @@ type State struct {
 	Pauses map[string]*triage.Pause `json:"pauses,omitempty"`
 	// Runs counts the runs of this workflow (continue-as-new generations).
 	Runs int `json:"runs"`
+	// Burst is the settle window open now, if any: the recover requests and
+	// node-back words collected to be judged together.
+	Burst *Burst `json:"burst,omitempty"`
+}
+
+// Burst is an open settle window: from the first recover request (or
+// node-back word) until Until, when everything it collected is judged at
+// once. Later requests do not extend it.
+type Burst struct {
+	Since  time.Time    `json:"since"`
+	Until  time.Time    `json:"until"`
+	Events []BurstEvent `json:"events"`
+}
+
+// BurstEvent is one recover signal, or node-back signal when Back is set,
+// collected by a burst.
+type BurstEvent struct {
+	Signal RecoverSignal `json:"signal"`
+	Back   bool          `json:"back,omitempty"`
+	// Duplicate: its message ID was seen before.
+	Duplicate bool      `json:"duplicate,omitempty"`
+	Received  time.Time `json:"received"`
 }
 
 // Counters are cumulative over the workflow's life.
@@ -100,6 +122,10 @@ type Counters struct {
 	RecoveriesSkipped  int64 `json:"recoveries_skipped"`
 	RecoverSignals     int64 `json:"recover_signals"`
 	SignalsIgnored     int64 `json:"signals_ignored"`
+	// NodeBackSignals counts the node-back signals received.
+	NodeBackSignals int64 `json:"node_back_signals,omitempty"`
+	// Bursts counts the settle windows judged.
+	Bursts int64 `json:"bursts,omitempty"`
 	// SignalsIgnoredBy counts the ignored recover requests by reason (a
 	// triage reason kind).
 	SignalsIgnoredBy map[string]int64 `json:"signals_ignored_by,omitempty"`
@@ -201,6 +227,8 @@ type Status struct {
 	InFlight     []Recovery           `json:"in_flight"`
 	Recent       []Recovery           `json:"recent"`
 	Runs         int                  `json:"runs"`
+	// Burst is the settle window open now, if any.
+	Burst *Burst `json:"burst,omitempty"`
 }
 
 // NodeStatus is one node in the status query.

@@ -65,6 +65,10 @@ func (w *clusterHealth) publish(ctx workflow.Context) {
 	if w.st.Hold != nil {
 		details += "\n\n**recoveries held:** " + w.st.Hold.Detail
 	}
+	if b := w.st.Burst; b != nil {
+		details += fmt.Sprintf("\n\n**settling:** %d signals since %s, judged together at %s", len(b.Events),
+			b.Since.UTC().Format(time.RFC3339), b.Until.UTC().Format(time.RFC3339))
+	}
 	// Decisions that wait for a person, as operators look for them.
 	for _, id := range workflow.DeterministicKeys(w.st.Decisions) {
 		d := w.st.Decisions[id]
@@ -101,6 +105,7 @@ func (w *clusterHealth) status() (Status, error) {
 		InFlight:       []Recovery{},
 		Recent:         slices.Clone(w.st.Recent),
 		Runs:           w.st.Runs,
+		Burst:          w.st.Burst,
 	}
 	for _, id := range workflow.DeterministicKeys(w.st.Nodes) {
 		s.Nodes = append(s.Nodes, NodeStatus{ID: id, NodeState: *w.st.Nodes[id], Recovering: w.st.InFlight[id] != nil})

@@ -331,7 +331,7 @@ func (p *specParser) recovery(n *yaml.Node, pol *Policy) {
 func (p *specParser) extension(n *yaml.Node, pol *Policy) {
 	e, ok := p.fields(n, pathExtension, "recovery_wait_timeout", "failure_threshold", "success_threshold",
 		"max_unhealthy", "max_in_flight", "budget", "escalation", "max_failed_recoveries", "flap", "dry_run",
-		"approval", "pause_max")
+		"approval", "pause_max", "event_settle", "confirm_timeout")
 	if !ok {
 		return
 	}
@@ -340,11 +340,15 @@ func (p *specParser) extension(n *yaml.Node, pol *Policy) {
 		pol.RecoveryWaitTimeout = v
 	}
 	ints := map[string]*int{"failure_threshold": &s.FailureThreshold, "success_threshold": &s.SuccessThreshold,
-		"max_in_flight": &s.MaxInFlight, "max_failed_recoveries": &s.MaxFailedRecoveries, "pause_max": &s.PauseMax}
+		"max_in_flight": &s.MaxInFlight, "max_failed_recoveries": &s.MaxFailedRecoveries, "pause_max": &s.PauseMax,
+		"confirm_timeout": &s.ConfirmTimeout}
 	for key, dst := range ints {
 		if v, ok := p.integer(e[key], pathExtension+"."+key); ok {
 			*dst = v
 		}
+	}
+	if v, ok := p.integer(e["event_settle"], pathExtension+".event_settle"); ok {
+		s.EventSettle = &v
 	}
 	if n := e["max_unhealthy"]; n != nil {
 		if v, ok := p.str(n, pathMaxUnhealthy); ok {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1035,5 +1036,40 @@ func TestPolicy_RecoveryWaitTimeout(t *testing.T) {
 	if err := r.Validate(health.DefaultLimits); !errors.As(err, &ve) || len(ve.Errors) != 1 ||
 		ve.Errors[0].Path != "properties.healthd.recovery_wait_timeout" {
 		t.Errorf("Validate: got %v, want one error at properties.healthd.recovery_wait_timeout", err)
+	}
+}
+
+// event_settle and confirm_timeout: how a burst of recover requests is
+// collected and how long a recovered node of a cluster without rounds counts
+// until it is seen back. Absent, the defaults; event_settle 0 judges each
+// request alone, as before.
+func TestPolicy_EventSettle(t *testing.T) {
+	base := spec("node_update_timeout: 300\n"+pollingModes, recreate)
+	r := mustParse(t, base, health.DefaultLimits).Registration("c1")
+	if r.Safety.Settle() != health.DefaultEventSettle*time.Second || r.Safety.Confirm() != health.DefaultConfirmTimeout*time.Second {
+		t.Errorf("without the settings: got settle %s confirm %s, want the defaults", r.Safety.Settle(), r.Safety.Confirm())
+	}
+	for _, tc := range []struct {
+		yaml             string
+		settle, confirm  time.Duration
+		path, errorWords string
+	}{
+		{yaml: "event_settle: 0", settle: 0, confirm: health.DefaultConfirmTimeout * time.Second},
+		{yaml: "event_settle: 2\n    confirm_timeout: 600", settle: 2 * time.Second, confirm: 600 * time.Second},
+		{yaml: "event_settle: -1", path: "properties.healthd.event_settle", errorWords: "must be from 0"},
+		{yaml: "event_settle: 61", path: "properties.healthd.event_settle", errorWords: "to 60 seconds"},
+		{yaml: "event_settle: soon", path: "properties.healthd.event_settle", errorWords: "not a valid Integer"},
+		{yaml: "confirm_timeout: -3", path: "properties.healthd.confirm_timeout", errorWords: "must be from 0"},
+		{yaml: "confirm_timeout: 86401", path: "properties.healthd.confirm_timeout", errorWords: "86400 seconds"},
+	} {
+		data := append(slices.Clone(base), []byte("  healthd:\n    "+tc.yaml+"\n")...)
+		if tc.path != "" {
+			wantOnly(t, parseErrors(t, data, health.DefaultLimits), tc.path, tc.errorWords)
+			continue
+		}
+		r := mustParse(t, data, health.DefaultLimits).Registration("c1")
+		if r.Safety.Settle() != tc.settle || r.Safety.Confirm() != tc.confirm {
+			t.Errorf("%s: got settle %s confirm %s, want %s and %s", tc.yaml, r.Safety.Settle(), r.Safety.Confirm(), tc.settle, tc.confirm)
+		}
 	}
 }

@@ -48,6 +48,18 @@ type Safety struct {
 	// PauseMax bounds a pause without an expiry of its own, in seconds (0
 	// means DefaultPauseMax); a pause lasts forever only when it asks to.
 	PauseMax int `json:"pause_max,omitempty"`
+	// EventSettle is how many seconds recover requests (notifications, the
+	// engine, operators) are collected, from the first one, before they are
+	// judged together, so that a burst of failures counts against
+	// max_unhealthy as one outage (nil means DefaultEventSettle; 0 judges
+	// each request alone, as before).
+	EventSettle *int `json:"event_settle,omitempty"`
+	// ConfirmTimeout, in a cluster without polling rounds, is how many
+	// seconds a node whose recovery succeeded keeps counting toward
+	// max_unhealthy while nothing says it is back (a notification such as
+	// instance.power_on.end, the engine's node-back signal); then it is
+	// taken as back (0 means DefaultConfirmTimeout).
+	ConfirmTimeout int `json:"confirm_timeout,omitempty"`
 }
 
 // Budget is a token bucket: Recoveries tokens, refilled evenly over Window
@@ -96,6 +108,16 @@ const (
 	DefaultPauseMax = 24 * 60 * 60
 	// DefaultApprovalTimeout is how long an approval waits: an hour.
 	DefaultApprovalTimeout = 60 * 60
+	// DefaultEventSettle collects a burst of recover requests for 5 seconds
+	// before judging it; MaxEventSettle bounds the setting, so that no
+	// failure waits long for its recovery.
+	DefaultEventSettle = 5
+	MaxEventSettle     = 60
+	// DefaultConfirmTimeout: a recovered node of a cluster without rounds
+	// counts toward max_unhealthy for up to 2 minutes unless something says
+	// it is back; MaxConfirmTimeout bounds the setting (a day).
+	DefaultConfirmTimeout = 2 * 60
+	MaxConfirmTimeout     = 24 * 60 * 60
 	// Approval answers.
 	Approve = "approve"
 	Deny    = "deny"
@@ -166,6 +188,24 @@ func (r Registration) Ladder() []EscalationStep {
 	return []EscalationStep{{Operation: r.Recovery.Name}}
 }
 
+// Settle is how long recover requests are collected before they are judged
+// together; 0 judges each alone.
+func (s Safety) Settle() time.Duration {
+	if s.EventSettle == nil {
+		return DefaultEventSettle * time.Second
+	}
+	return time.Duration(max(0, *s.EventSettle)) * time.Second
+}
+
+// Confirm is how long a recovered node of a cluster without rounds counts
+// toward max_unhealthy unless something says it is back.
+func (s Safety) Confirm() time.Duration {
+	if s.ConfirmTimeout > 0 {
+		return time.Duration(s.ConfirmTimeout) * time.Second
+	}
+	return DefaultConfirmTimeout * time.Second
+}
+
 // NeedsApproval reports whether op waits for an operator's answer.
 func (s Safety) NeedsApproval(op Operation) bool {
 	for _, o := range s.Approval.Operations {
@@ -196,6 +236,10 @@ func (s Safety) ApprovalDefault() string {
 func (s Safety) clone() Safety {
 	s.Escalation = slices.Clone(s.Escalation)
 	s.Approval.Operations = slices.Clone(s.Approval.Operations)
+	if s.EventSettle != nil {
+		v := *s.EventSettle
+		s.EventSettle = &v
+	}
 	return s
 }
 
@@ -219,6 +263,12 @@ func checkSafety(s Safety, bad func(string) bool) []FieldError {
 		if v := nonNegative[path]; v < 0 {
 			add(path, "The value '%d' must not be negative", v)
 		}
+	}
+	if v := s.EventSettle; v != nil && (*v < 0 || *v > MaxEventSettle) {
+		add(pathExtension+".event_settle", "The value '%d' must be from 0 (judge each request alone) to %d seconds", *v, MaxEventSettle)
+	}
+	if v := s.ConfirmTimeout; v < 0 || v > MaxConfirmTimeout {
+		add(pathExtension+".confirm_timeout", "The value '%d' must be from 0 (the default, %d) to %d seconds", v, DefaultConfirmTimeout, MaxConfirmTimeout)
 	}
 	if _, _, err := s.MaxUnhealthyLimit(); err != nil {
 		add(pathMaxUnhealthy, "%s", err.Error())

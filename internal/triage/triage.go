@@ -35,6 +35,12 @@ type Policy struct {
 	Legacy bool
 	// LifecycleGate applies the LIFECYCLE_EVENTS rule to notifications.
 	LifecycleGate bool
+	// Bursts turns on the rules of runs recorded since bursts are judged
+	// together: a Burst trigger, a Back trigger that ends a node's failure,
+	// a recovered node of a cluster without rounds that counts toward
+	// max_unhealthy until it is seen back (or Safety.Confirm passes), and
+	// requests for an event older than the node's last recovery ignored.
+	Bursts bool
 }
 
 // PolicyFor is the policy of a registration. legacy is for runs recorded
@@ -81,13 +87,21 @@ type Memory struct {
 	// Queued: its recovery waits its turn (max_unhealthy, the cap, the
 	// budget); Retry decides again for such nodes only.
 	Queued bool `json:"queued,omitempty"`
+	// Requested is when its last recovery was asked for (Policy.Bursts): a
+	// request for an event older than that is about the failure it
+	// recovered.
+	Requested time.Time `json:"requested,omitzero"`
+	// Recovered is when its last recovery succeeded, in a cluster without
+	// rounds, while nothing has said it is back: it still counts toward
+	// max_unhealthy until then, or until Safety.Confirm has passed.
+	Recovered time.Time `json:"recovered,omitzero"`
 }
 
 // Empty reports whether there is nothing to remember of the node.
 func (m *Memory) Empty() bool {
 	return m.Failures == 0 && m.Successes == 0 && !m.Unhealthy && len(m.Changes) == 0 && !m.Quarantined &&
 		m.Step == 0 && m.ClimbUntil.IsZero() && m.FailedRecoveries == 0 && m.NeedsHuman == "" &&
-		m.Maintenance == nil && m.Approval == nil && !m.Queued
+		m.Maintenance == nil && m.Approval == nil && !m.Queued && m.Requested.IsZero() && m.Recovered.IsZero()
 }
 
 // Pause holds something back until Until (zero: until lifted on purpose).
@@ -176,6 +190,29 @@ type Request struct {
 	Duplicate bool
 	// Project is the notification's project, empty from operators.
 	Project string
+	// At is when the event happened, by its own timestamp (zero: unknown).
+	At time.Time
+}
+
+// Burst is the recover requests and node-back words received within one
+// settle window, in the order they came: judged together, so that an outage
+// that arrives as many events counts against max_unhealthy as one.
+type Burst struct {
+	Events []BurstEvent
+}
+
+// BurstEvent is a Request, or, when Back is set, a node-back word.
+type BurstEvent struct {
+	Request
+	Back bool
+}
+
+// Back is a word that a node is back (Nova says its server is active again,
+// Heat that its stack is complete, the engine that the node itself works):
+// for a cluster without rounds, the end of its failure. Its fields are a
+// Request's.
+type Back struct {
+	Request
 }
 
 // Finished reports the end of a recovery.
@@ -214,7 +251,8 @@ type Maintain struct {
 // (a recovery ended, an operator cleared a node) that may let one go ahead.
 type Retry struct{}
 
-// Trigger is one of Round, Request, Finished, Answer, Clear, Maintain or Retry.
+// Trigger is one of Round, Request, Burst, Back, Finished, Answer, Clear,
+// Maintain or Retry.
 type Trigger interface{ trigger() }
 
 // Round is the final verdicts of a polling round that started at Start, in
@@ -231,6 +269,8 @@ func (Answer) trigger()   {}
 func (Clear) trigger()    {}
 func (Maintain) trigger() {}
 func (Retry) trigger()    {}
+func (Burst) trigger()    {}
+func (Back) trigger()     {}
 
 // Action is what a decision does.
 type Action string
@@ -273,6 +313,11 @@ const (
 	ReasonReleased         = "released"
 	ReasonCleared          = "cleared"
 	ReasonBelowThreshold   = "below_failure_threshold"
+	ReasonMerged           = "merged_in_burst"
+	ReasonStale            = "stale_event"
+	ReasonBackInBurst      = "back_within_burst"
+	ReasonTakenAsBack      = "taken_as_back"
+	ReasonRoundsJudge      = "rounds_judge"
 )
 
 // Decision is what happens to one node, and why.
@@ -289,6 +334,10 @@ type Decision struct {
 	Detail string `json:"detail"`
 	// FailingSince is when the node's failure was first seen.
 	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Recovering, on a cluster hold, lists the nodes already recovering (or
+	// recovered and not yet seen back) when it was decided: they were let
+	// through while the cluster was within max_unhealthy, and count toward it.
+	Recovering []string `json:"recovering,omitempty"`
 }
 
 // Result is everything one trigger decided.
@@ -297,6 +346,9 @@ type Result struct {
 	Decisions []Decision
 	// Hold, when set, says why the whole cluster gets no recovery now.
 	Hold *Decision
+	// Gated: the trigger weighed the cluster against max_unhealthy, so Hold
+	// is the cluster's hold now (nil: none), not only this trigger's.
+	Gated bool
 }
 
 // Decide applies the rules to one trigger. It updates c, the workflow's
@@ -304,6 +356,7 @@ type Result struct {
 // no I/O.
 func Decide(p Policy, c *Cluster, f Facts, t Trigger, now time.Time) Result {
 	d := decider{p: p, c: c, f: f, now: now}
+	expired := d.expire()
 	var r Result
 	switch t := t.(type) {
 	case Round:
@@ -320,9 +373,70 @@ func Decide(p Policy, c *Cluster, f Facts, t Trigger, now time.Time) Result {
 		r = d.maintain(t)
 	case Retry:
 		r = d.retry()
+	case Burst:
+		r = d.burst(t)
+	case Back:
+		r = d.back(t)
+	}
+	if len(expired) > 0 {
+		r.Decisions = append(expired, r.Decisions...)
 	}
 	c.tidy()
 	return r
+}
+
+// NextConfirm is when the earliest recovered node that nobody has said is
+// back will be taken as back (zero: none waits): a decision at that time
+// (Retry) lets the cluster's hold lift.
+func NextConfirm(p Policy, c *Cluster) time.Time {
+	var next time.Time
+	if !p.Bursts || p.Polling {
+		return next
+	}
+	for _, m := range c.Nodes {
+		if m.Recovered.IsZero() {
+			continue
+		}
+		if at := m.Recovered.Add(p.Safety.Confirm()); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// expire takes the recovered nodes whose confirmation time has passed as
+// back: nothing said otherwise.
+func (d *decider) expire() []Decision {
+	if !d.p.Bursts || d.p.Polling {
+		return nil
+	}
+	var out []Decision
+	for _, id := range sortedIDs(d.c.Nodes) {
+		m := d.c.Nodes[id]
+		if m.Recovered.IsZero() || d.now.Before(m.Recovered.Add(d.p.Safety.Confirm())) || d.inFlight(id) {
+			continue
+		}
+		d.mend(m)
+		out = append(out, Decision{NodeID: id, Action: Change, Reason: ReasonTakenAsBack, Detail: fmt.Sprintf(
+			"taken as back: recovered %s ago and no failure since (confirm_timeout %s)",
+			d.now.Sub(m.Recovered).Truncate(time.Second), d.p.Safety.Confirm())})
+	}
+	return out
+}
+
+// mend ends a node's failure.
+func (d *decider) mend(m *Memory) {
+	m.Unhealthy, m.Failures, m.Successes, m.FailingSince = false, 0, 0, time.Time{}
+	m.Queued, m.Recovered, m.Requested = false, time.Time{}, time.Time{}
+}
+
+func sortedIDs(nodes map[string]*Memory) []string {
+	ids := make([]string, 0, len(nodes))
+	for id := range nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 type decider struct {
@@ -364,6 +478,7 @@ func (d *decider) round(t Round) Result {
 			r.Decisions = append(r.Decisions, ch)
 		}
 		if was && !m.Unhealthy {
+			m.Requested = time.Time{}
 			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Change, Reason: ReasonHealthyAgain,
 				Detail: fmt.Sprintf("healthy again after %d healthy rounds", d.p.Safety.Successes())})
 		}
@@ -429,9 +544,21 @@ func (d *decider) clusterHold(unhealthy int) *Decision {
 	if limit == "" {
 		limit = health.DefaultMaxUnhealthy
 	}
-	return &Decision{Action: Hold, Reason: ReasonMaxUnhealthy, Detail: fmt.Sprintf(
+	hold := &Decision{Action: Hold, Reason: ReasonMaxUnhealthy, Detail: fmt.Sprintf(
 		"held: %d of %d unhealthy, above max_unhealthy %s (at most %d); recoveries resume once the cluster is back under it",
 		unhealthy, nodes, limit, allowed)}
+	if d.p.Bursts {
+		for _, id := range sortedIDs(d.c.Nodes) {
+			if m := d.c.Nodes[id]; m.Unhealthy && (d.inFlight(id) || !m.Recovered.IsZero()) {
+				hold.Recovering = append(hold.Recovering, id)
+			}
+		}
+		if len(hold.Recovering) > 0 {
+			hold.Detail += fmt.Sprintf("; counted among them, let through while the cluster was within the limit and still recovering or not yet seen back: %s",
+				strings.Join(hold.Recovering, ", "))
+		}
+	}
+	return hold
 }
 
 func (d *decider) inFlight(id string) bool {
@@ -514,10 +641,13 @@ func (d *decider) node(dec *Decision, m *Memory, reason, source string) {
 			op, dec.NodeID, m.Approval.Until.UTC().Format(time.RFC3339), d.p.Safety.ApprovalDefault())
 		return
 	}
-	d.recover(dec, op, step, reason)
+	d.recover(dec, m, op, step, reason)
 }
 
-func (d *decider) recover(dec *Decision, op health.Operation, step int, reason string) {
+func (d *decider) recover(dec *Decision, m *Memory, op health.Operation, step int, reason string) {
+	if d.p.Bursts {
+		m.Requested = d.now
+	}
 	dec.Action, dec.Operation, dec.Step, dec.DryRun = Recover, op, step, d.p.Safety.DryRun
 	dec.Reason = ReasonUnhealthy
 	dec.Detail = reason
@@ -573,17 +703,23 @@ func (d *decider) flap(id string, m *Memory, changed bool) (Decision, bool) {
 	return Decision{}, false
 }
 
-func (d *decider) request(t Request) Result {
+// screen applies the rules that drop a request (or, with back, a node-back
+// word) before it is weighed: ok false with the decision that drops it.
+func (d *decider) screen(t Request, back bool) (Decision, bool) {
 	dec := Decision{NodeID: t.NodeID, Action: Ignore}
-	ignore := func(reason, detail string) Result {
+	ignore := func(reason, detail string) (Decision, bool) {
 		dec.Reason, dec.Detail = reason, detail
-		return Result{Decisions: []Decision{dec}}
+		return dec, false
 	}
 	switch {
 	case t.NodeID == "":
 		return ignore(ReasonNoNodeID, "no node id")
 	case t.Duplicate:
 		return ignore(ReasonDuplicate, "duplicate message id")
+	case back && t.Project != "" && d.f.Project != "" && t.Project != d.f.Project:
+		return ignore(ReasonOtherProject, "project "+t.Project+" is not the cluster's")
+	case back:
+		return dec, true
 	case d.f.Paused != "":
 		return ignore(ReasonPaused, "health checks are disabled: "+d.f.Paused)
 	case t.Project != "" && d.f.Project != "" && t.Project != d.f.Project:
@@ -593,23 +729,51 @@ func (d *decider) request(t Request) Result {
 	case t.Notification && d.p.LifecycleGate && !d.p.WatchesEvents:
 		return ignore(ReasonNoLifecycle, fmt.Sprintf("a %s notification, but the cluster's policy has no LIFECYCLE_EVENTS detection mode", t.Source))
 	}
+	if m := d.c.Nodes[t.NodeID]; d.p.Bursts && m != nil && !t.At.IsZero() && !m.Requested.IsZero() && t.At.Before(m.Requested) {
+		return ignore(ReasonStale, fmt.Sprintf("the event (at %s) is older than the node's last recovery, asked for at %s",
+			t.At.UTC().Format(time.RFC3339Nano), m.Requested.UTC().Format(time.RFC3339Nano)))
+	}
+	return dec, true
+}
+
+// fail marks the node of an accepted request unhealthy.
+func (d *decider) fail(t Request) *Memory {
 	m := d.c.node(t.NodeID)
 	if !m.Unhealthy {
 		m.Unhealthy, m.Failures, m.Successes = true, max(m.Failures, d.p.Safety.Failures()), 0
 		if m.FailingSince.IsZero() {
 			m.FailingSince = d.now
-		}
-	}
-	dec.FailingSince = m.FailingSince
-	var r Result
-	if !d.p.Legacy {
-		unhealthy := 0
-		for _, o := range d.c.Nodes {
-			if o.Unhealthy {
-				unhealthy++
+			if d.p.Bursts && !t.At.IsZero() && t.At.Before(d.now) {
+				m.FailingSince = t.At
 			}
 		}
-		if hold := d.clusterHold(unhealthy); hold != nil {
+	}
+	m.Recovered = time.Time{} // failed again
+	return m
+}
+
+// unhealthy counts the nodes that count toward max_unhealthy: unhealthy,
+// recovering, or recovered and not yet seen back.
+func (d *decider) unhealthy() int {
+	n := 0
+	for _, m := range d.c.Nodes {
+		if m.Unhealthy {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *decider) request(t Request) Result {
+	if dec, ok := d.screen(t, false); !ok {
+		return Result{Decisions: []Decision{dec}}
+	}
+	m := d.fail(t)
+	dec := Decision{NodeID: t.NodeID, Action: Ignore, FailingSince: m.FailingSince}
+	var r Result
+	if !d.p.Legacy {
+		r.Gated = d.p.Bursts
+		if hold := d.clusterHold(d.unhealthy()); hold != nil {
 			dec.Action, dec.Reason, dec.Detail = Hold, hold.Reason, hold.Detail
 			m.Queued = hold.Reason == ReasonMaxUnhealthy
 			r.Hold = hold
@@ -622,20 +786,103 @@ func (d *decider) request(t Request) Result {
 	return r
 }
 
-func (d *decider) retry() Result {
+// burst judges the requests of one settle window together: the nodes of
+// the accepted requests, with those already unhealthy, recovering or not yet
+// seen back, are weighed against max_unhealthy at once, as a round's are. A
+// request for a node already in the window is merged into the first; a node
+// said to be back after its request needs no recovery.
+func (d *decider) burst(t Burst) Result {
 	var r Result
-	var ids []string
-	unhealthy := 0
-	for id, m := range d.c.Nodes {
-		if m.Unhealthy {
-			unhealthy++
-			if m.Queued && !d.inFlight(id) {
-				ids = append(ids, id) // a failed recovery is not retried here
+	var accepted []Request
+	at := map[string]int{} // node -> index into accepted, while it stands
+	for _, e := range t.Events {
+		if e.Back {
+			if i, ok := at[e.NodeID]; ok {
+				if dec, ok := d.screen(e.Request, true); !ok {
+					r.Decisions = append(r.Decisions, dec)
+					continue
+				}
+				delete(at, e.NodeID)
+				accepted[i].NodeID = "" // dropped
+				r.Decisions = append(r.Decisions, Decision{NodeID: e.NodeID, Action: Ignore, Reason: ReasonBackInBurst,
+					Detail: "back before the burst was judged (" + e.Reason + "): no recovery needed"})
+				continue
 			}
+			r.Decisions = append(r.Decisions, d.back(Back{e.Request}).Decisions...)
+			continue
+		}
+		if dec, ok := d.screen(e.Request, false); !ok {
+			r.Decisions = append(r.Decisions, dec)
+			continue
+		}
+		if _, ok := at[e.NodeID]; ok {
+			r.Decisions = append(r.Decisions, Decision{NodeID: e.NodeID, Action: Ignore, Reason: ReasonMerged,
+				Detail: "one request with an earlier one for the node in the same burst"})
+			continue
+		}
+		at[e.NodeID] = len(accepted)
+		accepted = append(accepted, e.Request)
+	}
+	accepted = slices.DeleteFunc(accepted, func(q Request) bool { return q.NodeID == "" })
+	// The nodes held before wait their turn with the burst's, first.
+	var queued []Request
+	for _, id := range d.queued() {
+		if _, ok := at[id]; !ok {
+			queued = append(queued, Request{NodeID: id, Reason: "retried after an earlier hold"})
 		}
 	}
-	if len(ids) == 0 {
+	accepted = append(queued, accepted...)
+	if len(accepted) == 0 {
 		return r
+	}
+	mems := make([]*Memory, len(accepted))
+	for i, q := range accepted {
+		mems[i] = d.fail(q)
+	}
+	var hold *Decision
+	if !d.p.Legacy {
+		r.Gated = true
+		hold = d.clusterHold(d.unhealthy())
+		r.Hold = hold
+	}
+	for i, q := range accepted {
+		dec := Decision{NodeID: q.NodeID, Action: Hold, FailingSince: mems[i].FailingSince}
+		if hold != nil {
+			dec.Reason, dec.Detail = hold.Reason, hold.Detail
+			mems[i].Queued = hold.Reason == ReasonMaxUnhealthy
+		} else {
+			d.node(&dec, mems[i], q.Reason, q.Source)
+		}
+		r.Decisions = append(r.Decisions, dec)
+	}
+	return r
+}
+
+// back ends the failure of a node of a cluster without rounds on a word that
+// it is back; with rounds, they judge.
+func (d *decider) back(t Back) Result {
+	if dec, ok := d.screen(t.Request, true); !ok {
+		return Result{Decisions: []Decision{dec}}
+	}
+	m := d.c.Nodes[t.NodeID]
+	if d.p.Polling || m == nil || !m.Unhealthy {
+		return Result{}
+	}
+	d.mend(m)
+	m.Approval = nil
+	return Result{Decisions: []Decision{{NodeID: t.NodeID, Action: Change, Reason: ReasonHealthyAgain,
+		Detail: "back: " + t.Reason}}}
+}
+
+// queued lists the unhealthy nodes that wait their turn and have no
+// recovery in flight (a failed recovery is not retried here), in the order
+// they started failing.
+func (d *decider) queued() []string {
+	var ids []string
+	for id, m := range d.c.Nodes {
+		if m.Unhealthy && m.Queued && !d.inFlight(id) {
+			ids = append(ids, id)
+		}
 	}
 	slices.SortFunc(ids, func(a, b string) int {
 		if c := d.c.Nodes[a].FailingSince.Compare(d.c.Nodes[b].FailingSince); c != 0 {
@@ -643,7 +890,17 @@ func (d *decider) retry() Result {
 		}
 		return strings.Compare(a, b)
 	})
-	hold := d.clusterHold(unhealthy)
+	return ids
+}
+
+func (d *decider) retry() Result {
+	var r Result
+	ids := d.queued()
+	r.Gated = d.p.Bursts && !d.p.Legacy
+	if len(ids) == 0 {
+		return r
+	}
+	hold := d.clusterHold(d.unhealthy())
 	r.Hold = hold
 	for _, id := range ids {
 		m := d.c.Nodes[id]
@@ -671,7 +928,12 @@ func (d *decider) finished(t Finished) Result {
 		} else {
 			m.Step, m.ClimbUntil = 0, time.Time{}
 		}
-		if !d.p.Polling {
+		switch {
+		case d.p.Polling:
+		case d.p.Bursts && m.Unhealthy:
+			// The action ended; the node itself is not seen back yet.
+			m.Recovered, m.Queued = d.now, false
+		default:
 			m.Unhealthy, m.Failures, m.Successes, m.FailingSince = false, 0, 0, time.Time{}
 		}
 	default:
@@ -715,7 +977,7 @@ func (d *decider) answer(t Answer) Result {
 		d.holdInFlight(&dec)
 		return Result{Decisions: []Decision{dec}}
 	}
-	d.recover(&dec, ap.Operation, ap.Step, fmt.Sprintf("approved by %s%s: %s", who, because(t.Reason), ap.Reason))
+	d.recover(&dec, m, ap.Operation, ap.Step, fmt.Sprintf("approved by %s%s: %s", who, because(t.Reason), ap.Reason))
 	dec.Reason = ReasonApproved
 	return Result{Decisions: []Decision{dec}}
 }
