@@ -160,6 +160,15 @@ func (c *Client) Recover(ctx context.Context, clusterID string, s RecoverSignal)
 	return c.signal(ctx, "recover node of", clusterID, workflows.SignalRecover, s, checkRecover(s))
 }
 
+// NodeBack tells the cluster's workflow that a node is back: its server is
+// active again, or, from an engine, the node itself works (not only the
+// recovery action ended). For a cluster without polling rounds it ends the
+// node's failure, so that it no longer counts toward max_unhealthy; rounds
+// judge the others. The signal is checked as Recover's is.
+func (c *Client) NodeBack(ctx context.Context, clusterID string, s RecoverSignal) error {
+	return c.signal(ctx, "node back in", clusterID, workflows.SignalNodeBack, s, checkRecover(s))
+}
+
 // signal sends one signal to the cluster's running workflow, unless the
 // cluster ID or the signal's own check (checkErr) refuses it.
 func (c *Client) signal(ctx context.Context, op, clusterID, name string, arg any, checkErr error) error {

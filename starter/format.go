@@ -100,7 +100,13 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 		}
 		requests += " (" + strings.Join(by, ", ") + ")"
 	}
+	if c.Bursts > 0 || c.NodeBackSignals > 0 {
+		requests += fmt.Sprintf("; %d settle windows judged, %d node-back signals", c.Bursts, c.NodeBackSignals)
+	}
 	row("Recover requests:", requests)
+	if b := st.Burst; b != nil {
+		row("Settling:", fmt.Sprintf("%d signals since %s, judged together %s", len(b.Events), formatWhen(b.Since, now), formatWhen(b.Until, now)))
+	}
 	if li := st.LastIgnored; li != nil {
 		row("Last ignored:", fmt.Sprintf("%s: %s request for node %s: %s", formatWhen(li.At, now), oneLine(li.Source), oneLine(li.NodeID), oneLine(li.Detail)))
 	}

@@ -153,7 +153,8 @@ recover as the scenario says, and prints the timeline of what healthd decides
 and why. Hours of simulated time take a second or so; nothing is contacted.
 
 A scenario is a YAML file (nodes, duration, and steps: at a time, fail or mend
-nodes, make their recoveries fail, disable or enable, approve, deny, clear or
+nodes, notify that their servers stopped or are active again as Nova does,
+make their recoveries fail, disable or enable, approve, deny, clear or
 maintain) or the name of a shipped one: ` + strings.Join(simulate.Shipped(), ", ") + `.
 A scenario may carry its own policy; --policy replaces it. --check fails when
 the timeline differs from the scenario's expect section.`,

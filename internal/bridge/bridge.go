@@ -19,7 +19,6 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/config"
-	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
 )
 
@@ -31,7 +30,7 @@ type Signaller interface {
 	// one wrapping healthclient.ErrInvalid when the signal is refused (the
 	// bridge dead-letters the notification), and any other error when it
 	// could not tell (the bridge retries those).
-	Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error
+	Signal(ctx context.Context, ev Event) error
 }
 
 // outcomeLabels are the outcomes the bridge counts, as internal/metrics names
@@ -478,7 +477,7 @@ func (b *Bridge) deadLetter(log *zap.Logger, d amqp.Delivery, reason string) {
 // redelivers it.
 func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logger, d amqp.Delivery, ev Event) {
 	log = log.With(zap.String("cluster_id", ev.ClusterID), zap.String("node_id", ev.Signal.NodeID),
-		zap.String("event", ev.Signal.Event), zap.String("source", ev.Signal.Source))
+		zap.String("event", ev.Signal.Event), zap.String("source", ev.Signal.Source), zap.Bool("back", ev.Back))
 	// The wait between attempts ends at shutdown and when the connection is
 	// lost; the attempts themselves are detached (callSignaller).
 	waitCtx, cancel := context.WithCancelCause(ctx)
@@ -507,7 +506,7 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 		b.settle(log, d.Ack(false), "ack")
 		b.count(metrics.BridgeSignalled)
 		b.forgetUnregistered(ev.ClusterID)
-		log.Info("recover signal sent", zap.Int("attempt", attempt))
+		log.Info("signal sent", zap.Int("attempt", attempt))
 	case errors.Is(err, healthclient.ErrInvalid):
 		// Classify checks what the client checks, so this is a rule the two
 		// disagree on; retrying cannot help, and the body is kept.
@@ -531,7 +530,7 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 func (b *Bridge) callSignaller(ctx context.Context, ev Event) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.SignalTimeout)
 	defer cancel()
-	return b.signaller.Signal(ctx, ev.ClusterID, ev.Signal)
+	return b.signaller.Signal(ctx, ev)
 }
 
 // settle logs a failed ack, nack or reject: the channel is gone and RabbitMQ

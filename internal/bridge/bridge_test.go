@@ -245,6 +245,7 @@ func (o *temporalOutage) fail(int) error {
 type recorded struct {
 	cluster string
 	sig     health.RecoverSignal
+	back    bool
 }
 
 // fakeSignaller records signals; fail, when set, decides the result of each
@@ -256,7 +257,7 @@ type fakeSignaller struct {
 	fail    func(call int) error
 }
 
-func (f *fakeSignaller) Signal(_ context.Context, clusterID string, sig health.RecoverSignal) error {
+func (f *fakeSignaller) Signal(_ context.Context, ev Event) error {
 	f.mu.Lock()
 	f.calls++
 	call, fail := f.calls, f.fail
@@ -268,7 +269,7 @@ func (f *fakeSignaller) Signal(_ context.Context, clusterID string, sig health.R
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.signals = append(f.signals, recorded{clusterID, sig})
+	f.signals = append(f.signals, recorded{ev.ClusterID, ev.Signal, ev.Back})
 	return nil
 }
 
@@ -348,7 +349,7 @@ func TestBridgeFixtures(t *testing.T) {
 	for _, f := range fixtures {
 		env.publishFixture(f)
 		if w := fixtureWants[f.name]; w.kind == KindRecover {
-			wantSignals = append(wantSignals, recorded{w.cluster, w.signal})
+			wantSignals = append(wantSignals, recorded{cluster: w.cluster, sig: w.signal})
 		}
 	}
 	wantIgnored := len(fixtures) - len(wantSignals)

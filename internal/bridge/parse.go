@@ -289,6 +289,36 @@ const (
 	EventDelete     = "DELETE"
 )
 
+// Events that say a node is back, carried by node-back signals.
+const (
+	EventPowerOn  = "POWER_ON"
+	EventRebooted = "REBOOTED"
+	EventRebuilt  = "REBUILT"
+	EventUnpaused = "UNPAUSED"
+	EventResumed  = "RESUMED"
+	EventRestored = "RESTORED"
+	// EventActive: an instance.update from another state to active.
+	EventActive = "ACTIVE"
+	// EventComplete: a Heat stack operation ended *_COMPLETE.
+	EventComplete = "COMPLETE"
+)
+
+// novaActive is the vm_state of a server that is up.
+const novaActive = "active"
+
+// novaBackEvents maps Nova event types (legacy and versioned) that end with
+// the server active to back events; instance.update counts only when it
+// moves the server from another state to active.
+var novaBackEvents = map[string]string{
+	"compute.instance.power_on.end": EventPowerOn, "instance.power_on.end": EventPowerOn,
+	"compute.instance.reboot.end": EventRebooted, "instance.reboot.end": EventRebooted,
+	"compute.instance.rebuild.end": EventRebuilt, "instance.rebuild.end": EventRebuilt,
+	"compute.instance.unpause.end": EventUnpaused, "instance.unpause.end": EventUnpaused,
+	"compute.instance.resume.end": EventResumed, "instance.resume.end": EventResumed,
+	"compute.instance.restore.end": EventRestored, "instance.restore.end": EventRestored,
+	"compute.instance.update": EventActive, "instance.update": EventActive,
+}
+
 // Sources of recover signals produced here.
 const (
 	SourceNova = health.SourceNova
@@ -331,6 +361,9 @@ type Kind string
 const (
 	// KindRecover: a failure event of a cluster node; signal its cluster.
 	KindRecover Kind = "recover"
+	// KindBack: a cluster node is back (its server active again, its stack
+	// complete); signal its cluster with a node-back signal.
+	KindBack Kind = "back"
 	// KindIgnored: a well-formed notification that asks for nothing
 	// (other publisher, not a failure event, no cluster or node id).
 	KindIgnored Kind = "ignored"
@@ -345,11 +378,13 @@ type Outcome struct {
 	Reason string
 }
 
-// Event is a failure event of one cluster node: the recover signal to send and
-// the cluster whose workflow receives it.
+// Event is a failure event of one cluster node, or with Back the word that it
+// is back: the signal to send and the cluster whose workflow receives it.
 type Event struct {
 	ClusterID string
 	Signal    health.RecoverSignal
+	// Back: the node-back signal, not a recover request.
+	Back bool
 }
 
 // Classify decides whether a notification is a failure event of a cluster node.
@@ -371,15 +406,22 @@ func Classify(n Notification) (Event, Outcome) {
 func classify(n Notification) (Event, Outcome) {
 	switch {
 	case strings.HasPrefix(n.Publisher, "compute."):
+		if _, ok := novaBackEvents[n.EventType]; ok {
+			return classifyNovaBack(n, n.Payload, "instance_id")
+		}
 		return classifyNova(n, novaLegacyEvents, n.Payload, "instance_id")
 	case strings.HasPrefix(n.Publisher, "nova-compute:"):
 		event, ok := novaVersionedEvents[n.EventType]
-		if !ok {
+		_, back := novaBackEvents[n.EventType]
+		if !ok && !back {
 			return Event{}, notFailure(n)
 		}
 		data, ok := n.Payload["nova_object.data"].(map[string]any)
 		if !ok {
 			return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload has no nova_object.data object", n.EventType)}
+		}
+		if back {
+			return classifyNovaBack(n, data, "uuid")
 		}
 		return classifyNova(n, map[string]string{n.EventType: event}, data, "uuid")
 	case strings.HasPrefix(n.Publisher, "orchestration."):
@@ -419,12 +461,63 @@ func classifyNova(n Notification, events map[string]string, data map[string]any,
 	return member(n, SourceNova, event, clusterID, nodeID, state, physicalID)
 }
 
+// classifyNovaBack reads a Nova instance payload of an event that may say the
+// server is back: it is, when the server is active (and, for an update,
+// was not before).
+func classifyNovaBack(n Notification, data map[string]any, idKey string) (Event, Outcome) {
+	state, ok := optString(data, "state")
+	if !ok {
+		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload state is not a string", n.EventType)}
+	}
+	if state != novaActive {
+		return Event{}, Outcome{KindIgnored, fmt.Sprintf("%s: state %q is not active", n.EventType, clip(state, 40))}
+	}
+	if strings.HasSuffix(n.EventType, "instance.update") {
+		old, ok := optString(data, "old_state") // legacy
+		if su, isMap := data["state_update"].(map[string]any); isMap {
+			if sd, isMap := su["nova_object.data"].(map[string]any); isMap {
+				old, ok = optString(sd, "old_state") // versioned
+			}
+		}
+		if !ok {
+			return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: old_state is not a string", n.EventType)}
+		}
+		if old == "" || old == novaActive {
+			return Event{}, Outcome{KindIgnored, fmt.Sprintf("%s: not a change to active", n.EventType)}
+		}
+	}
+	ev, out := classifyNova(n, map[string]string{n.EventType: novaBackEvents[n.EventType]}, data, idKey)
+	return asBack(ev, out)
+}
+
+// asBack turns the recover event of a node into its node-back event.
+func asBack(ev Event, out Outcome) (Event, Outcome) {
+	if out.Kind == KindRecover {
+		ev.Back, out.Kind = true, KindBack
+		out.Reason = strings.Replace(out.Reason, " of node ", " (back) of node ", 1)
+	}
+	return ev, out
+}
+
+// heatBack reports whether a Heat notification says a stack operation ended
+// complete (not a delete or a suspend).
+func heatBack(n Notification) bool {
+	if !strings.HasPrefix(n.EventType, "orchestration.stack.") || !strings.HasSuffix(n.EventType, ".end") {
+		return false
+	}
+	state, _ := n.Payload["state"].(string)
+	return strings.HasSuffix(state, "_COMPLETE") && state != "DELETE_COMPLETE" && state != "SUSPEND_COMPLETE"
+}
+
 // classifyHeat reads a Heat stack payload: tags "cluster_id=<id>" and
 // "cluster_node_id=<id>" (the "=" is required, unlike Senlin, which skipped
 // whatever character followed the key), stack_identity and state.
 func classifyHeat(n Notification) (Event, Outcome) {
 	event, ok := heatEvents[n.EventType]
-	if !ok {
+	back := !ok && heatBack(n)
+	if back {
+		event = EventComplete
+	} else if !ok {
 		return Event{}, notFailure(n)
 	}
 	rawTags, ok := n.Payload["tags"]
@@ -462,7 +555,11 @@ func classifyHeat(n Notification) (Event, Outcome) {
 	if !ok {
 		return Event{}, Outcome{KindMalformed, fmt.Sprintf("%s: payload stack_identity is not a string", n.EventType)}
 	}
-	return member(n, SourceHeat, event, clusterID, nodeID, state, health.StackID(stack))
+	ev, out := member(n, SourceHeat, event, clusterID, nodeID, state, health.StackID(stack))
+	if back {
+		return asBack(ev, out)
+	}
+	return ev, out
 }
 
 // member builds the event of a cluster node. A notification about a resource

@@ -241,6 +241,37 @@ func TestClassifyEdgeCases(t *testing.T) {
 		{"67 versioned event type from a legacy publisher ignored", memberNova, setEvent("instance.power_off.end", "INFO"), KindIgnored, "not a failure event", nil},
 		{"67 legacy event type from a versioned publisher ignored", memberNovaVersioned, setEvent("compute.instance.power_off.end", "INFO"), KindIgnored, "not a failure event", nil},
 
+		// A node back: Nova says the server is active again, Heat that a
+		// stack operation completed. Derived from the captures by editing
+		// the event type and the state.
+		{"back legacy power_on.end", memberNova, novaBack("compute.instance.power_on.end", "active", ""), KindBack, "(back)", wantBack(EventPowerOn)},
+		{"back legacy reboot.end", memberNova, novaBack("compute.instance.reboot.end", "active", ""), KindBack, "", wantBack(EventRebooted)},
+		{"back legacy rebuild.end", memberNova, novaBack("compute.instance.rebuild.end", "active", ""), KindBack, "", wantBack(EventRebuilt)},
+		{"back legacy update to active", memberNova, novaBack("compute.instance.update", "active", "stopped"), KindBack, "", wantBack(EventActive)},
+		{"back legacy update active to active ignored", memberNova, novaBack("compute.instance.update", "active", "active"), KindIgnored, "not a change to active", nil},
+		{"back legacy update without old_state ignored", memberNova, novaBack("compute.instance.update", "active", ""), KindIgnored, "not a change to active", nil},
+		{"back legacy power_on.end not active ignored", memberNova, novaBack("compute.instance.power_on.end", "error", ""), KindIgnored, "is not active", nil},
+		{"back versioned power_on.end", memberNovaVersioned, novaBack("instance.power_on.end", "active", ""), KindBack, "", wantBack(EventPowerOn)},
+		{"back versioned resume.end", memberNovaVersioned, novaBack("instance.resume.end", "active", ""), KindBack, "", wantBack(EventResumed)},
+		{"back versioned update to active", memberNovaVersioned, novaBack("instance.update", "active", "stopped"), KindBack, "", wantBack(EventActive)},
+		{"back versioned update within active ignored", memberNovaVersioned, novaBack("instance.update", "active", "active"), KindIgnored, "not a change to active", nil},
+		{"back versioned state not a string", memberNovaVersioned, func(m map[string]any) {
+			novaBack("instance.power_on.end", "active", "")(m)
+			novaDataOf(m)["state"] = 1
+		}, KindMalformed, "state is not a string", nil},
+		{"back heat update complete", memberHeat, func(m map[string]any) {
+			m["event_type"] = "orchestration.stack.update.end"
+			payloadOf(m)["state"] = "UPDATE_COMPLETE"
+		}, KindBack, "", wantBack(EventComplete)},
+		{"back heat suspend complete ignored", memberHeat, func(m map[string]any) {
+			m["event_type"] = "orchestration.stack.suspend.end"
+			payloadOf(m)["state"] = "SUSPEND_COMPLETE"
+		}, KindIgnored, "not a failure event", nil},
+		{"back heat update failed ignored", memberHeat, func(m map[string]any) {
+			m["event_type"] = "orchestration.stack.update.end"
+			payloadOf(m)["state"] = "UPDATE_FAILED"
+		}, KindIgnored, "not a failure event", nil},
+
 		// 68: another cluster, or none.
 		{"68 other cluster is signalled to that cluster", memberNova, func(m map[string]any) { metadataOf(m)["cluster_id"] = "other" }, KindRecover, "",
 			func(t *testing.T, _ Notification, ev Event) {
@@ -390,13 +421,44 @@ func TestClassifyEdgeCases(t *testing.T) {
 			if tt.kind == KindRecover && (ev.ClusterID == "" || ev.Signal.NodeID == "") {
 				t.Errorf("got event %+v, want cluster and node ids", ev)
 			}
-			if tt.kind != KindRecover && ev != (Event{}) {
+			if tt.kind != KindRecover && tt.kind != KindBack && ev != (Event{}) {
 				t.Errorf("got event %+v, want none", ev)
 			}
 			if tt.check != nil {
 				tt.check(t, n, ev)
 			}
 		})
+	}
+}
+
+// novaBack edits a member Nova notification into event type eventType with
+// the server in state, and, when oldState is set, the state it left (as an
+// update carries it).
+func novaBack(eventType, state, oldState string) func(map[string]any) {
+	return func(m map[string]any) {
+		m["event_type"] = eventType
+		data := payloadOf(m)
+		if d, ok := data["nova_object.data"].(map[string]any); ok {
+			data = d
+			if oldState != "" {
+				data["state_update"] = map[string]any{"nova_object.name": "InstanceStateUpdatePayload",
+					"nova_object.data": map[string]any{"old_state": oldState, "state": state}}
+			}
+		} else if oldState != "" {
+			data["old_state"] = oldState
+		}
+		data["state"] = state
+	}
+}
+
+// wantBack checks a node-back event.
+func wantBack(event string) func(*testing.T, Notification, Event) {
+	return func(t *testing.T, n Notification, ev Event) {
+		t.Helper()
+		wantEvent(event)(t, n, ev)
+		if !ev.Back || ev.Signal.NodeID == "" || ev.ClusterID == "" {
+			t.Errorf("got %+v, want a node-back event of a cluster node", ev)
+		}
 	}
 }
 

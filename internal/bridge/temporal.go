@@ -6,7 +6,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/clusterhealth/healthd/healthclient"
-	"github.com/clusterhealth/healthd/internal/health"
 )
 
 // TemporalSignaller signals the ClusterHealth workflow of a cluster through a
@@ -17,9 +16,12 @@ type TemporalSignaller struct {
 	Client client.Client
 }
 
-// Signal sends the recover signal to the cluster's running workflow with
-// healthclient's Recover. An error wraps healthclient.ErrNotRegistered when the
-// workflow does not exist or has ended.
-func (s TemporalSignaller) Signal(ctx context.Context, clusterID string, sig health.RecoverSignal) error {
-	return healthclient.New(s.Client).Recover(ctx, clusterID, sig)
+// Signal sends the event's signal to the cluster's running workflow with
+// healthclient's Recover, or NodeBack for a node that is back. An error wraps
+// healthclient.ErrNotRegistered when the workflow does not exist or has ended.
+func (s TemporalSignaller) Signal(ctx context.Context, ev Event) error {
+	if ev.Back {
+		return healthclient.New(s.Client).NodeBack(ctx, ev.ClusterID, ev.Signal)
+	}
+	return healthclient.New(s.Client).Recover(ctx, ev.ClusterID, ev.Signal)
 }

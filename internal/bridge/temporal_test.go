@@ -33,18 +33,24 @@ func TestTemporalSignaller(t *testing.T) {
 		name          string
 		err           error
 		notRegistered bool
+		back          bool
 	}{
-		{"accepted", nil, false},
-		{"workflow not found", serviceerror.NewNotFound("workflow execution already completed"), true},
-		{"temporal unavailable", serviceerror.NewUnavailable("connection refused"), false},
-		{"deadline", context.DeadlineExceeded, false},
+		{"accepted", nil, false, false},
+		{"a node back", nil, false, true},
+		{"workflow not found", serviceerror.NewNotFound("workflow execution already completed"), true, false},
+		{"temporal unavailable", serviceerror.NewUnavailable("connection refused"), false, false},
+		{"deadline", context.DeadlineExceeded, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &signalClient{err: tt.err}
-			err := TemporalSignaller{Client: c}.Signal(context.Background(), "c-1", sig)
-			if c.workflowID != workflows.WorkflowID("c-1") || c.runID != "" || c.name != workflows.SignalRecover {
-				t.Errorf("got SignalWorkflow(%q, %q, %q), want (%q, \"\", %q)", c.workflowID, c.runID, c.name, workflows.WorkflowID("c-1"), workflows.SignalRecover)
+			err := TemporalSignaller{Client: c}.Signal(context.Background(), Event{ClusterID: "c-1", Signal: sig, Back: tt.back})
+			name := workflows.SignalRecover
+			if tt.back {
+				name = workflows.SignalNodeBack
+			}
+			if c.workflowID != workflows.WorkflowID("c-1") || c.runID != "" || c.name != name {
+				t.Errorf("got SignalWorkflow(%q, %q, %q), want (%q, \"\", %q)", c.workflowID, c.runID, c.name, workflows.WorkflowID("c-1"), name)
 			}
 			if got, ok := c.arg.(health.RecoverSignal); !ok || got != sig {
 				t.Errorf("got signal argument %#v, want %#v", c.arg, sig)

@@ -61,6 +61,12 @@ type Step struct {
 	// RecoveryWorks makes them work again.
 	RecoveryFails []string `yaml:"recovery_fails"`
 	RecoveryWorks []string `yaml:"recovery_works"`
+	// Notify sends, for each node, a lifecycle notification that its
+	// server stopped, as the signal bridge does for Nova's power_off.end
+	// (list a node twice for Nova's two formats); NotifyBack says its
+	// server is active again (power_on.end).
+	Notify     []string `yaml:"notify"`
+	NotifyBack []string `yaml:"notify_back"`
 	// Disable and Enable pause and resume checks, as `starter disable` and
 	// `starter enable` do.
 	Disable *Pause `yaml:"disable"`
@@ -151,7 +157,8 @@ func Parse(data []byte) (Scenario, error) {
 		if st.At > sc.Duration {
 			errs = append(errs, fmt.Errorf("steps[%d].at: %s is after the scenario's duration %s", i, time.Duration(st.At), time.Duration(sc.Duration)))
 		}
-		for field, names := range map[string][]string{"fail": st.Fail, "mend": st.Mend, "recovery_fails": st.RecoveryFails, "recovery_works": st.RecoveryWorks} {
+		for field, names := range map[string][]string{"fail": st.Fail, "mend": st.Mend, "recovery_fails": st.RecoveryFails, "recovery_works": st.RecoveryWorks,
+			"notify": st.Notify, "notify_back": st.NotifyBack} {
 			for _, n := range names {
 				if !sc.hasNode(n) {
 					errs = append(errs, fmt.Errorf("steps[%d].%s: no node %q (nodes are web-1 to web-%d)", i, field, n, sc.Nodes))
@@ -238,7 +245,14 @@ func Run(reg health.Registration, sc Scenario) (Result, error) {
 	note := func(at time.Duration, node, what, detail string) {
 		res.Timeline = append(res.Timeline, Entry{At: at, Node: node, What: what, Detail: detail})
 	}
-	updates := 0
+	updates, messages := 0, 0
+	notify := func(at time.Duration, name, signal string, s health.RecoverSignal) {
+		messages++
+		s.NodeID, s.Source, s.Project = name, health.SourceNova, "p1"
+		s.MessageID = fmt.Sprintf("simulated-%d", messages)
+		s.Timestamp = env.Now().UTC().Format("2006-01-02 15:04:05.999999")
+		env.SignalWorkflow(signal, s)
+	}
 	update := func(at time.Duration, name string, a *NodeAction, arg any) {
 		updates++
 		env.UpdateWorkflow(name, fmt.Sprintf("u%d", updates), &testsuite.TestUpdateCallback{
@@ -261,6 +275,16 @@ func Run(reg health.Registration, sc Scenario) (Result, error) {
 			for _, n := range st.Mend {
 				engine.SetHealthy(n, true)
 				note(at, n, "scenario: mends", "")
+			}
+			for _, n := range st.Notify {
+				engine.SetHealthy(n, false)
+				note(at, n, "scenario: Nova reports its server stopped", "")
+				notify(at, n, workflows.SignalRecover, health.RecoverSignal{Event: "POWER_OFF", State: "stopped"})
+			}
+			for _, n := range st.NotifyBack {
+				engine.SetHealthy(n, true)
+				note(at, n, "scenario: Nova reports its server active again", "")
+				notify(at, n, workflows.SignalNodeBack, health.RecoverSignal{Event: "POWER_ON", State: "active"})
 			}
 			for _, n := range st.RecoveryFails {
 				engine.SetRecoveryFails(n, true)

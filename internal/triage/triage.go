@@ -416,10 +416,10 @@ func (d *decider) expire() []Decision {
 		if m.Recovered.IsZero() || d.now.Before(m.Recovered.Add(d.p.Safety.Confirm())) || d.inFlight(id) {
 			continue
 		}
-		d.mend(m)
 		out = append(out, Decision{NodeID: id, Action: Change, Reason: ReasonTakenAsBack, Detail: fmt.Sprintf(
-			"taken as back: recovered %s ago and no failure since (confirm_timeout %s)",
+			"taken as back: recovered %s ago, nothing said otherwise (confirm_timeout %s)",
 			d.now.Sub(m.Recovered).Truncate(time.Second), d.p.Safety.Confirm())})
+		d.mend(m)
 	}
 	return out
 }
