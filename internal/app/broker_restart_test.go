@@ -247,6 +247,23 @@ type restartMessage struct {
 // message id in the message.
 func memberNovaBody(t testing.TB, f fixture, clusterID string, m restartMessage) []byte {
 	t.Helper()
+	return novaBody(t, f, clusterID, novaEdit{nodeID: m.nodeID, instanceID: m.instanceID, messageID: m.messageID}, bridge.KindRecover)
+}
+
+// novaEdit is what novaBody changes in a captured Nova notification.
+type novaEdit struct {
+	nodeID, instanceID, messageID string
+	// eventType and state, when set, replace the capture's; now stamps it
+	// with the time it is made, as Nova would.
+	eventType, state string
+	now              bool
+}
+
+// novaBody is a captured member Nova notification (legacy or versioned)
+// about another node of the cluster: the same oslo.messaging v2 envelope,
+// with e applied to the message. The bridge must classify it as want.
+func novaBody(t testing.TB, f fixture, clusterID string, e novaEdit, want bridge.Kind) []byte {
+	t.Helper()
 	var envelope map[string]any
 	if err := json.Unmarshal(f.body, &envelope); err != nil {
 		t.Fatal(err)
@@ -256,16 +273,29 @@ func memberNovaBody(t testing.TB, f fixture, clusterID string, m restartMessage)
 	if err := json.Unmarshal([]byte(raw), &msg); err != nil {
 		t.Fatalf("%s: oslo.message: %v", f.name, err)
 	}
-	msg["message_id"] = m.messageID
-	msg["_unique_id"] = strings.ReplaceAll(m.messageID, "-", "")
-	payload, _ := msg["payload"].(map[string]any)
-	meta, _ := payload["metadata"].(map[string]any)
-	if payload == nil || meta == nil {
+	msg["message_id"] = e.messageID
+	msg["_unique_id"] = strings.ReplaceAll(e.messageID, "-", "")
+	if e.eventType != "" {
+		msg["event_type"] = e.eventType
+	}
+	if e.now {
+		msg["timestamp"] = time.Now().UTC().Format("2006-01-02 15:04:05.999999")
+	}
+	data, _ := msg["payload"].(map[string]any)
+	idKey := "instance_id"
+	if d, ok := data["nova_object.data"].(map[string]any); ok {
+		data, idKey = d, "uuid"
+	}
+	meta, _ := data["metadata"].(map[string]any)
+	if data == nil || meta == nil {
 		t.Fatalf("%s: no payload metadata", f.name)
 	}
-	payload["instance_id"] = m.instanceID
+	data[idKey] = e.instanceID
+	if e.state != "" {
+		data["state"] = e.state
+	}
 	meta["cluster_id"] = clusterID
-	meta["cluster_node_id"] = m.nodeID
+	meta["cluster_node_id"] = e.nodeID
 	inner, err := json.Marshal(msg)
 	if err != nil {
 		t.Fatal(err)
@@ -275,13 +305,12 @@ func memberNovaBody(t testing.TB, f fixture, clusterID string, m restartMessage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The bridge must read it as the node's failure.
 	n, err := bridge.ParseDelivery(f.exchange, f.routingKey, body)
 	if err != nil {
 		t.Fatalf("edited %s: %v", f.name, err)
 	}
-	if ev, out := bridge.Classify(n); out.Kind != bridge.KindRecover || ev.Signal.NodeID != m.nodeID || ev.Signal.MessageID != m.messageID {
-		t.Fatalf("edited %s: got %+v (%s), want a recover signal of node %s with message id %s", f.name, ev, out.Reason, m.nodeID, m.messageID)
+	if ev, out := bridge.Classify(n); out.Kind != want || ev.Signal.NodeID != e.nodeID || ev.Signal.MessageID != e.messageID {
+		t.Fatalf("edited %s: got %+v (%s), want a %s signal of node %s with message id %s", f.name, ev, out.Reason, want, e.nodeID, e.messageID)
 	}
 	return body
 }
