@@ -13,7 +13,6 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/bridge"
@@ -320,25 +319,11 @@ func novaBody(t testing.TB, f fixture, clusterID string, e novaEdit, want bridge
 // off: every node of the cluster fails at once here.
 func registerRestartCluster(t testing.TB, ctx context.Context, s *eventsStack, clusterID, project string, msgs []restartMessage) {
 	t.Helper()
-	st := s.app.Store
-	if err := st.UpsertCluster(ctx, health.Cluster{ID: clusterID, Name: "events", Project: project, ProfileType: "os.nova.server-1.0",
-		RecoverWebhook: s.hooks.hook.URL}); err != nil {
-		t.Fatal(err)
-	}
+	var nodes []health.Node
 	for i, m := range msgs {
-		if err := st.UpsertNode(ctx, health.Node{ID: m.nodeID, ClusterID: clusterID, Name: "node-" + strconv.Itoa(i),
-			PhysicalID: m.instanceID, Status: health.NodeActive, InitAt: time.Now().Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
+		nodes = append(nodes, health.Node{ID: m.nodeID, Name: "node-" + strconv.Itoa(i), PhysicalID: m.instanceID})
 	}
-	reg := health.Registration{ClusterID: clusterID, Interval: 60, NodeUpdateTimeout: 60, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}},
-		Recovery:       health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20,
-		Safety: health.Safety{MaxUnhealthy: "100%"}}
-	if _, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
+	s.registerEventsWith(t, ctx, clusterID, project, health.Safety{MaxUnhealthy: "100%"}, nodes...)
 }
 
 // softCtl runs rabbitmqctl against the node and reports whether it succeeded,

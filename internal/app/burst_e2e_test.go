@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"github.com/clusterhealth/healthd/internal/bridge"
 	"github.com/clusterhealth/healthd/internal/health"
@@ -29,27 +28,13 @@ type burstCluster struct {
 func newBurstCluster(t testing.TB, ctx context.Context, s *eventsStack, name, project string, settle *int) burstCluster {
 	t.Helper()
 	c := burstCluster{id: fmt.Sprintf("%s-%d", name, time.Now().UnixNano()), project: project}
-	st := s.app.Store
-	if err := st.UpsertCluster(ctx, health.Cluster{ID: c.id, Name: name, Project: project, ProfileType: "os.nova.server-1.0",
-		RecoverWebhook: s.hooks.hook.URL}); err != nil {
-		t.Fatal(err)
-	}
+	var nodes []health.Node
 	for i := range 10 {
 		id := fmt.Sprintf("%s-node-%02d", name, i)
 		c.nodes = append(c.nodes, id)
-		if err := st.UpsertNode(ctx, health.Node{ID: id, ClusterID: c.id, Name: fmt.Sprintf("web-%02d", i), PhysicalID: "i-" + id,
-			Status: health.NodeActive, InitAt: time.Now().Add(-time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
+		nodes = append(nodes, health.Node{ID: id, Name: fmt.Sprintf("web-%02d", i), PhysicalID: "i-" + id})
 	}
-	reg := health.Registration{ClusterID: c.id, Interval: 60, NodeUpdateTimeout: 60, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}},
-		Recovery:       health.RecoveryAction{Name: health.OpReboot}, NodeDeleteTimeout: 20,
-		Safety: health.Safety{EventSettle: settle}}
-	if _, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(c.id), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatalf("start workflow: %v", err)
-	}
+	s.registerEventsWith(t, ctx, c.id, project, health.Safety{EventSettle: settle}, nodes...)
 	// Max-unhealthy needs the cluster's size.
 	require.Eventually(t, func() bool { return s.status(ctx, c.id).NodeCount == 10 }, 30*time.Second, waitTick,
 		"waiting for the workflow of %s to learn its cluster", c.id)

@@ -135,9 +135,7 @@ func TestNoSecretsLeak(t *testing.T) {
 
 	c := dialTemporal(t, temporalSrv.Address)
 	startCluster(t, c, pollURLRegistration(pollCluster, ns.srv.URL, 60))
-	startCluster(t, c, health.Registration{ClusterID: ev.ClusterID, Interval: 60, NodeUpdateTimeout: 60,
-		RecoveryConditional: health.AnyFailed, DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}},
-		Recovery: health.RecoveryAction{Name: health.OpRecreate}, NodeDeleteTimeout: 20})
+	startCluster(t, c, eventsRegistration(ev.ClusterID, health.Safety{}))
 	require.Eventually(t, func() bool { return clusterStatus(ctx, c, ev.ClusterID).ClusterID != "" }, 30*time.Second, waitTick,
 		"waiting for the events cluster's workflow to learn its cluster")
 	err = ch.PublishWithContext(ctx, cfg.Bridge.NovaExchange, f.routingKey, false, false, amqp.Publishing{
