@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/hypervisors"
-	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 
 	"github.com/clusterhealth/healthd/internal/openstacktest"
 )
@@ -134,4 +134,3 @@ func TestHypervisorForcedDown(t *testing.T) {
 	}
 	wait("back", "up", "enabled")
 }
-
