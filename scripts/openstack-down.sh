@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # openstack-down.sh: stops what scripts/openstack-up.sh started, by the PIDs
-# it kept in .data/openstack/run: SIGTERM to each process's session, SIGKILL
+# it kept in /var/lib/healthd-openstack/run: SIGTERM to each process's session, SIGKILL
 # after 15 s. MariaDB, RabbitMQ, the databases, the packages and
-# .data/openstack stay; openstack-up.sh starts the services again in
+# the bench's state stay; openstack-up.sh starts the services again in
 # seconds. The fake driver keeps its servers in the computes' memory, so
 # they are gone after a restart (Nova still lists them).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-RUN="$PWD/.data/openstack/run"
+RUN=/var/lib/healthd-openstack/run
 say() { printf 'openstack-down: %s\n' "$*"; }
 
 [ -d "$RUN" ] || { say "nothing started here"; exit 0; }

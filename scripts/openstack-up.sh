@@ -12,11 +12,13 @@
 #
 # Idempotent: a second run finds everything answering and takes seconds.
 # Every service runs one worker (two cores are shared). It prints how long
-# each stage took. It writes, into .data/openstack/ (ignored by git):
-#   clouds.yaml     clouds healthd-admin, healthd-member (project healthd) and
-#                   healthd-other (project healthd-other), mode 0600
-#   secrets.env     the passwords it made on its first run, mode 0600
-#   run/ log/       one PID file and one log per process
+# each stage took. It writes .data/openstack/clouds.yaml (ignored by git,
+# mode 0600): the clouds healthd-admin, healthd-member (project healthd)
+# and healthd-other (project healthd-other). The cloud is the machine's:
+#   /var/lib/healthd-openstack/   secrets.env (the passwords made on the
+#                                 first run, 0600), run/ (a PID file per
+#                                 process), the stamps of done steps
+#   /var/log/healthd-openstack/   a log per process and step
 # Configuration files go to /etc/<service>/ (the packages' own are kept as
 # *.debian-orig). Needs root, Debian's /usr/bin/python3 (put first on PATH
 # here) and a Go toolchain for its Go half (internal/openstacktest/osbench).
@@ -32,9 +34,13 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C.UTF-8
 
 HOST=127.0.0.1
+# The cloud is the machine's, whichever checkout started it: its state
+# lives beside its databases, so that every checkout (a CI clone too) finds
+# the same processes and passwords.
+STATE=/var/lib/healthd-openstack
+RUN="$STATE/run"
+LOG=/var/log/healthd-openstack
 DIR="$ROOT/.data/openstack"
-RUN="$DIR/run"
-LOG="$DIR/log"
 BIN="$ROOT/.bin"
 RABBIT_URL="${OPENSTACK_RABBIT_URL:-rabbit://guest:guest@127.0.0.1:5672/}"
 COMPUTES=(fake-1 fake-2)
@@ -54,22 +60,22 @@ stage() {
 	say "$name: $((SECONDS - start)) s"
 }
 
-mkdir -p "$RUN" "$LOG"
+mkdir -p "$RUN" "$LOG" "$DIR"
 chmod 700 "$DIR"
 
 ### Secrets: made once, kept in a file only root reads.
 
-if [ ! -f "$DIR/secrets.env" ]; then
+if [ ! -f "$STATE/secrets.env" ]; then
 	umask 077
 	{
 		for v in ADMIN_PASSWORD SERVICE_PASSWORD MEMBER_PASSWORD DB_PASSWORD; do
 			printf '%s=%s\n' "$v" "$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24)"
 		done
-	} >"$DIR/secrets.env"
+	} >"$STATE/secrets.env"
 	umask 022
 fi
 # shellcheck disable=SC1091
-. "$DIR/secrets.env"
+. "$STATE/secrets.env"
 export OS_AUTH_URL="http://$HOST:5000/v3"
 export OSBENCH_ADMIN_PASSWORD="$ADMIN_PASSWORD" OSBENCH_SERVICE_PASSWORD="$SERVICE_PASSWORD" OSBENCH_MEMBER_PASSWORD="$MEMBER_PASSWORD"
 
@@ -85,6 +91,16 @@ start() {
 	local name=$1 user=${2%%:*} group=${2#*:}
 	shift 2
 	if alive "$name"; then
+		return 0
+	fi
+	# Already running without its PID file (it was lost, or another state
+	# directory started it): adopt the oldest such process, never a second.
+	# A script's command line starts with its interpreter.
+	local pid pattern
+	pattern="^(/usr/bin/python3 )?(/usr/bin/)?$(printf '%s' "$*" | sed 's/[][\.*^$(){}?+|/]/\\&/g')\$"
+	if pid="$(pgrep -o -u "$user" -f -- "$pattern")"; then
+		echo "$pid" >"$RUN/$name.pid"
+		say "adopted $name (pid $pid)"
 		return 0
 	fi
 	setsid setpriv --reuid "$user" --regid "$group" --init-groups -- "$@" >>"$LOG/$name.log" 2>&1 </dev/null &
@@ -210,15 +226,18 @@ services() {
 	fi
 	# Nova's notifications also go to oslo's own queues (notifications.info,
 	# versioned_notifications.info), which nothing here reads: bound them.
-	if [ ! -f "$DIR/rabbitmq.policy" ]; then
+	if [ ! -f "$STATE/rabbitmq.policy" ]; then
 		rabbitmqctl -q set_policy --apply-to queues healthd-bench-notifications \
 			'^(versioned_)?notifications\.[a-z]+$' '{"max-length":1000}' >/dev/null
-		touch "$DIR/rabbitmq.policy"
+		touch "$STATE/rabbitmq.policy"
 	fi
 	if [ ! -x "$BIN/osbench" ] || [ -n "$(find "$ROOT/internal/openstacktest" -name '*.go' -newer "$BIN/osbench" -print -quit)" ]; then
 		mkdir -p "$BIN"
-		(cd "$ROOT" && "$GO" build -o "$BIN/osbench" ./internal/openstacktest/osbench)
+		(cd "$ROOT" && "$GO" build -trimpath -o "$BIN/osbench" ./internal/openstacktest/osbench)
 	fi
+	# The machine's copy, which the Neutron stand-in runs from, whichever
+	# checkout started it.
+	cmp -s "$BIN/osbench" "$STATE/osbench" || install -m 0755 "$BIN/osbench" "$STATE/osbench"
 }
 
 keystone() {
@@ -244,21 +263,21 @@ EOF
 	# set is not the one in secrets.env.
 	local stamp
 	stamp="$(printf '%s' "$ADMIN_PASSWORD" | sha256sum | cut -c1-16)"
-	if [ "$(cat "$DIR/keystone.bootstrapped" 2>/dev/null)" != "$stamp" ] || ! has_tables keystone; then
+	if [ "$(cat "$STATE/keystone.bootstrapped" 2>/dev/null)" != "$stamp" ] || ! has_tables keystone; then
 		keystone-manage bootstrap --bootstrap-password "$ADMIN_PASSWORD" --bootstrap-username admin \
 			--bootstrap-project-name admin --bootstrap-role-name admin --bootstrap-service-name keystone \
 			--bootstrap-region-id RegionOne --bootstrap-admin-url "http://$HOST:5000/v3/" \
 			--bootstrap-internal-url "http://$HOST:5000/v3/" --bootstrap-public-url "http://$HOST:5000/v3/" >>"$mlog" 2>&1
-		echo "$stamp" >"$DIR/keystone.bootstrapped"
+		echo "$stamp" >"$STATE/keystone.bootstrapped"
 	fi
 	uwsgi keystone keystone 5000 /usr/bin/keystone-wsgi-public
 	answers "http://$HOST:5000/v3"
 	# The projects, users and catalog: again only when the passwords or
 	# osbench changed (setting a password costs Keystone a hash each).
-	stamp="$(cat "$DIR/secrets.env" "$BIN/osbench" | sha256sum | cut -c1-16)"
-	if [ "$(cat "$DIR/keystone.setup" 2>/dev/null)" != "$stamp" ]; then
-		"$BIN/osbench" keystone >>"$LOG/osbench.log"
-		echo "$stamp" >"$DIR/keystone.setup"
+	stamp="$(cat "$STATE/secrets.env" "$STATE/osbench" | sha256sum | cut -c1-16)"
+	if [ "$(cat "$STATE/keystone.setup" 2>/dev/null)" != "$stamp" ]; then
+		"$STATE/osbench" keystone >>"$LOG/osbench.log"
+		echo "$stamp" >"$STATE/keystone.setup"
 	fi
 }
 
@@ -310,11 +329,11 @@ EOF
 	has_tables glance || setpriv --reuid glance --regid glance --init-groups -- glance-manage db_sync >>"$LOG/glance-manage.log" 2>&1
 	start glance glance glance-api --config-file /etc/glance/glance-api.conf
 	answers "http://$HOST:9292/"
-	"$BIN/osbench" glance >>"$LOG/osbench.log"
+	"$STATE/osbench" glance >>"$LOG/osbench.log"
 }
 
 neutron() {
-	start neutron nobody:nogroup "$BIN/osbench" neutron -listen "$HOST:9696"
+	start neutron nobody:nogroup "$STATE/osbench" neutron -listen "$HOST:9696"
 	answers "http://$HOST:9696/"
 }
 
@@ -415,7 +434,7 @@ EOF
 	answers "http://$HOST:8774/"
 	# Both computes registered (not "up": a test may force one down), then
 	# mapped into cell1, and the flavor.
-	"$BIN/osbench" nova -computes "$(IFS=,; echo "${COMPUTES[*]}")" >>"$LOG/osbench.log"
+	"$STATE/osbench" nova -computes "$(IFS=,; echo "${COMPUTES[*]}")" >>"$LOG/osbench.log"
 	if [ "$(sql "SELECT COUNT(*) FROM nova_api.host_mappings")" -lt "${#COMPUTES[@]}" ]; then
 		"${manage[@]}" cell_v2 discover_hosts >>"$mlog" 2>&1
 	fi
