@@ -174,7 +174,7 @@ uwsgi() {
 
 ### Stages
 
-install() {
+packages() {
 	local missing=() p
 	for p in "${PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -469,7 +469,7 @@ EOF
 	umask 022
 }
 
-stage "packages" install
+stage "packages" packages
 stage "mariadb, rabbitmq, osbench" services
 stage "keystone" keystone
 stage "placement" placement
