@@ -23,6 +23,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/config"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
@@ -119,6 +120,14 @@ func open(mode string) (*Bench, error) {
 	}
 	if b.FlavorID, err = Flavor(ctx, b.Admin.Compute, FlavorName); err != nil {
 		return nil, err
+	}
+	// Tests of several packages boot servers at once: more than the default
+	// quota of 10 servers a project.
+	for _, c := range []*Client{b.Member, b.Other} {
+		n, cores, ram := 50, 100, 100_000
+		if _, err := quotasets.Update(ctx, b.Admin.Compute, c.ProjectID, quotasets.UpdateOpts{Instances: &n, Cores: &cores, RAM: &ram}).Extract(); err != nil {
+			return nil, fmt.Errorf("raise the quota of project %s: %w", c.ProjectID, err)
+		}
 	}
 	return b, nil
 }
