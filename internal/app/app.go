@@ -23,6 +23,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/engine"
+	"github.com/clusterhealth/healthd/internal/openstack"
 	"github.com/clusterhealth/healthd/internal/logging"
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/probe"
@@ -43,6 +44,9 @@ type Main struct {
 	Logger   *zap.Logger
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
+	// Getenv reads the variables that are not settings of Config: the
+	// OpenStack credentials (OS_CLOUD, OS_*). Nil means os.Getenv.
+	Getenv func(string) string
 
 	mu      sync.Mutex
 	ready   map[string]func(context.Context) error
@@ -160,8 +164,25 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				Workers: m.Config.Engine.Workers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
 				Lease: m.Config.Engine.Lease, WebhookSecret: m.Config.Engine.WebhookSecret,
 			}
+			if m.Config.Engine.Driver == engine.DriverOpenStack {
+				getenv := m.Getenv
+				if getenv == nil {
+					getenv = os.Getenv
+				}
+				cloud, err := openstack.Connect(ctx, getenv)
+				if err != nil {
+					return fmt.Errorf("ENGINE_DRIVER=openstack: %w", err)
+				}
+				ex.Recoverer = openstack.Recoverer{Cloud: cloud}
+				syncer := &openstack.Syncer{Cloud: cloud, Store: m.Store, Logger: m.Logger.Named("openstack"),
+					Refresh: m.Config.Engine.OpenStackRefresh, AllProjects: m.Config.Engine.OpenStackAllProjects}
+				goRun("openstack", syncer.Run)
+				m.Logger.Info("openstack driver started", zap.String("credentials", cloud.Name),
+					zap.Duration("refresh", m.Config.Engine.OpenStackRefresh))
+			}
 			goRun("engine", ex.Run)
-			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.Engine.Workers))
+			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.Engine.Workers),
+				zap.String("driver", m.Config.Engine.Driver))
 		case RoleBridge:
 			if err := m.startBridge(ctx, goRun); err != nil {
 				return err

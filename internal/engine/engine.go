@@ -77,8 +77,18 @@ type Observer interface {
 	EngineReclaim()
 }
 
+// Recoverer recovers a node on its infrastructure itself, instead of the
+// cluster's recovery webhook (internal/openstack's for Nova servers). It
+// returns once the node is back, or with why it is not.
+type Recoverer interface {
+	Recover(ctx context.Context, a health.Action, n health.Node) error
+}
+
 // Executor runs recover actions.
 type Executor struct {
+	// Recoverer, when set, carries out every action instead of the
+	// clusters' recovery webhooks.
+	Recoverer Recoverer
 	Store   Store
 	Watcher Watcher
 	// HTTP calls the recovery webhooks; its Timeout bounds one call.
@@ -321,7 +331,7 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 		log.Warn("the database did not answer while the claim held; leaving the action to be claimed again", zap.Error(err))
 		return
 	}
-	if cl.RecoverWebhook == "" {
+	if cl.RecoverWebhook == "" && e.Recoverer == nil {
 		finish(health.ActionFailed, health.NodeError, "Node recover failed: cluster has no recover webhook", "Recovery failed")
 		return
 	}
@@ -329,6 +339,14 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 		log.Warn("cannot mark node recovering", zap.Error(err))
 	}
 	log.Info("recovering node", zap.String("node", node.Name))
+	if e.Recoverer != nil {
+		if err := e.Recoverer.Recover(lctx, a, node); err != nil {
+			finish(health.ActionFailed, health.NodeError, "Node recover failed: "+err.Error(), "Recovery failed")
+			return
+		}
+		finish(health.ActionSucceeded, health.NodeActive, "Node recovered successfully.", "Recovery succeeded")
+		return
+	}
 	if err := e.callWebhook(lctx, cl.RecoverWebhook, WebhookRequest{
 		ActionID: a.ID, ClusterID: a.ClusterID, NodeID: a.NodeID, NodeName: node.Name, PhysicalID: node.PhysicalID,
 		Operation: string(a.Params.Operation), OperationParams: a.Params.OperationParams,

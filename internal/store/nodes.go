@@ -79,6 +79,37 @@ func (s *Store) ListStatusClusters(ctx context.Context) ([]health.Cluster, error
 	return clusters, nil
 }
 
+// ListClustersByProfile returns the clusters whose profile type starts with
+// prefix (os.nova.server: the clusters of Nova servers), ordered by id.
+func (s *Store) ListClustersByProfile(ctx context.Context, prefix string) ([]health.Cluster, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+clusterColumns+` FROM clusters WHERE starts_with(profile_type, $1) ORDER BY id`, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("store: list clusters of profile %s: %w", prefix, err)
+	}
+	clusters, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (health.Cluster, error) {
+		return scanCluster(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list clusters of profile %s: %w", prefix, err)
+	}
+	return clusters, nil
+}
+
+// DeleteNode deletes a node of the cluster (a node of another cluster is
+// left alone). Its actions and health events stay. The error wraps
+// health.ErrNotFound when the cluster has no such node.
+func (s *Store) DeleteNode(ctx context.Context, clusterID, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM nodes WHERE id = $1 AND cluster_id = $2`, id, clusterID)
+	if err != nil {
+		return fmt.Errorf("store: delete node %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: delete node %q of cluster %q: %w", id, clusterID, health.ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteCluster deletes the cluster and, by cascade, its nodes. Actions and
 // health events stay: they are the record of what happened. The error wraps
 // health.ErrNotFound when the cluster does not exist.

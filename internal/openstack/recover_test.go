@@ -1,0 +1,122 @@
+package openstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	th "github.com/gophercloud/gophercloud/v2/testhelper"
+	fakeclient "github.com/gophercloud/gophercloud/v2/testhelper/client"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// fakeNova is one server whose status moves as the script says: each GET
+// takes the next state, the last one stays; actions are recorded.
+type fakeNova struct {
+	mu      sync.Mutex
+	states  []map[string]any
+	actions []string
+}
+
+func (f *fakeNova) serve(t *testing.T, fake th.FakeServer) {
+	fake.Mux.HandleFunc("/v2.1/servers/s1", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		s := map[string]any{"id": "s1", "name": "web-1", "image": map[string]any{"id": "img-1"}}
+		for k, v := range f.states[0] {
+			s[k] = v
+		}
+		if len(f.states) > 1 {
+			f.states = f.states[1:]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"server": s})
+	})
+	fake.Mux.HandleFunc("/v2.1/servers/s1/action", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.actions = append(f.actions, strings.Join(strings.Fields(string(b)), ""))
+		f.mu.Unlock()
+		if strings.Contains(string(b), "rebuild") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprint(w, `{"server": {"id": "s1"}}`)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+}
+
+func TestRecover(t *testing.T) {
+	active := map[string]any{"status": "ACTIVE"}
+	cases := []struct {
+		name    string
+		op      health.Operation
+		params  map[string]any
+		states  []map[string]any
+		actions string
+		err     string
+	}{
+		{"a stopped server gets a hard reboot", health.OpReboot, nil,
+			[]map[string]any{{"status": "SHUTOFF"}, {"status": "HARD_REBOOT", "OS-EXT-STS:task_state": "reboot_started_hard"}, active},
+			`{"reboot":{"type":"HARD"}}`, ""},
+		{"soft when asked and the server is ACTIVE", health.OpReboot, map[string]any{"type": "soft"},
+			[]map[string]any{active, {"status": "REBOOT", "OS-EXT-STS:task_state": "rebooting"}, active},
+			`{"reboot":{"type":"SOFT"}}`, ""},
+		{"a soft reboot that hangs is followed by a hard one", health.OpReboot, map[string]any{"type": "SOFT"},
+			append([]map[string]any{active}, repeat(map[string]any{"status": "REBOOT", "OS-EXT-STS:task_state": "rebooting"}, 40)...),
+			`{"reboot":{"type":"SOFT"}} {"reboot":{"type":"HARD"}}`, "hard reboot: server s1 not ACTIVE in time"},
+		{"a reboot under way is waited for, not asked again", health.OpReboot, nil,
+			[]map[string]any{{"status": "HARD_REBOOT", "OS-EXT-STS:task_state": "rebooting_hard"}, active}, "", ""},
+		{"rebuild from the server's image", health.OpRebuild, nil,
+			[]map[string]any{{"status": "ERROR"}, {"status": "REBUILD", "OS-EXT-STS:task_state": "rebuilding"}, active},
+			`{"rebuild":{"imageRef":"img-1"}}`, ""},
+		{"rebuild from the image asked for", health.OpRebuild, map[string]any{"image": "img-2"},
+			[]map[string]any{active, active}, `{"rebuild":{"imageRef":"img-2"}}`, ""},
+		{"ERROR fails with Nova's fault", health.OpReboot, nil,
+			[]map[string]any{{"status": "SHUTOFF"}, {"status": "ERROR", "fault": map[string]any{"message": "No valid host was found.", "code": 500}}},
+			`{"reboot":{"type":"HARD"}}`, "server s1 is ERROR: No valid host was found."},
+		{"RECREATE is not done yet", health.OpRecreate, nil, []map[string]any{active}, "", "does REBOOT and REBUILD so far"},
+		{"a bad reboot type", health.OpReboot, map[string]any{"type": "gentle"}, []map[string]any{active}, "", `must be SOFT or HARD, got "GENTLE"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := th.SetupHTTP()
+			defer fake.Teardown()
+			nova := &fakeNova{states: tc.states}
+			nova.serve(t, fake)
+			compute := fakeclient.ServiceClient(fake)
+			compute.Endpoint = fake.Endpoint() + "v2.1/"
+			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, SoftWait: 20 * time.Millisecond, Wait: time.Second}
+			if strings.Contains(tc.name, "hangs") {
+				r.Wait = 60 * time.Millisecond
+			}
+			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, OperationParams: tc.params}},
+				health.Node{ID: "n1", PhysicalID: "s1"})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("got error %v, want one saying %q", err, tc.err)
+			}
+			if got := strings.Join(nova.actions, " "); got != tc.actions {
+				t.Errorf("actions: got %s, want %s", got, tc.actions)
+			}
+		})
+	}
+}
+
+func repeat(s map[string]any, n int) []map[string]any {
+	out := make([]map[string]any, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}

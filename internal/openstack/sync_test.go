@@ -1,0 +1,228 @@
+package openstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	th "github.com/gophercloud/gophercloud/v2/testhelper"
+	fakeclient "github.com/gophercloud/gophercloud/v2/testhelper/client"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
+
+// memStore is the engine contract in memory, for the Syncer.
+type memStore struct {
+	mu       sync.Mutex
+	clusters []health.Cluster
+	nodes    map[string]health.Node
+}
+
+func (m *memStore) ListClustersByProfile(_ context.Context, prefix string) ([]health.Cluster, error) {
+	var out []health.Cluster
+	for _, c := range m.clusters {
+		if strings.HasPrefix(c.ProfileType, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) ListNodes(_ context.Context, clusterID string) ([]health.Node, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []health.Node
+	for _, n := range m.nodes {
+		if n.ClusterID == clusterID {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b health.Node) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (m *memStore) GetNode(_ context.Context, id string) (health.Node, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[id]
+	if !ok {
+		return n, health.ErrNotFound
+	}
+	return n, nil
+}
+
+func (m *memStore) UpsertNode(_ context.Context, n health.Node) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodes[n.ID] = n
+	return nil
+}
+
+func (m *memStore) DeleteNode(_ context.Context, clusterID, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n, ok := m.nodes[id]; !ok || n.ClusterID != clusterID {
+		return health.ErrNotFound
+	}
+	delete(m.nodes, id)
+	return nil
+}
+
+func (m *memStore) SetObservedStatus(_ context.Context, clusterID string, obs []health.ObservedStatus) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	count := 0
+	for _, o := range obs {
+		for id, n := range m.nodes {
+			if n.ClusterID == clusterID && n.PhysicalID == o.PhysicalID {
+				n.PhysicalStatus, n.HypervisorState, n.HypervisorStatus = o.PhysicalStatus, o.HypervisorState, o.HypervisorStatus
+				m.nodes[id] = n
+				count++
+			}
+		}
+	}
+	return count, nil
+}
+
+// sampleProject is the project of Nova's API samples.
+const sampleProject = "6f70656e737461636b20342065766572"
+
+// novaServers serves GET /servers/detail in two pages: Nova's own sample,
+// whose "next" link is pointed at the fake server, then the servers given,
+// each made from the sample's server with the fields set.
+func novaServers(t *testing.T, fake th.FakeServer, second func() []map[string]any) {
+	t.Helper()
+	sample, err := os.ReadFile("testdata/nova/servers-details-resp.v2.47.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page map[string]any
+	if err := json.Unmarshal(sample, &page); err != nil {
+		t.Fatal(err)
+	}
+	base := page["servers"].([]any)[0].(map[string]any)
+	first := strings.ReplaceAll(string(sample), "http://openstack.example.com/v2.1/"+sampleProject, fake.Endpoint()+"v2.1")
+	fake.Mux.HandleFunc("/v2.1/servers/detail", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Query().Get("marker") == "" {
+			fmt.Fprint(w, first)
+			return
+		}
+		var list []map[string]any
+		for _, fields := range second() {
+			s := map[string]any{}
+			for k, v := range base {
+				s[k] = v
+			}
+			for k, v := range fields {
+				s[k] = v
+			}
+			list = append(list, s)
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"servers": list})
+	})
+}
+
+func novaServices(t *testing.T, fake th.FakeServer) {
+	t.Helper()
+	sample, err := os.ReadFile("testdata/nova/services-list-get-resp.v2.53.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Mux.HandleFunc("/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		// The sample lists every binary; Nova filters by the query.
+		var page struct {
+			Services []map[string]any `json:"services"`
+		}
+		_ = json.Unmarshal(sample, &page)
+		page.Services = slices.DeleteFunc(page.Services, func(s map[string]any) bool {
+			return r.URL.Query().Get("binary") != "" && s["binary"] != r.URL.Query().Get("binary")
+		})
+		_ = json.NewEncoder(w).Encode(page)
+	})
+}
+
+// member is a server of the cluster c1 with the metadata, project, host and
+// status given.
+func member(id, nodeID, project, host, status string) map[string]any {
+	meta := map[string]any{MetaClusterID: "c1"}
+	if nodeID != "" {
+		meta[MetaNodeID] = nodeID
+	}
+	return map[string]any{"id": id, "name": "server-" + id, "metadata": meta, "tenant_id": project,
+		"OS-EXT-SRV-ATTR:host": host, "status": status}
+}
+
+// The Syncer keeps a cluster's nodes from one paginated server list and one
+// compute service list: members by metadata, never from another project,
+// another cluster's node or a node ID that breaks the rule; gone servers'
+// nodes removed; status and hypervisor state written.
+func TestSyncMembershipAndStatus(t *testing.T) {
+	fake := th.SetupHTTP()
+	defer fake.Teardown()
+	var mu sync.Mutex
+	s2status := "SHUTOFF"
+	novaServers(t, fake, func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return []map[string]any{
+			member("s1", "n1", sampleProject, "host1", "ACTIVE"),
+			member("s2", "n2", sampleProject, "host2", s2status),
+			member("s3", "n3", "another-project", "host1", "ACTIVE"),
+			member("s4", "bad\x00id", sampleProject, "host1", "ACTIVE"),
+			member("s5", "taken", sampleProject, "host1", "ACTIVE"),
+			member("s6", "", sampleProject, "host1", "ERROR"),
+		}
+	})
+	novaServices(t, fake)
+	compute := fakeclient.ServiceClient(fake)
+	compute.Endpoint = fake.Endpoint() + "v2.1/"
+	st := &memStore{
+		clusters: []health.Cluster{{ID: "c1", Project: sampleProject, ProfileType: "os.nova.server-1.0"},
+			{ID: "c2", Project: sampleProject, ProfileType: "os.heat.stack-1.0"}},
+		nodes: map[string]health.Node{
+			"old":   {ID: "old", ClusterID: "c1", Name: "server-old", PhysicalID: "gone", Status: health.NodeActive},
+			"taken": {ID: "taken", ClusterID: "c2", Name: "stack", PhysicalID: "stack-1", Status: health.NodeActive},
+		},
+	}
+	s := &Syncer{Cloud: &Cloud{Compute: compute}, Store: st, Logger: zaptest.NewLogger(t)}
+	stats, err := s.Sync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Calls != 3 || stats.Servers != 7 || stats.Added != 3 || stats.Removed != 1 {
+		t.Errorf("first sync: got %+v, want 3 calls (2 pages, 1 service list), 7 servers, 3 added, 1 removed", stats)
+	}
+	nodes, _ := st.ListNodes(context.Background(), "c1")
+	var got []string
+	for _, n := range nodes {
+		got = append(got, fmt.Sprintf("%s=%s:%s/%s/%s", n.ID, n.PhysicalID, n.PhysicalStatus, n.HypervisorState, n.HypervisorStatus))
+	}
+	want := []string{"n1=s1:ACTIVE/up/disabled", "n2=s2:SHUTOFF/down/disabled", "s6=s6:ERROR/up/disabled"}
+	if !slices.Equal(got, want) {
+		t.Errorf("nodes of c1: got %v, want %v", got, want)
+	}
+	if n := st.nodes["taken"]; n.ClusterID != "c2" {
+		t.Errorf("another cluster's node: got %+v, want it left in c2", n)
+	}
+
+	// The next refresh observes: n2 started again.
+	mu.Lock()
+	s2status = "ACTIVE"
+	mu.Unlock()
+	stats, err = s.Sync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Added != 0 || stats.Removed != 0 || stats.Marked != 3 || st.nodes["n2"].PhysicalStatus != "ACTIVE" {
+		t.Errorf("second sync: got %+v and n2 %+v, want 3 nodes marked, n2 ACTIVE", stats, st.nodes["n2"])
+	}
+}
