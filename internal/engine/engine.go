@@ -89,8 +89,8 @@ type Executor struct {
 	// Recoverer, when set, carries out every action instead of the
 	// clusters' recovery webhooks.
 	Recoverer Recoverer
-	Store   Store
-	Watcher Watcher
+	Store     Store
+	Watcher   Watcher
 	// HTTP calls the recovery webhooks; its Timeout bounds one call.
 	HTTP     *http.Client
 	Logger   *zap.Logger

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 	"go.uber.org/zap"
 
