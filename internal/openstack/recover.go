@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/clusterhealth/healthd/internal/health"
@@ -51,8 +53,9 @@ func orDefault(d, def time.Duration) time.Duration {
 // operation says: REBOOT (operation_params.type SOFT or HARD, HARD by
 // default as in Senlin's health policy; a soft reboot that does not bring
 // the server back within SoftWait is followed by a hard one, and a server
-// that is not ACTIVE gets a hard one, which is what Nova allows) or REBUILD
-// (operation_params.image, else the server's own image). An action claimed
+// that is not ACTIVE gets a hard one, which is what Nova allows), REBUILD
+// (operation_params.image, else the server's own image) or RECREATE (see
+// recreate). An action claimed
 // again after an executor died finds the server already rebooting or
 // rebuilding: it waits for that instead of asking twice.
 func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) error {
@@ -84,9 +87,102 @@ func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) 
 			return fmt.Errorf("rebuild server %s: %w", s.ID, describe(err))
 		}
 		return r.waitActive(ctx, s.ID, "rebuild")
+	case health.OpRecreate:
+		return r.recreate(ctx, s, a.Params)
 	default:
-		return fmt.Errorf("operation %s: the openstack driver does REBOOT and REBUILD so far", op)
+		return fmt.Errorf("operation %s: the openstack driver does REBOOT, REBUILD and RECREATE so far", op)
 	}
+}
+
+// MetaReplaces marks the server a RECREATE made with the ID of the one it
+// replaces, so that an action claimed again after an executor died finds it
+// instead of making a second.
+const MetaReplaces = "healthd_replaces"
+
+// recreate makes a new server like the old one (name, flavor, image, key,
+// metadata, and no network when it had none, else operation_params.networks)
+// and, once it is ACTIVE, deletes the old one: the node's cluster_node_id
+// metadata moves with it, so the next refresh gives the node its new
+// physical_id. The new server comes first, so that a crash between the two
+// never leaves the node with no server and nothing to make one from.
+func (r Recoverer) recreate(ctx context.Context, old *servers.Server, p health.RecoverParams) error {
+	c := r.Cloud.Compute
+	made, err := r.replacement(ctx, old)
+	if err != nil {
+		return err
+	}
+	if made == "" {
+		// The flavor's ID is in a server's body only up to microversion 2.46.
+		c46 := *c
+		c46.Microversion = "2.46"
+		full, err := servers.Get(ctx, &c46, old.ID).Extract()
+		if err != nil {
+			return fmt.Errorf("server %s: %w", old.ID, describe(err))
+		}
+		flavor, _ := full.Flavor["id"].(string)
+		image, _ := old.Image["id"].(string)
+		if image == "" {
+			image = param(p.OperationParams, "image")
+		}
+		if flavor == "" || image == "" {
+			return fmt.Errorf("server %s: no flavor or image to recreate it from (a server booted from a volume needs operation_params.image)", old.ID)
+		}
+		var networks any = "none"
+		if len(old.Addresses) > 0 {
+			ids, _ := p.OperationParams["networks"].([]any)
+			var nets []servers.Network
+			for _, id := range ids {
+				if s, ok := id.(string); ok && s != "" {
+					nets = append(nets, servers.Network{UUID: s})
+				}
+			}
+			if len(nets) == 0 {
+				return fmt.Errorf("server %s has networks: RECREATE needs operation_params.networks (the network IDs to attach)", old.ID)
+			}
+			networks = nets
+		}
+		meta := map[string]string{MetaReplaces: old.ID}
+		for k, v := range old.Metadata {
+			if k != MetaReplaces {
+				meta[k] = v
+			}
+		}
+		var opts servers.CreateOptsBuilder = servers.CreateOpts{Name: old.Name, ImageRef: image, FlavorRef: flavor,
+			Networks: networks, Metadata: meta}
+		if old.KeyName != "" {
+			opts = keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: old.KeyName}
+		}
+		created, err := servers.Create(ctx, c, opts, nil).Extract()
+		if err != nil {
+			return fmt.Errorf("create a server to replace %s: %w", old.ID, describe(err))
+		}
+		made = created.ID
+	}
+	if err := r.waitActive(ctx, made, "recreate"); err != nil {
+		return err
+	}
+	if err := servers.Delete(ctx, c, old.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
+		return fmt.Errorf("recreate: server %s is ACTIVE, but deleting the old one %s failed: %w", made, old.ID, describe(err))
+	}
+	return nil
+}
+
+// replacement finds a server an earlier attempt made to replace old.
+func (r Recoverer) replacement(ctx context.Context, old *servers.Server) (string, error) {
+	pages, err := servers.List(r.Cloud.Compute, servers.ListOpts{Name: "^" + regexp.QuoteMeta(old.Name) + "$"}).AllPages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list servers named %s: %w", old.Name, describe(err))
+	}
+	list, err := servers.ExtractServers(pages)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range list {
+		if s.ID != old.ID && s.Metadata[MetaReplaces] == old.ID {
+			return s.ID, nil
+		}
+	}
+	return "", nil
 }
 
 func (r Recoverer) reboot(ctx context.Context, s *servers.Server, kind string) error {

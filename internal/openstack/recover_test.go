@@ -83,7 +83,7 @@ func TestRecover(t *testing.T) {
 		{"ERROR fails with Nova's fault", health.OpReboot, nil,
 			[]map[string]any{{"status": "SHUTOFF"}, {"status": "ERROR", "fault": map[string]any{"message": "No valid host was found.", "code": 500}}},
 			`{"reboot":{"type":"HARD"}}`, "server s1 is ERROR: No valid host was found."},
-		{"RECREATE is not done yet", health.OpRecreate, nil, []map[string]any{active}, "", "does REBOOT and REBUILD so far"},
+		{"EVACUATE is not done yet", health.Operation("EVACUATE"), nil, []map[string]any{active}, "", "does REBOOT, REBUILD and RECREATE so far"},
 		{"a bad reboot type", health.OpReboot, map[string]any{"type": "gentle"}, []map[string]any{active}, "", `must be SOFT or HARD, got "GENTLE"`},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,117 @@
+package openstack
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/openstacktest"
+)
+
+// REBUILD and RECREATE on the bench's real Nova, and the node that follows
+// its server: after RECREATE the next refresh gives the node the new
+// server's ID.
+func TestRebuildAndRecreateOnNova(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	compute := *b.Member.Compute
+	compute.Microversion = ComputeMicroversion
+	cloud := &Cloud{Compute: &compute, Name: "bench member"}
+	r := Recoverer{Cloud: cloud, Poll: 200 * time.Millisecond}
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	clusterID := "recreate-" + suffix
+	srvs := b.Boot(t, b.Member, "rr-"+suffix, 3, func(i int) map[string]string {
+		return map[string]string{MetaClusterID: clusterID, MetaNodeID: fmt.Sprintf("node-%s-%d", suffix, i)}
+	})
+	st := &memStore{clusters: []health.Cluster{{ID: clusterID, Project: b.Member.ProjectID, ProfileType: ProfilePrefix + "-1.0"}},
+		nodes: map[string]health.Node{}}
+	sync := &Syncer{Cloud: cloud, Store: st, Logger: zaptest.NewLogger(t)}
+	if _, err := sync.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	node := func(i int) health.Node { return st.nodes[fmt.Sprintf("node-%s-%d", suffix, i)] }
+	if node(1).PhysicalID != srvs[0].ID || node(2).PhysicalID != srvs[1].ID {
+		t.Fatalf("nodes: got %+v, want the two servers", st.nodes)
+	}
+
+	start := time.Now()
+	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRebuild}}, node(1)); err != nil {
+		t.Fatalf("REBUILD: %v", err)
+	}
+	t.Logf("REBUILD: ACTIVE after %s", time.Since(start).Round(time.Millisecond))
+
+	if err := servers.Stop(ctx, b.Member.Compute, srvs[1].ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitStatus(t, b.Member, srvs[1].ID, "SHUTOFF", time.Minute)
+	start = time.Now()
+	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(2)); err != nil {
+		t.Fatalf("RECREATE: %v", err)
+	}
+	t.Logf("RECREATE: new server ACTIVE and the old one deleted after %s", time.Since(start).Round(time.Millisecond))
+	// The old server goes (Nova deletes it asynchronously).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := servers.Get(ctx, b.Member.Compute, srvs[1].ID).Extract()
+		if gophercloud.ResponseCodeIs(err, 404) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old server %s still there after a minute (%v)", srvs[1].ID, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if _, err := sync.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moved := node(2)
+	if moved.PhysicalID == "" || moved.PhysicalID == srvs[1].ID || moved.PhysicalStatus != "ACTIVE" {
+		t.Fatalf("node 2 after RECREATE: got %+v, want a new ACTIVE server", moved)
+	}
+	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, moved.PhysicalID).ExtractErr() })
+	s, err := servers.Get(ctx, b.Member.Compute, moved.PhysicalID).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != srvs[1].Name || s.Metadata[MetaClusterID] != clusterID || s.Metadata[MetaReplaces] != srvs[1].ID {
+		t.Errorf("the new server: got name %s metadata %v, want %s with the old metadata and %s=%s", s.Name, s.Metadata,
+			srvs[1].Name, MetaReplaces, srvs[1].ID)
+	}
+	// An action claimed again after its executor died between making the
+	// new server and deleting the old one: the new server is found, not
+	// made twice, and the old one deleted.
+	old := srvs[2]
+	meta := map[string]string{MetaReplaces: old.ID}
+	for k, v := range old.Metadata {
+		meta[k] = v
+	}
+	made, err := servers.Create(ctx, b.Member.Compute, servers.CreateOpts{Name: old.Name, ImageRef: b.ImageID, FlavorRef: b.FlavorID,
+		Networks: "none", Metadata: meta}, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, made.ID).ExtractErr() })
+	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(3)); err != nil {
+		t.Fatalf("RECREATE claimed again: %v", err)
+	}
+	pages, err := servers.List(b.Member.Compute, servers.ListOpts{Name: "^" + old.Name + "$"}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, _ := servers.ExtractServers(pages)
+	var ids []string
+	for _, s := range named {
+		if s.Status != "DELETED" && s.ID != old.ID {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) != 1 || ids[0] != made.ID {
+		t.Errorf("servers named %s besides the old one: got %v, want only the one made before (%s)", old.Name, ids, made.ID)
+	}
+}
