@@ -146,8 +146,8 @@ CHECK_INTERVAL_MAX (or their flags).`,
 	return cmd
 }
 
-func (a *app) registerCmd() *cobra.Command {
-	var file, cluster string
+func (a *app) registerCmd(database *pflag.FlagSet) *cobra.Command {
+	var file, cluster, novaProject string
 	var disabled bool
 	cmd := &cobra.Command{
 		Use:   "register --cluster ID --policy FILE",
@@ -158,9 +158,16 @@ round of checks runs at once.
 
 Registering a cluster that is already registered does not start a second
 workflow: the running one receives the policy, as with update. A cluster
-unregistered earlier gets a new workflow run.`,
+unregistered earlier gets a new workflow run.
+
+With --nova-project, the cluster is one of Nova servers kept by the engine's
+openstack driver (ENGINE_DRIVER=openstack): register first writes the
+cluster's row into the engine contract's database (DATABASE_URL), and the
+driver makes a node of each server of that project whose metadata says
+cluster_id=<the cluster's ID> (as Senlin tags its servers).`,
 		Example: `  starter register --cluster c1 --policy health.yaml
-  starter register --cluster c1 --policy health.yaml --disabled   # enable later`,
+  starter register --cluster c1 --policy health.yaml --disabled   # enable later
+  starter register --cluster web --policy health.yaml --nova-project 4f3c...   # servers with metadata cluster_id=web`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkCluster(cluster); err != nil {
@@ -169,6 +176,18 @@ unregistered earlier gets a new workflow run.`,
 			reg, err := a.loadRegistration(cmd, cluster, file)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("nova-project") {
+				if err := health.CheckID("--nova-project", novaProject, true); err != nil {
+					return err
+				}
+				err := a.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+					return st.UpsertCluster(ctx, health.Cluster{ID: cluster, Name: cluster, Project: novaProject, ProfileType: health.NovaServerProfile})
+				})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "cluster %s: Nova servers of project %s with metadata cluster_id=%s\n", cluster, novaProject, cluster)
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
 				runID, err := hc.Register(ctx, reg, healthclient.RegisterOptions{Disabled: disabled, TaskQueue: a.cfg.Temporal.TaskQueue})
@@ -187,6 +206,8 @@ unregistered earlier gets a new workflow run.`,
 	clusterFlag(cmd, &cluster)
 	policyFlag(cmd, &file)
 	cmd.Flags().BoolVar(&disabled, "disabled", false, "register with checks off (only when this starts the workflow)")
+	cmd.Flags().StringVar(&novaProject, "nova-project", "", "the cluster is the Nova servers of this project (ID) whose metadata says cluster_id=<cluster>, kept by ENGINE_DRIVER=openstack; writes its row into DATABASE_URL")
+	cmd.Flags().AddFlagSet(database)
 	return cmd
 }
 

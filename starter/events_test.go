@@ -222,8 +222,14 @@ func TestEventsHelpAndOtherCommands(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"register", "--help"}, &out, &out); code != 0 || strings.Contains(out.String(), "database-url") {
-		t.Errorf("register --help: got exit %d and\n%s\nwant no database flag", code, out.String())
+	if code := run(context.Background(), []string{"enable", "--help"}, &out, &out); code != 0 || strings.Contains(out.String(), "database-url") {
+		t.Errorf("enable --help: got exit %d and\n%s\nwant no database flag", code, out.String())
+	}
+	// register writes the cluster's row only for --nova-project.
+	out.Reset()
+	if code := run(context.Background(), []string{"register", "--help"}, &out, &out); code != 0 ||
+		!strings.Contains(out.String(), "--nova-project") || !strings.Contains(out.String(), "--database-url") {
+		t.Errorf("register --help: got exit %d and\n%s\nwant --nova-project and the database flag", code, out.String())
 	}
 
 	// A broken DATABASE_URL concerns events only.

@@ -171,7 +171,7 @@ CHECK_INTERVAL_MAX. Only "starter events" reads Postgres, at DATABASE_URL
 
 	root.AddCommand(
 		a.validateCmd(),
-		a.registerCmd(),
+		a.registerCmd(database),
 		a.updateCmd(),
 		a.unregisterCmd(),
 		a.enableCmd(),

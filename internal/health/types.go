@@ -369,6 +369,10 @@ type HealthEvent struct {
 	ActionID  string    `json:"action_id,omitempty"`
 }
 
+// NovaServerProfile is the profile type of a cluster of Nova servers
+// (Senlin's os.nova.server-1.0): the clusters the openstack driver keeps.
+const NovaServerProfile = "os.nova.server-1.0"
+
 // Sources of recover requests, as RecoverSignal.Source and Recovery.Source
 // spell them.
 const (
