@@ -87,5 +87,5 @@ if [ -n "$whole" ] && [ -z "${HEALTHD_SKIP_OPENSTACK:-}" ]; then
 	bash scripts/openstack-up.sh
 	trap 'bash scripts/openstack-down.sh' EXIT
 	HEALTHD_TEST_OPENSTACK=1 go test -race -count=1 -timeout 10m \
-		-run 'TestNovaServerLifecycle|TestHypervisorForcedDown|TestNovaNotificationsBecomeOneRecovery|TestNovaBurstIsHeld|TestOpenStackDriverRecoversAStoppedServer|TestRebuildAndRecreateOnNova' ./internal/openstacktest ./internal/openstack ./internal/app
+		-run 'Nova|OpenStack|Hypervisor' ./internal/openstacktest ./internal/openstack ./internal/app
 fi

@@ -136,3 +136,133 @@ func TestOpenStackDriverRecoversAStoppedServer(t *testing.T) {
 		return err == nil && len(nodes) == 5 && !slices.ContainsFunc(nodes, func(n health.Node) bool { return n.PhysicalID == gone.ID })
 	}, time.Minute, waitTick, "waiting for the deleted server's node to go")
 }
+
+// adoptServers writes the cluster's row for the openstack driver, boots n
+// servers that carry its ID in their metadata, and waits until the driver
+// has made them its nodes.
+func adoptServers(t *testing.T, m *app.Main, b *openstacktest.Bench, clusterID string, n int) ([]servers.Server, func(int) string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := m.Store.UpsertCluster(ctx, health.Cluster{ID: clusterID, Name: clusterID, Project: b.Member.ProjectID,
+		ProfileType: health.NovaServerProfile}); err != nil {
+		t.Fatal(err)
+	}
+	nodeID := func(i int) string { return fmt.Sprintf("%s-node-%02d", clusterID, i) }
+	srvs := b.Boot(t, b.Member, clusterID, n, func(i int) map[string]string {
+		return map[string]string{openstack.MetaClusterID: clusterID, openstack.MetaNodeID: nodeID(i)}
+	})
+	require.Eventually(t, func() bool {
+		nodes, err := m.Store.ListNodes(ctx, clusterID)
+		return err == nil && len(nodes) == n && !slices.ContainsFunc(nodes, func(n health.Node) bool { return n.PhysicalStatus != "ACTIVE" })
+	}, time.Minute, waitTick, "waiting for the driver to adopt the %d servers", n)
+	return srvs, nodeID
+}
+
+// LIFECYCLE_EVENTS with the openstack driver: Nova's own notifications of a
+// stopped server, through the bridge, end in a RECREATE through Nova; the
+// node follows its new server.
+func TestOpenStackDriverRecreatesOnNovaEvents(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	t.Setenv("OS_CLOUD", openstacktest.MemberCloud)
+	t.Setenv("OS_CLIENT_CONFIG_FILE", b.ConfigFile)
+	s := startEventsStackOn(t, startTemporal(t).Address, func(cfg *app.Config) {
+		cfg.Bridge.NovaExchange = "nova"
+		cfg.Engine.Driver = engine.DriverOpenStack
+		cfg.Engine.OpenStackRefresh = time.Second
+	})
+	clusterID := fmt.Sprintf("os-events-%d", time.Now().UnixNano())
+	srvs, nodeID := adoptServers(t, s.app, b, clusterID, 4)
+	if _, err := s.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, workflows.Input{Registration: eventsRegistration(clusterID, health.Safety{})}); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return s.status(ctx, clusterID).NodeCount == 4 }, 30*time.Second, waitTick,
+		"waiting for the workflow to learn its cluster")
+
+	old := srvs[0]
+	start := time.Now()
+	if err := servers.Stop(ctx, b.Member.Compute, old.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	var moved health.Node
+	require.Eventually(t, func() bool {
+		n, err := s.app.Store.GetNode(ctx, nodeID(1))
+		moved = n
+		acts, aerr := s.app.Store.ListActions(ctx, clusterID)
+		return err == nil && aerr == nil && n.PhysicalID != old.ID && n.PhysicalStatus == "ACTIVE" &&
+			len(acts) > 0 && acts[0].Status == health.ActionSucceeded
+	}, 2*time.Minute, waitTick, "waiting for the recovery, and the node to follow its recreated server")
+	t.Logf("stop → recreated server ACTIVE and adopted: %s", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, moved.PhysicalID).ExtractErr() })
+	acts, err := s.app.Store.ListActions(ctx, clusterID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acts) != 1 || acts[0].NodeID != nodeID(1) || acts[0].Params.Operation != health.OpRecreate || acts[0].Status != health.ActionSucceeded {
+		t.Errorf("actions: got %+v, want one succeeded RECREATE of %s", acts, nodeID(1))
+	}
+}
+
+// A zone outage with the openstack driver and NODE_STATUS_POLLING: 5 of 10
+// servers stopped get nothing (held by max_unhealthy); once 3 are started by
+// hand, only the other 2 are recovered through Nova.
+func TestOpenStackDriverHoldsAZoneOutage(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	m, c := runOpenStackApp(t, b)
+	clusterID := fmt.Sprintf("os-zone-%d", time.Now().UnixNano())
+	srvs, nodeID := adoptServers(t, m, b, clusterID, 10)
+	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPolling}},
+		Recovery:       health.RecoveryAction{Name: health.OpReboot}, NodeDeleteTimeout: 20}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= 1 }, time.Minute, waitTick,
+		"waiting for the first round")
+	for _, s := range srvs[:5] {
+		if err := servers.Stop(ctx, b.Member.Compute, s.ID).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	require.Eventually(t, func() bool {
+		st := clusterStatus(ctx, c, clusterID)
+		return st.Hold != nil && st.Counters.Unhealthy >= 5
+	}, time.Minute, waitTick, "waiting for the outage to be held")
+	// Rounds go on; nothing is asked for.
+	rounds := clusterStatus(ctx, c, clusterID).Counters.Rounds
+	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= rounds+3 }, time.Minute, waitTick,
+		"waiting for three more rounds")
+	if acts, _ := m.Store.ListActions(ctx, clusterID); len(acts) != 0 {
+		t.Fatalf("actions while 5 of 10 are stopped: got %d, want none", len(acts))
+	}
+	for _, s := range srvs[:3] {
+		if err := servers.Start(ctx, b.Member.Compute, s.ID).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	require.Eventually(t, func() bool {
+		acts, err := m.Store.ListActions(ctx, clusterID)
+		done := 0
+		for _, a := range acts {
+			if a.Status == health.ActionSucceeded {
+				done++
+			}
+		}
+		return err == nil && done == 2
+	}, 2*time.Minute, waitTick, "waiting for the 2 still stopped to be recovered")
+	acts, _ := m.Store.ListActions(ctx, clusterID)
+	var got []string
+	for _, a := range acts {
+		got = append(got, a.NodeID)
+	}
+	slices.Sort(got)
+	if want := []string{nodeID(4), nodeID(5)}; !slices.Equal(got, want) {
+		t.Errorf("actions: got %v, want %v", got, want)
+	}
+	for _, s := range srvs {
+		b.WaitStatus(t, b.Member, s.ID, "ACTIVE", time.Minute)
+	}
+}
