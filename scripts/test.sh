@@ -86,6 +86,6 @@ if [ -n "$whole" ] && [ -z "${HEALTHD_SKIP_OPENSTACK:-}" ]; then
 	echo "== the test bench's OpenStack: scripts/openstack-up.sh, the tests on it, scripts/openstack-down.sh"
 	bash scripts/openstack-up.sh
 	trap 'bash scripts/openstack-down.sh' EXIT
-	HEALTHD_TEST_OPENSTACK=1 go test -race -count=1 -timeout 10m \
+	HEALTHD_TEST_OPENSTACK=1 go test -race -count=1 -p 1 -timeout 15m \
 		-run 'Nova|OpenStack|Hypervisor' ./internal/openstacktest ./internal/openstack ./internal/app
 fi

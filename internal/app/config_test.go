@@ -53,6 +53,9 @@ func TestConfigDefaults(t *testing.T) {
 		"ENGINE_WEBHOOK_TIMEOUT":       "30s",
 		"ENGINE_LEASE":                 "1m0s",
 		"ENGINE_WEBHOOK_SECRET":        "",
+		"ENGINE_DRIVER":                "webhook",
+		"OPENSTACK_REFRESH":            "15s",
+		"OPENSTACK_ALL_PROJECTS":       "false",
 		"NOVA_CONTROL_EXCHANGE":        "nova",
 		"HEAT_CONTROL_EXCHANGE":        "heat",
 		"BRIDGE_NOVA_QUEUE":            "healthd.nova",
@@ -102,6 +105,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			"HEALTH_CHECK_INTERVAL_MIN": "30", "CHECK_INTERVAL_MAX": "7200", "SWEEP_CONCURRENCY": "1024",
 			"PROBE_CONCURRENCY": "2048", "WORKER_ACTIVITY_POLLERS": "16", "WORKER_WORKFLOW_POLLERS": "4",
 			"ENGINE_WORKERS": "16", "ENGINE_WEBHOOK_TIMEOUT": "45s", "ENGINE_LEASE": "5m", "ENGINE_WEBHOOK_SECRET": "whsec",
+			"ENGINE_DRIVER": "openstack", "OPENSTACK_REFRESH": "1m", "OPENSTACK_ALL_PROJECTS": "true",
 			"NOVA_CONTROL_EXCHANGE": "nova2", "HEAT_CONTROL_EXCHANGE": "heat2",
 			"BRIDGE_NOVA_QUEUE": "q.nova", "BRIDGE_HEAT_QUEUE": "q.heat",
 			"BRIDGE_DEAD_LETTER_EXCHANGE": "dlx", "BRIDGE_DEAD_LETTER_QUEUE": "q.dead",
@@ -114,7 +118,8 @@ func TestConfigLoadOverrides(t *testing.T) {
 			c.Log, c.Metrics.Addr = logging.Config{Format: "console", Level: "debug"}, ":9000"
 			c.Health = healthworker.Config{Limits: healthworker.Limits{IntervalMin: 30, IntervalMax: 7200},
 				SweepConcurrency: 1024, ProbeConcurrency: 2048, ActivityPollers: 16, WorkflowPollers: 4}
-			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute, WebhookSecret: "whsec"}
+			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute, WebhookSecret: "whsec",
+				Driver: engine.DriverOpenStack, OpenStackRefresh: time.Minute, OpenStackAllProjects: true}
 			b := &c.Bridge
 			b.NovaExchange, b.HeatExchange, b.NovaQueue, b.HeatQueue = "nova2", "heat2", "q.nova", "q.heat"
 			b.DeadLetterExchange, b.DeadLetterQueue, b.Prefetch, b.Concurrency = "dlx", "q.dead", 5, 2
@@ -233,6 +238,8 @@ func TestConfigValidateRules(t *testing.T) {
 			[]string{`BRIDGE_NOVA_QUEUE: must not be "notifications.info", oslo's default queue for that routing key, which other services read: name the bridge's own queue`}},
 		{"lease not above the webhook timeout", func(c *app.Config) { c.Engine.WebhookTimeout, c.Engine.Lease = time.Minute, time.Minute },
 			[]string{"ENGINE_LEASE: must be above ENGINE_WEBHOOK_TIMEOUT (1m0s), got 1m0s"}},
+		{"an unknown engine driver", func(c *app.Config) { c.Engine.Driver = "vmware" },
+			[]string{`ENGINE_DRIVER: must be webhook or openstack, got "vmware"`}},
 		{"concurrency above prefetch", func(c *app.Config) { c.Bridge.Prefetch, c.Bridge.Concurrency = 2, 3 },
 			[]string{"BRIDGE_CONCURRENCY: must not be above BRIDGE_PREFETCH (2), got 3"}},
 		{"backoff below its minimum", func(c *app.Config) { c.Bridge.RetryBackoffMax = 100 * time.Millisecond },

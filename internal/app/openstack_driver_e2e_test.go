@@ -3,11 +3,19 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap/zaptest"
@@ -24,15 +32,23 @@ import (
 // driver, as the bench's project member.
 func runOpenStackApp(t *testing.T, b *openstacktest.Bench) (*app.Main, client.Client) {
 	t.Helper()
+	return runOpenStackAppAs(t, b, openstacktest.MemberCloud)
+}
+
+// runOpenStackAppAs is runOpenStackApp with the credentials of cloud; an
+// admin's list every project's servers.
+func runOpenStackAppAs(t *testing.T, b *openstacktest.Bench, cloud string) (*app.Main, client.Client) {
+	t.Helper()
 	srv := startTemporal(t)
 	cfg := testConfig(t, srv.Address)
 	cfg.Engine.Driver = engine.DriverOpenStack
 	cfg.Engine.OpenStackRefresh = time.Second
+	cfg.Engine.OpenStackAllProjects = cloud == openstacktest.AdminCloud
 	m := app.New(cfg, zaptest.NewLogger(t))
 	m.Getenv = func(k string) string {
 		switch k {
 		case "OS_CLOUD":
-			return openstacktest.MemberCloud
+			return cloud
 		case "OS_CLIENT_CONFIG_FILE":
 			return b.ConfigFile
 		}
@@ -264,5 +280,146 @@ func TestOpenStackDriverHoldsAZoneOutage(t *testing.T) {
 	}
 	for _, s := range srvs {
 		b.WaitStatus(t, b.Member, s.ID, "ACTIVE", time.Minute)
+	}
+}
+
+// HYPERVISOR_STATUS_POLLING with the openstack driver as an admin: a compute
+// host forced down (as an operator's or a monitor's fencing does) is seen in
+// Nova's service list; its servers are evacuated to the other host after
+// the policy's COMPUTE fencing disabled it with a reason; the servers of the
+// other host are left alone.
+func TestOpenStackDriverEvacuatesADownHost(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	m, c := runOpenStackAppAs(t, b, openstacktest.AdminCloud)
+	admin := b.Admin
+	clusterID := fmt.Sprintf("os-evacuate-%d", time.Now().UnixNano())
+	if err := m.Store.UpsertCluster(ctx, health.Cluster{ID: clusterID, Name: clusterID, Project: admin.ProjectID,
+		ProfileType: health.NovaServerProfile}); err != nil {
+		t.Fatal(err)
+	}
+	meta := func(host string) func(int) map[string]string {
+		return func(i int) map[string]string {
+			return map[string]string{openstack.MetaClusterID: clusterID, openstack.MetaNodeID: fmt.Sprintf("%s-%s-%d", clusterID, host, i)}
+		}
+	}
+	// 2 of 5 on the host that goes down: within max_unhealthy (40%).
+	onDown := b.BootOn(t, admin, "fake-1", clusterID+"-a", 2, meta("fake-1"))
+	onUp := b.BootOn(t, admin, "fake-2", clusterID+"-b", 3, meta("fake-2"))
+	require.Eventually(t, func() bool {
+		nodes, err := m.Store.ListNodes(ctx, clusterID)
+		return err == nil && len(nodes) == 5 && !slices.ContainsFunc(nodes, func(n health.Node) bool { return n.HypervisorState != "up" })
+	}, time.Minute, waitTick, "waiting for the driver to adopt the 5 servers with their hosts' state")
+
+	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: health.HypervisorStatusPolling}},
+		Recovery:       health.RecoveryAction{Name: health.OpRecreate}, Fencing: []string{openstack.FenceCompute}, NodeDeleteTimeout: 20}
+	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
+		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatal(err)
+	}
+	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= 1 }, time.Minute, waitTick,
+		"waiting for the first round")
+
+	compute := *admin.Compute
+	compute.Microversion = "2.53"
+	svc := computeService(t, &compute, "fake-1")
+	t.Cleanup(func() { restoreCompute(t, &compute, "fake-1") })
+	start := time.Now()
+	if _, err := computeservices.Update(ctx, &compute, svc.ID, forcedDown(true)).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range onDown {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			got, err := servers.Get(ctx, &compute, s.ID).Extract()
+			if err == nil && got.Status == "ACTIVE" && got.Host == "fake-2" && got.TaskState == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server %s: not ACTIVE on fake-2 two minutes after fake-1 went down (%+v, %v)", s.Name, got, err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	t.Logf("fake-1 forced down → its 2 servers ACTIVE on fake-2: %s", time.Since(start).Round(time.Millisecond))
+	fenced := computeService(t, &compute, "fake-1")
+	if fenced.Status != "disabled" || !strings.Contains(fenced.DisabledReason, "fenced by healthd") {
+		t.Errorf("fake-1 after the evacuation: got status %s reason %q, want disabled by healthd's fencing", fenced.Status, fenced.DisabledReason)
+	}
+	require.Eventually(t, func() bool {
+		acts, err := m.Store.ListActions(ctx, clusterID)
+		done := 0
+		for _, a := range acts {
+			if a.Status == health.ActionSucceeded {
+				done++
+			}
+		}
+		return err == nil && len(acts) == 2 && done == 2
+	}, time.Minute, waitTick, "waiting for the two recoveries to be finished")
+	for _, s := range onUp {
+		got, err := servers.Get(ctx, &compute, s.ID).Extract()
+		if err != nil || got.Host != "fake-2" || got.Status != "ACTIVE" {
+			t.Errorf("server %s of the other host: got %+v (%v), want left ACTIVE on fake-2", s.Name, got, err)
+		}
+	}
+}
+
+// computeService is the nova-compute service of a host.
+func computeService(t *testing.T, c *gophercloud.ServiceClient, host string) computeservices.Service {
+	t.Helper()
+	pages, err := computeservices.List(c, computeservices.ListOpts{Binary: "nova-compute", Host: host}).AllPages(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := computeservices.ExtractServices(pages)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("nova-compute of %s: got %v (%v), want one", host, list, err)
+	}
+	return list[0]
+}
+
+// forcedDown sets a compute service's forced_down both ways.
+type forcedDown bool
+
+func (f forcedDown) ToServiceUpdateMap() (map[string]any, error) {
+	return map[string]any{"forced_down": bool(f)}, nil
+}
+
+// restoreCompute brings an evacuated host back: Nova refuses to force it up
+// until its compute process has restarted and cleaned up the servers that
+// left it, so the process is restarted (openstack-down's way, by its PID,
+// then openstack-up.sh), then the service forced up and enabled.
+func restoreCompute(t *testing.T, c *gophercloud.ServiceClient, host string) {
+	t.Helper()
+	pidFile := "/var/lib/healthd-openstack/run/nova-compute-" + host + ".pid"
+	if b, err := os.ReadFile(pidFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			_ = syscall.Kill(-pid, syscall.SIGTERM)
+			for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	up := exec.Command("bash", filepath.Join(openstacktest.Root(), "scripts", "openstack-up.sh"))
+	if out, err := up.CombinedOutput(); err != nil {
+		t.Errorf("restart nova-compute of %s: %v\n%s", host, err, out)
+		return
+	}
+	svc := computeService(t, c, host)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err := computeservices.Update(context.Background(), c, svc.ID, forcedDown(false)).Extract()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("force %s up: %v", host, err)
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	if _, err := computeservices.Update(context.Background(), c, svc.ID, computeservices.UpdateOpts{Status: computeservices.ServiceEnabled}).Extract(); err != nil {
+		t.Errorf("enable %s: %v", host, err)
 	}
 }

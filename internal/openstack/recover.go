@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 
 	"github.com/clusterhealth/healthd/internal/health"
 )
@@ -69,6 +71,12 @@ func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) 
 	if err != nil {
 		return fmt.Errorf("server %s: %w", n.PhysicalID, describe(err))
 	}
+	// A server whose compute host is down cannot be rebooted or rebuilt
+	// there: it is evacuated to another host, whatever the operation, once
+	// the host is fenced when the policy says COMPUTE.
+	if svc, down := r.hostDown(ctx, s.Host); down {
+		return r.evacuate(ctx, s, svc, a.Params)
+	}
 	switch op := a.Params.Operation; op {
 	case health.OpReboot:
 		return r.reboot(ctx, s, param(a.Params.OperationParams, "type"))
@@ -92,6 +100,82 @@ func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) 
 	default:
 		return fmt.Errorf("operation %s: the openstack driver does REBOOT, REBUILD and RECREATE so far", op)
 	}
+}
+
+// FenceCompute is the policy's fencing that fences a compute host before
+// its servers are evacuated (Senlin's fencing: [COMPUTE], which Senlin
+// parsed and never acted on).
+const FenceCompute = "COMPUTE"
+
+// hostDown looks up the compute service of a server's host (an admin's
+// view: empty for other credentials, which then never evacuate) and
+// reports whether it is down.
+func (r Recoverer) hostDown(ctx context.Context, host string) (computeservices.Service, bool) {
+	if host == "" {
+		return computeservices.Service{}, false
+	}
+	pages, err := computeservices.List(r.Cloud.Compute, computeservices.ListOpts{Binary: "nova-compute", Host: host}).AllPages(ctx)
+	if err != nil {
+		return computeservices.Service{}, false
+	}
+	list, err := computeservices.ExtractServices(pages)
+	if err != nil || len(list) != 1 {
+		return computeservices.Service{}, false
+	}
+	return list[0], list[0].State == "down" || list[0].ForcedDown
+}
+
+// forceDown sets a compute service's forced_down (the SDK's UpdateOpts
+// cannot send false, nor true together with nothing else it omits).
+type forceDown bool
+
+func (f forceDown) ToServiceUpdateMap() (map[string]any, error) {
+	return map[string]any{"forced_down": bool(f)}, nil
+}
+
+// evacuate rebuilds the server on another host, as Masakari's host recovery
+// does: with the policy's COMPUTE fencing, the host's compute service is
+// first forced down and disabled with a reason (so that nothing is
+// scheduled there and the host cannot come back and run the server
+// twice); then Nova is asked to evacuate, and the server must be ACTIVE on
+// another host. Asked again after an executor died, an evacuation under way
+// is waited for.
+func (r Recoverer) evacuate(ctx context.Context, s *servers.Server, svc computeservices.Service, p health.RecoverParams) error {
+	c := r.Cloud.Compute
+	if slices.Contains(p.Fencing, FenceCompute) {
+		if !svc.ForcedDown {
+			if _, err := computeservices.Update(ctx, c, svc.ID, forceDown(true)).Extract(); err != nil {
+				return fmt.Errorf("fence host %s: force its compute service down: %w", svc.Host, describe(err))
+			}
+		}
+		if svc.Status != "disabled" {
+			reason := fmt.Sprintf("fenced by healthd before evacuating server %s", s.ID)
+			if _, err := computeservices.Update(ctx, c, svc.ID, computeservices.UpdateOpts{Status: computeservices.ServiceDisabled,
+				DisabledReason: reason}).Extract(); err != nil {
+				return fmt.Errorf("fence host %s: disable its compute service: %w", svc.Host, describe(err))
+			}
+		}
+	}
+	if !busy(s.TaskState, "rebuild") {
+		// gophercloud's EvacuateOpts always sends onSharedStorage, which
+		// Nova refuses from microversion 2.14: the body is built here.
+		_, err := c.Post(ctx, c.ServiceURL("servers", s.ID, "action"), map[string]any{"evacuate": map[string]any{}}, nil,
+			&gophercloud.RequestOpts{OkCodes: []int{200, 202}})
+		if err != nil {
+			return fmt.Errorf("evacuate server %s from host %s: %w", s.ID, svc.Host, describe(err))
+		}
+	}
+	if err := r.waitActive(ctx, s.ID, "evacuate"); err != nil {
+		return err
+	}
+	after, err := servers.Get(ctx, c, s.ID).Extract()
+	if err != nil {
+		return fmt.Errorf("server %s after its evacuation: %w", s.ID, describe(err))
+	}
+	if after.Host == svc.Host {
+		return fmt.Errorf("evacuate: server %s is ACTIVE, but still on host %s", s.ID, svc.Host)
+	}
+	return nil
 }
 
 // MetaReplaces marks the server a RECREATE made with the ID of the one it

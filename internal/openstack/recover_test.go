@@ -23,6 +23,9 @@ type fakeNova struct {
 	mu      sync.Mutex
 	states  []map[string]any
 	actions []string
+	// hostState, when set, is the state of the compute service of host h1,
+	// which records its updates in actions too.
+	hostState string
 }
 
 func (f *fakeNova) serve(t *testing.T, fake th.FakeServer) {
@@ -38,6 +41,22 @@ func (f *fakeNova) serve(t *testing.T, fake th.FakeServer) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"server": s})
+	})
+	fake.Mux.HandleFunc("/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if f.hostState == "" || r.URL.Query().Get("host") != "h1" {
+			fmt.Fprint(w, `{"services": []}`)
+			return
+		}
+		fmt.Fprintf(w, `{"services": [{"id": "svc-1", "binary": "nova-compute", "host": "h1", "state": %q, "status": "enabled", "forced_down": false}]}`, f.hostState)
+	})
+	fake.Mux.HandleFunc("/v2.1/os-services/svc-1", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.actions = append(f.actions, "PUT "+strings.Join(strings.Fields(string(b)), ""))
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"service": {"id": "svc-1", "host": "h1"}}`)
 	})
 	fake.Mux.HandleFunc("/v2.1/servers/s1/action", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -119,4 +138,54 @@ func repeat(s map[string]any, n int) []map[string]any {
 		out[i] = s
 	}
 	return out
+}
+
+// A server whose compute host is down is evacuated, whatever the operation,
+// after the host is fenced when the policy says COMPUTE (an admin's view:
+// other credentials see no host and never evacuate).
+func TestRecoverEvacuates(t *testing.T) {
+	onH1 := map[string]any{"status": "ACTIVE", "OS-EXT-SRV-ATTR:host": "h1"}
+	onH2 := map[string]any{"status": "ACTIVE", "OS-EXT-SRV-ATTR:host": "h2"}
+	rebuilding := map[string]any{"status": "REBUILD", "OS-EXT-STS:task_state": "rebuilding", "OS-EXT-SRV-ATTR:host": "h2"}
+	cases := []struct {
+		name    string
+		op      health.Operation
+		host    string // the state of the server's host h1
+		fencing []string
+		states  []map[string]any
+		actions string
+		err     string
+	}{
+		{name: "a server of a host that is down is evacuated, the host fenced first", op: health.OpRecreate, host: "down",
+			fencing: []string{FenceCompute}, states: []map[string]any{onH1, rebuilding, onH2, onH2},
+			actions: `PUT {"forced_down":true} PUT {"disabled_reason":"fencedbyhealthdbeforeevacuatingservers1","status":"disabled"} {"evacuate":{}}`},
+		{name: "without fencing, evacuated only", op: health.OpReboot, host: "down", states: []map[string]any{onH1, rebuilding, onH2, onH2},
+			actions: `{"evacuate":{}}`},
+		{name: "an evacuation that leaves the server on its host fails", op: health.OpReboot, host: "down", states: []map[string]any{onH1},
+			actions: `{"evacuate":{}}`, err: "still on host h1"},
+		{name: "a host that is up: the operation itself", op: health.OpReboot, host: "up",
+			states: []map[string]any{{"status": "SHUTOFF", "OS-EXT-SRV-ATTR:host": "h1"}, onH1}, actions: `{"reboot":{"type":"HARD"}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := th.SetupHTTP()
+			defer fake.Teardown()
+			nova := &fakeNova{states: tc.states, hostState: tc.host}
+			nova.serve(t, fake)
+			compute := fakeclient.ServiceClient(fake)
+			compute.Endpoint = fake.Endpoint() + "v2.1/"
+			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Second}
+			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, Fencing: tc.fencing}},
+				health.Node{ID: "n1", PhysicalID: "s1"})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("got error %v, want one saying %q", err, tc.err)
+			}
+			if got := strings.Join(nova.actions, " "); got != tc.actions {
+				t.Errorf("actions: got %s, want %s", got, tc.actions)
+			}
+		})
+	}
 }

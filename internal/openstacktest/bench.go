@@ -172,10 +172,20 @@ func mustIdentity(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts) *
 // ends.
 func (b *Bench) Boot(t testing.TB, c *Client, prefix string, n int, metadata func(i int) map[string]string) []servers.Server {
 	t.Helper()
+	return b.BootOn(t, c, "", prefix, n, metadata)
+}
+
+// BootOn is Boot on one compute host (fake-1, fake-2), which only an admin
+// may ask for; "" lets the scheduler choose.
+func (b *Bench) BootOn(t testing.TB, c *Client, host, prefix string, n int, metadata func(i int) map[string]string) []servers.Server {
+	t.Helper()
 	ctx := context.Background()
 	var ids []string
 	for i := 1; i <= n; i++ {
 		opts := servers.CreateOpts{Name: fmt.Sprintf("%s-%d", prefix, i), ImageRef: b.ImageID, FlavorRef: b.FlavorID, Networks: "none"}
+		if host != "" {
+			opts.AvailabilityZone = "nova:" + host
+		}
 		if metadata != nil {
 			opts.Metadata = metadata(i)
 		}
