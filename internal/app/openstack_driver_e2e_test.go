@@ -99,13 +99,7 @@ func TestOpenStackDriverRecoversAStoppedServer(t *testing.T) {
 		return true
 	}, time.Minute, waitTick, "waiting for the driver to adopt the 6 servers")
 
-	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPolling}},
-		Recovery:       health.RecoveryAction{Name: health.OpReboot}, NodeDeleteTimeout: 20}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatal(err)
-	}
+	startPolling(t, c, clusterID, health.NodeStatusPolling, health.OpReboot)
 	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= 2 }, time.Minute, waitTick,
 		"waiting for two rounds of a healthy cluster")
 	if acts, _ := m.Store.ListActions(ctx, clusterID); len(acts) != 0 {
@@ -151,6 +145,19 @@ func TestOpenStackDriverRecoversAStoppedServer(t *testing.T) {
 		nodes, err := m.Store.ListNodes(ctx, clusterID)
 		return err == nil && len(nodes) == 5 && !slices.ContainsFunc(nodes, func(n health.Node) bool { return n.PhysicalID == gone.ID })
 	}, time.Minute, waitTick, "waiting for the deleted server's node to go")
+}
+
+// startPolling starts the workflow of a cluster of the driver, polling
+// mode every 2 s (grace 1 s) and recovering by op, with the fencing given.
+func startPolling(t *testing.T, c client.Client, clusterID string, mode health.DetectionType, op health.Operation, fencing ...string) {
+	t.Helper()
+	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
+		DetectionModes: []health.DetectionMode{{Type: mode}}, Recovery: health.RecoveryAction{Name: op}, Fencing: fencing,
+		NodeDeleteTimeout: 20}
+	if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID),
+		TaskQueue: workflows.TaskQueue}, workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // adoptServers writes the cluster's row for the openstack driver, boots n
@@ -229,13 +236,7 @@ func TestOpenStackDriverHoldsAZoneOutage(t *testing.T) {
 	m, c := runOpenStackApp(t, b)
 	clusterID := fmt.Sprintf("os-zone-%d", time.Now().UnixNano())
 	srvs, nodeID := adoptServers(t, m, b, clusterID, 10)
-	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPolling}},
-		Recovery:       health.RecoveryAction{Name: health.OpReboot}, NodeDeleteTimeout: 20}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatal(err)
-	}
+	startPolling(t, c, clusterID, health.NodeStatusPolling, health.OpReboot)
 	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= 1 }, time.Minute, waitTick,
 		"waiting for the first round")
 	for _, s := range srvs[:5] {
@@ -311,13 +312,7 @@ func TestOpenStackDriverEvacuatesADownHost(t *testing.T) {
 		return err == nil && len(nodes) == 5 && !slices.ContainsFunc(nodes, func(n health.Node) bool { return n.HypervisorState != "up" })
 	}, time.Minute, waitTick, "waiting for the driver to adopt the 5 servers with their hosts' state")
 
-	reg := health.Registration{ClusterID: clusterID, Interval: 2, NodeUpdateTimeout: 1, RecoveryConditional: health.AnyFailed,
-		DetectionModes: []health.DetectionMode{{Type: health.HypervisorStatusPolling}},
-		Recovery:       health.RecoveryAction{Name: health.OpRecreate}, Fencing: []string{openstack.FenceCompute}, NodeDeleteTimeout: 20}
-	if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.WorkflowID(clusterID), TaskQueue: workflows.TaskQueue},
-		workflows.WorkflowName, workflows.Input{Registration: reg}); err != nil {
-		t.Fatal(err)
-	}
+	startPolling(t, c, clusterID, health.HypervisorStatusPolling, health.OpRecreate, openstack.FenceCompute)
 	require.Eventually(t, func() bool { return clusterStatus(ctx, c, clusterID).Counters.Rounds >= 1 }, time.Minute, waitTick,
 		"waiting for the first round")
 

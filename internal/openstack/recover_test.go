@@ -73,6 +73,23 @@ func (f *fakeNova) serve(t *testing.T, fake th.FakeServer) {
 	})
 }
 
+// check compares what a recovery returned and asked of Nova with what the
+// case wants (wantErr: a part of the error, "" for none).
+func (f *fakeNova) check(t *testing.T, err error, wantErr, wantActions string) {
+	t.Helper()
+	switch {
+	case wantErr == "" && err != nil:
+		t.Errorf("got error %v, want none", err)
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Errorf("got error %v, want one saying %q", err, wantErr)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.actions, " "); got != wantActions {
+		t.Errorf("actions: got %s, want %s", got, wantActions)
+	}
+}
+
 func TestRecover(t *testing.T) {
 	active := map[string]any{"status": "ACTIVE"}
 	cases := []struct {
@@ -119,15 +136,7 @@ func TestRecover(t *testing.T) {
 			}
 			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, OperationParams: tc.params}},
 				health.Node{ID: "n1", PhysicalID: "s1"})
-			switch {
-			case tc.err == "" && err != nil:
-				t.Errorf("got error %v, want none", err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Errorf("got error %v, want one saying %q", err, tc.err)
-			}
-			if got := strings.Join(nova.actions, " "); got != tc.actions {
-				t.Errorf("actions: got %s, want %s", got, tc.actions)
-			}
+			nova.check(t, err, tc.err, tc.actions)
 		})
 	}
 }
@@ -177,15 +186,7 @@ func TestRecoverEvacuates(t *testing.T) {
 			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Second}
 			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, Fencing: tc.fencing}},
 				health.Node{ID: "n1", PhysicalID: "s1"})
-			switch {
-			case tc.err == "" && err != nil:
-				t.Errorf("got error %v, want none", err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Errorf("got error %v, want one saying %q", err, tc.err)
-			}
-			if got := strings.Join(nova.actions, " "); got != tc.actions {
-				t.Errorf("actions: got %s, want %s", got, tc.actions)
-			}
+			nova.check(t, err, tc.err, tc.actions)
 		})
 	}
 }
