@@ -110,9 +110,14 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 		return st, nil
 	}
 	byCluster := map[string][]servers.Server{}
+	more := false // the last page had a next link: one more (empty) page was read
 	err = servers.List(s.Cloud.Compute, servers.ListOpts{AllTenants: s.AllProjects}).EachPage(ctx,
 		func(_ context.Context, page pagination.Page) (bool, error) {
 			st.Calls++
+			if p, ok := page.(servers.ServerPage); ok {
+				next, _ := p.NextPageURL()
+				more = next != ""
+			}
 			list, err := servers.ExtractServers(page)
 			if err != nil {
 				return false, err
@@ -125,6 +130,9 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 			}
 			return true, nil
 		})
+	if more {
+		st.Calls++
+	}
 	if err != nil {
 		return st, fmt.Errorf("list servers: %w", describe(err))
 	}

@@ -226,3 +226,56 @@ func TestSyncMembershipAndStatus(t *testing.T) {
 		t.Errorf("second sync: got %+v and n2 %+v, want 3 nodes marked, n2 ACTIVE", stats, st.nodes["n2"])
 	}
 }
+
+// The cost of a refresh in API calls, whatever the size of the clusters:
+// Nova pages the server list by its max_limit (1000 by default), so 1,000
+// servers of 3 clusters are two list calls (the second page is empty, as
+// Nova's is after a full one) and one compute service list.
+func TestSyncCallsPerRefresh(t *testing.T) {
+	for _, tc := range []struct {
+		servers, calls int
+	}{{10, 2}, {1000, 3}, {2500, 4}} {
+		t.Run(fmt.Sprint(tc.servers), func(t *testing.T) {
+			fake := th.SetupHTTP()
+			defer fake.Teardown()
+			const maxLimit = 1000
+			requests := 0
+			fake.Mux.HandleFunc("/v2.1/servers/detail", func(w http.ResponseWriter, r *http.Request) {
+				requests++
+				start := 0
+				if m := r.URL.Query().Get("marker"); m != "" {
+					fmt.Sscanf(m, "s%d", &start)
+					start++
+				}
+				var page []map[string]any
+				for i := start; i < tc.servers && len(page) < maxLimit; i++ {
+					page = append(page, map[string]any{"id": fmt.Sprintf("s%d", i), "name": fmt.Sprintf("web-%d", i), "status": "ACTIVE",
+						"tenant_id": sampleProject, "metadata": map[string]any{MetaClusterID: fmt.Sprintf("c%d", i%3)}})
+				}
+				body := map[string]any{"servers": page}
+				if len(page) == maxLimit {
+					last := page[len(page)-1]["id"]
+					body["servers_links"] = []map[string]string{{"rel": "next", "href": fake.Endpoint() + "v2.1/servers/detail?marker=" + last.(string)}}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(body)
+			})
+			novaServices(t, fake)
+			compute := fakeclient.ServiceClient(fake)
+			compute.Endpoint = fake.Endpoint() + "v2.1/"
+			st := &memStore{nodes: map[string]health.Node{}}
+			for i := range 3 {
+				st.clusters = append(st.clusters, health.Cluster{ID: fmt.Sprintf("c%d", i), Project: sampleProject, ProfileType: health.NovaServerProfile})
+			}
+			s := &Syncer{Cloud: &Cloud{Compute: compute}, Store: st, Logger: zaptest.NewLogger(t)}
+			stats, err := s.Sync(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stats.Calls != tc.calls || stats.Servers != tc.servers || stats.Added != tc.servers || len(st.nodes) != tc.servers {
+				t.Errorf("got %+v and %d nodes, want %d calls and %d servers, all nodes", stats, len(st.nodes), tc.calls, tc.servers)
+			}
+			t.Logf("%d servers in 3 clusters: %d API calls a refresh (%d server list pages)", tc.servers, stats.Calls, requests)
+		})
+	}
+}
