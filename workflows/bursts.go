@@ -54,12 +54,9 @@ func (w *clusterHealth) closeBurst(ctx workflow.Context, full bool) {
 	first := map[string]*BurstEvent{} // each node's first failure signal
 	for i := range b.Events {
 		e := &b.Events[i]
-		s := e.Signal
-		t.Events = append(t.Events, triage.BurstEvent{Back: e.Back, Request: triage.Request{NodeID: s.NodeID,
-			Source: sourceOr(s.Source), Reason: signalReason(s), Notification: s.FromNotification(), Duplicate: e.Duplicate,
-			Project: s.Project, At: notificationTime(s.Timestamp)}})
-		if _, ok := first[s.NodeID]; !ok && !e.Back {
-			first[s.NodeID] = e
+		t.Events = append(t.Events, triage.BurstEvent{Back: e.Back, Request: requestOf(e.Signal, e.Duplicate)})
+		if _, ok := first[e.Signal.NodeID]; !ok && !e.Back {
+			first[e.Signal.NodeID] = e
 		}
 	}
 	w.logger.Info("settle window judged", "cluster_id", w.reg.ClusterID, "signals", len(b.Events), "nodes", len(first),
@@ -74,21 +71,11 @@ func (w *clusterHealth) closeBurst(ctx workflow.Context, full bool) {
 				s = e.Signal
 			}
 			w.ignoreSignal(ctx, s, d.Reason, d.Detail)
+		case d.Action == triage.Recover && !d.DryRun && e != nil:
+			w.recoverForSignal(ctx, d, e.Signal)
 		case d.Action == triage.Recover && !d.DryRun:
-			name := ""
-			if ns := w.st.Nodes[d.NodeID]; ns != nil {
-				name = ns.Name
-			}
-			source, reason, physicalID, detected := health.SourceSignal, "retried after an earlier hold", "", d.FailingSince
-			if e != nil {
-				source, reason, physicalID = sourceOr(e.Signal.Source), signalReason(e.Signal), e.Signal.PhysicalID
-				if at := notificationTime(e.Signal.Timestamp); !at.IsZero() {
-					detected = at
-				}
-			}
-			w.logger.Info("Requesting node recovery", "cluster_id", w.reg.ClusterID, "node_id", d.NodeID, "source", source,
-				"reason", reason, "burst_signals", len(b.Events))
-			w.requestRecovery(ctx, d.NodeID, name, source, reason, physicalID, detected, d.Operation, d.Step)
+			// A node held before the window, let go with it.
+			w.recoverDecided(ctx, triage.Result{Decisions: []triage.Decision{d}}, health.SourceSignal, nil, "")
 		}
 	}
 	w.record(ctx, events)
@@ -113,8 +100,7 @@ func (w *clusterHealth) onNodeBack(ctx workflow.Context, s RecoverSignal) {
 		w.collect(ctx, BurstEvent{Signal: s, Back: true, Duplicate: dup})
 		return
 	}
-	r, events := w.decide(ctx, triage.Back{Request: triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source),
-		Reason: signalReason(s), Notification: s.FromNotification(), Duplicate: dup, Project: s.Project}})
+	r, events := w.decide(ctx, triage.Back{Request: requestOf(s, dup)})
 	for _, d := range r.Decisions {
 		if d.Action == triage.Ignore {
 			w.ignoreSignal(ctx, s, d.Reason, d.Detail)

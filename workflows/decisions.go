@@ -103,6 +103,14 @@ func (w *clusterHealth) setHold(ctx workflow.Context, hold *triage.Decision, now
 	return []health.HealthEvent{{ClusterID: w.reg.ClusterID, At: now, To: health.Verdict("cluster hold " + hold.Reason), Reason: hold.Detail}}
 }
 
+// nodeName is the node's name as the last round saw it ("" when none did).
+func (w *clusterHealth) nodeName(nodeID string) string {
+	if ns := w.st.Nodes[nodeID]; ns != nil {
+		return ns.Name
+	}
+	return ""
+}
+
 func (w *clusterHealth) verdictOf(nodeID string) health.Verdict {
 	if ns := w.st.Nodes[nodeID]; ns != nil {
 		return ns.Verdict
@@ -117,10 +125,7 @@ func (w *clusterHealth) recoverDecided(ctx workflow.Context, r triage.Result, so
 		if d.Action != triage.Recover || d.DryRun {
 			continue
 		}
-		name := ""
-		if ns := w.st.Nodes[d.NodeID]; ns != nil {
-			name = ns.Name
-		}
+		name := w.nodeName(d.NodeID)
 		reason := reasons[d.NodeID]
 		if reason == "" {
 			reason = d.Detail

@@ -92,29 +92,35 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		w.collect(ctx, BurstEvent{Signal: s, Duplicate: dup})
 		return
 	}
-	reason := signalReason(s)
-	r, events := w.decide(ctx, triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: reason,
-		Notification: s.FromNotification(), Duplicate: dup, Project: s.Project, At: notificationTime(s.Timestamp)})
+	r, events := w.decide(ctx, requestOf(s, dup))
 	if len(r.Decisions) == 1 {
 		switch d := r.Decisions[0]; {
 		case d.Action == triage.Ignore:
 			ignore(d.Reason, d.Detail)
 		case d.Action == triage.Recover && !d.DryRun:
-			name := ""
-			if ns := w.st.Nodes[s.NodeID]; ns != nil {
-				name = ns.Name
-			}
-			detected := notificationTime(s.Timestamp)
-			if detected.IsZero() {
-				detected = d.FailingSince
-			}
-			w.logger.Info("Requesting node recovery", fields...)
-			w.requestRecovery(ctx, s.NodeID, name, sourceOr(s.Source), reason, s.PhysicalID, detected, d.Operation, d.Step)
+			w.recoverForSignal(ctx, d, s)
 		default:
 			w.logger.Info("recover request not acted on now: "+d.Detail, fields...)
 		}
 	}
 	w.record(ctx, events)
+}
+
+// requestOf is the decision core's view of a recover (or node-back) signal.
+func requestOf(s RecoverSignal, duplicate bool) triage.Request {
+	return triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: signalReason(s),
+		Notification: s.FromNotification(), Duplicate: duplicate, Project: s.Project, At: notificationTime(s.Timestamp)}
+}
+
+// recoverForSignal requests the recovery decided for the node of signal s:
+// detected at the notification's own time when it has one.
+func (w *clusterHealth) recoverForSignal(ctx workflow.Context, d triage.Decision, s RecoverSignal) {
+	detected := notificationTime(s.Timestamp)
+	if detected.IsZero() {
+		detected = d.FailingSince
+	}
+	w.logger.Info("Requesting node recovery", signalFields(w.reg.ClusterID, s)...)
+	w.requestRecovery(ctx, d.NodeID, w.nodeName(d.NodeID), sourceOr(s.Source), signalReason(s), s.PhysicalID, detected, d.Operation, d.Step)
 }
 
 // signalFields are the log fields of a recover or node-back signal.

@@ -260,3 +260,20 @@ func TestBackIsForClustersWithoutRounds(t *testing.T) {
 		t.Errorf("a word from another project: got %s", got)
 	}
 }
+
+// A hold names at most 20 of the nodes it counted, whatever the cluster's
+// size, and says how many more.
+func TestHoldNamesABoundedList(t *testing.T) {
+	p, c := eventsPolicy(health.Safety{MaxUnhealthy: "100%"}), &Cluster{}
+	inFlight := map[string]string{}
+	for i := 1; i <= 25; i++ {
+		id := fmt.Sprintf("n%02d", i)
+		Decide(p, c, Facts{Nodes: 30, InFlight: inFlight}, Request{NodeID: id}, t0)
+		inFlight[id] = "a-" + id
+	}
+	p.Safety.MaxUnhealthy = "40%"
+	r := Decide(p, c, Facts{Nodes: 30, InFlight: inFlight}, Burst{Events: []BurstEvent{nova("n30", t0)}}, t0.Add(time.Minute))
+	if r.Hold == nil || len(r.Hold.Recovering) != 20 || r.Hold.Recovering[0] != "n01" || !strings.HasSuffix(r.Hold.Detail, "n20 and 5 more") {
+		t.Errorf("got hold %+v, want n01..n20 named and 5 more", r.Hold)
+	}
+}

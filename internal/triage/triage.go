@@ -11,6 +11,7 @@ package triage
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -317,7 +318,6 @@ const (
 	ReasonStale            = "stale_event"
 	ReasonBackInBurst      = "back_within_burst"
 	ReasonTakenAsBack      = "taken_as_back"
-	ReasonRoundsJudge      = "rounds_judge"
 )
 
 // Decision is what happens to one node, and why.
@@ -335,8 +335,9 @@ type Decision struct {
 	// FailingSince is when the node's failure was first seen.
 	FailingSince time.Time `json:"failing_since,omitzero"`
 	// Recovering, on a cluster hold, lists the nodes already recovering (or
-	// recovered and not yet seen back) when it was decided: they were let
-	// through while the cluster was within max_unhealthy, and count toward it.
+	// recovered and not yet seen back) when it was decided, the first 20 by
+	// ID: they were let through while the cluster was within max_unhealthy,
+	// and count toward it.
 	Recovering []string `json:"recovering,omitempty"`
 }
 
@@ -411,7 +412,7 @@ func (d *decider) expire() []Decision {
 		return nil
 	}
 	var out []Decision
-	for _, id := range sortedIDs(d.c.Nodes) {
+	for _, id := range slices.Sorted(maps.Keys(d.c.Nodes)) {
 		m := d.c.Nodes[id]
 		if m.Recovered.IsZero() || d.now.Before(m.Recovered.Add(d.p.Safety.Confirm())) || d.inFlight(id) {
 			continue
@@ -428,15 +429,6 @@ func (d *decider) expire() []Decision {
 func (d *decider) mend(m *Memory) {
 	m.Unhealthy, m.Failures, m.Successes, m.FailingSince = false, 0, 0, time.Time{}
 	m.Queued, m.Recovered, m.Requested = false, time.Time{}, time.Time{}
-}
-
-func sortedIDs(nodes map[string]*Memory) []string {
-	ids := make([]string, 0, len(nodes))
-	for id := range nodes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 type decider struct {
@@ -524,6 +516,10 @@ func (d *decider) round(t Round) Result {
 	return r
 }
 
+// maxNamed bounds the nodes a hold names, so that its record stays small
+// whatever the cluster's size.
+const maxNamed = 20
+
 // clusterHold is the max-unhealthy short-circuit, and a pause.
 func (d *decider) clusterHold(unhealthy int) *Decision {
 	if d.f.Paused != "" {
@@ -548,14 +544,22 @@ func (d *decider) clusterHold(unhealthy int) *Decision {
 		"held: %d of %d unhealthy, above max_unhealthy %s (at most %d); recoveries resume once the cluster is back under it",
 		unhealthy, nodes, limit, allowed)}
 	if d.p.Bursts {
-		for _, id := range sortedIDs(d.c.Nodes) {
+		more := 0
+		for _, id := range slices.Sorted(maps.Keys(d.c.Nodes)) {
 			if m := d.c.Nodes[id]; m.Unhealthy && (d.inFlight(id) || !m.Recovered.IsZero()) {
-				hold.Recovering = append(hold.Recovering, id)
+				if len(hold.Recovering) < maxNamed {
+					hold.Recovering = append(hold.Recovering, id)
+				} else {
+					more++
+				}
 			}
 		}
 		if len(hold.Recovering) > 0 {
 			hold.Detail += fmt.Sprintf("; counted among them, let through while the cluster was within the limit and still recovering or not yet seen back: %s",
 				strings.Join(hold.Recovering, ", "))
+			if more > 0 {
+				hold.Detail += fmt.Sprintf(" and %d more", more)
+			}
 		}
 	}
 	return hold
