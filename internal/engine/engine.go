@@ -81,7 +81,7 @@ type Observer interface {
 // cluster's recovery webhook (internal/openstack's for Nova servers). It
 // returns once the node is back, or with why it is not.
 type Recoverer interface {
-	Recover(ctx context.Context, a health.Action, n health.Node) error
+	Recover(ctx context.Context, cl health.Cluster, a health.Action, n health.Node) error
 }
 
 // Executor runs recover actions.
@@ -340,7 +340,7 @@ func (e *Executor) execute(ctx context.Context, worker string, a health.Action, 
 	}
 	log.Info("recovering node", zap.String("node", node.Name))
 	if e.Recoverer != nil {
-		if err := e.Recoverer.Recover(lctx, a, node); err != nil {
+		if err := e.Recoverer.Recover(lctx, cl, a, node); err != nil {
 			finish(health.ActionFailed, health.NodeError, "Node recover failed: "+err.Error(), "Recovery failed")
 			return
 		}

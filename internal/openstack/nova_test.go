@@ -41,7 +41,7 @@ func TestRebuildAndRecreateOnNova(t *testing.T) {
 	}
 
 	start := time.Now()
-	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRebuild}}, node(1)); err != nil {
+	if err := r.Recover(ctx, st.clusters[0], health.Action{Params: health.RecoverParams{Operation: health.OpRebuild}}, node(1)); err != nil {
 		t.Fatalf("REBUILD: %v", err)
 	}
 	t.Logf("REBUILD: ACTIVE after %s", time.Since(start).Round(time.Millisecond))
@@ -51,7 +51,7 @@ func TestRebuildAndRecreateOnNova(t *testing.T) {
 	}
 	b.WaitStatus(t, b.Member, srvs[1].ID, "SHUTOFF", time.Minute)
 	start = time.Now()
-	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(2)); err != nil {
+	if err := r.Recover(ctx, st.clusters[0], health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(2)); err != nil {
 		t.Fatalf("RECREATE: %v", err)
 	}
 	t.Logf("RECREATE: new server ACTIVE and the old one deleted after %s", time.Since(start).Round(time.Millisecond))
@@ -97,7 +97,7 @@ func TestRebuildAndRecreateOnNova(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, made.ID).ExtractErr() })
-	if err := r.Recover(ctx, health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(3)); err != nil {
+	if err := r.Recover(ctx, st.clusters[0], health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, node(3)); err != nil {
 		t.Fatalf("RECREATE claimed again: %v", err)
 	}
 	pages, err := servers.List(b.Member.Compute, servers.ListOpts{Name: "^" + old.Name + "$"}).AllPages(ctx)

@@ -60,7 +60,14 @@ func orDefault(d, def time.Duration) time.Duration {
 // recreate). An action claimed
 // again after an executor died finds the server already rebooting or
 // rebuilding: it waits for that instead of asking twice.
-func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) error {
+//
+// It acts only on the nodes of clusters of Nova servers (profile
+// ProfilePrefix), and only on a server of the cluster's own project: a
+// physical_id never points it at another tenant's server.
+func (r Recoverer) Recover(ctx context.Context, cl health.Cluster, a health.Action, n health.Node) error {
+	if !strings.HasPrefix(cl.ProfileType, ProfilePrefix) {
+		return fmt.Errorf("cluster %s is not one of Nova servers (profile type %q): the openstack driver leaves it alone", cl.ID, cl.ProfileType)
+	}
 	if n.PhysicalID == "" {
 		return errors.New("the node has no physical_id: no server to recover")
 	}
@@ -70,6 +77,9 @@ func (r Recoverer) Recover(ctx context.Context, a health.Action, n health.Node) 
 	s, err := servers.Get(ctx, c, n.PhysicalID).Extract()
 	if err != nil {
 		return fmt.Errorf("server %s: %w", n.PhysicalID, describe(err))
+	}
+	if s.TenantID != cl.Project {
+		return fmt.Errorf("server %s is not of the cluster's project %q: not recovered", s.ID, cl.Project)
 	}
 	// A server whose compute host is down cannot be rebooted or rebuilt
 	// there: it is evacuated to another host, whatever the operation, once

@@ -32,7 +32,7 @@ func (f *fakeNova) serve(t *testing.T, fake th.FakeServer) {
 	fake.Mux.HandleFunc("/v2.1/servers/s1", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		s := map[string]any{"id": "s1", "name": "web-1", "image": map[string]any{"id": "img-1"}}
+		s := map[string]any{"id": "s1", "name": "web-1", "image": map[string]any{"id": "img-1"}, "tenant_id": "p1"}
 		for k, v := range f.states[0] {
 			s[k] = v
 		}
@@ -90,6 +90,9 @@ func (f *fakeNova) check(t *testing.T, err error, wantErr, wantActions string) {
 	}
 }
 
+// novaCluster is a cluster of Nova servers of project p1, the fake's.
+var novaCluster = health.Cluster{ID: "c1", Project: "p1", ProfileType: health.NovaServerProfile}
+
 func TestRecover(t *testing.T) {
 	active := map[string]any{"status": "ACTIVE"}
 	cases := []struct {
@@ -134,7 +137,7 @@ func TestRecover(t *testing.T) {
 			if strings.Contains(tc.name, "hangs") {
 				r.Wait = 60 * time.Millisecond
 			}
-			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, OperationParams: tc.params}},
+			err := r.Recover(context.Background(), novaCluster, health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, OperationParams: tc.params}},
 				health.Node{ID: "n1", PhysicalID: "s1"})
 			nova.check(t, err, tc.err, tc.actions)
 		})
@@ -184,9 +187,36 @@ func TestRecoverEvacuates(t *testing.T) {
 			compute := fakeclient.ServiceClient(fake)
 			compute.Endpoint = fake.Endpoint() + "v2.1/"
 			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Second}
-			err := r.Recover(context.Background(), health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, Fencing: tc.fencing}},
+			err := r.Recover(context.Background(), novaCluster, health.Action{ID: "a1", Params: health.RecoverParams{Operation: tc.op, Fencing: tc.fencing}},
 				health.Node{ID: "n1", PhysicalID: "s1"})
 			nova.check(t, err, tc.err, tc.actions)
+		})
+	}
+}
+
+// The driver acts only on clusters of Nova servers, and only on a server of
+// the cluster's project: a node's physical_id cannot point it at another
+// tenant's server.
+func TestRecoverStaysInTheCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cl   health.Cluster
+		err  string
+	}{
+		{"a cluster of Heat stacks", health.Cluster{ID: "c2", Project: "p1", ProfileType: "os.heat.stack-1.0"}, "is not one of Nova servers"},
+		{"a server of another project", health.Cluster{ID: "c3", Project: "p2", ProfileType: health.NovaServerProfile}, `is not of the cluster's project "p2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := th.SetupHTTP()
+			defer fake.Teardown()
+			nova := &fakeNova{states: []map[string]any{{"status": "SHUTOFF"}}}
+			nova.serve(t, fake)
+			compute := fakeclient.ServiceClient(fake)
+			compute.Endpoint = fake.Endpoint() + "v2.1/"
+			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Second}
+			err := r.Recover(context.Background(), tc.cl, health.Action{Params: health.RecoverParams{Operation: health.OpReboot}},
+				health.Node{ID: "n1", PhysicalID: "s1"})
+			nova.check(t, err, tc.err, "")
 		})
 	}
 }

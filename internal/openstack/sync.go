@@ -182,10 +182,16 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 		have[n.ID] = n
 	}
 	log := s.Logger.With(zap.String("cluster_id", cl.ID))
+	if cl.Project == "" {
+		// With no project, any tenant could claim the cluster through its
+		// servers' metadata.
+		log.Warn("cluster has no project: none of its servers can be a member (starter register --nova-project sets it)")
+		members = nil
+	}
 	seen := map[string]bool{}
 	var obs []health.ObservedStatus
 	for _, srv := range members {
-		if cl.Project != "" && srv.TenantID != "" && srv.TenantID != cl.Project {
+		if srv.TenantID != cl.Project {
 			log.Warn("server of another project claims the cluster; not a member", zap.String("server_id", srv.ID),
 				zap.String("project", srv.TenantID))
 			continue

@@ -213,6 +213,12 @@ func TestSyncMembershipAndStatus(t *testing.T) {
 	if n := st.nodes["taken"]; n.ClusterID != "c2" {
 		t.Errorf("another cluster's node: got %+v, want it left in c2", n)
 	}
+	// A cluster without a project has no member: any tenant could claim it.
+	st.clusters[0].Project = ""
+	if stats, err := s.Sync(context.Background()); err != nil || stats.Removed != 3 || len(st.nodes) != 1 {
+		t.Errorf("a cluster without a project: got %+v (%v) and nodes %v, want its 3 nodes gone", stats, err, st.nodes)
+	}
+	st.clusters[0].Project = sampleProject
 
 	// The next refresh observes: n2 started again.
 	mu.Lock()
@@ -222,8 +228,11 @@ func TestSyncMembershipAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats.Added != 0 || stats.Removed != 0 || stats.Marked != 3 || st.nodes["n2"].PhysicalStatus != "ACTIVE" {
-		t.Errorf("second sync: got %+v and n2 %+v, want 3 nodes marked, n2 ACTIVE", stats, st.nodes["n2"])
+	if stats.Added != 3 || stats.Removed != 0 || st.nodes["n2"].PhysicalStatus != "ACTIVE" {
+		t.Errorf("sync with the project back: got %+v and n2 %+v, want the 3 nodes back, n2 ACTIVE", stats, st.nodes["n2"])
+	}
+	if stats, err = s.Sync(context.Background()); err != nil || stats.Added != 0 || stats.Marked != 3 {
+		t.Errorf("next sync: got %+v (%v), want 3 nodes marked, none added", stats, err)
 	}
 }
 
