@@ -432,7 +432,7 @@ EOF
 			--config-file "/etc/nova/nova-compute-$h.conf"
 	done
 	answers "http://$HOST:8774/"
-	# Both computes registered (not "up": a test may force one down), then
+	# Both computes up (or forced down on purpose), then
 	# mapped into cell1, and the flavor.
 	"$STATE/osbench" nova -computes "$(IFS=,; echo "${COMPUTES[*]}")" >>"$LOG/osbench.log"
 	if [ "$(sql "SELECT COUNT(*) FROM nova_api.host_mappings")" -lt "${#COMPUTES[@]}" ]; then

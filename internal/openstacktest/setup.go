@@ -227,8 +227,10 @@ func Flavor(ctx context.Context, client *gophercloud.ServiceClient, name string)
 	return f.ID, nil
 }
 
-// WaitComputes waits until every host has a nova-compute service registered
-// (up or not: a test may force one down).
+// WaitComputes waits until every host has a nova-compute service that is
+// up, as the scheduler sees it, or forced down on purpose: a compute that
+// has just (re)started is "not heard from" until its first report, and the
+// scheduler finds no host for a server meanwhile.
 func WaitComputes(ctx context.Context, client *gophercloud.ServiceClient, hosts []string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
@@ -240,7 +242,7 @@ func WaitComputes(ctx context.Context, client *gophercloud.ServiceClient, hosts 
 			if svcs, err = computeservices.ExtractServices(pages); err == nil {
 				seen := map[string]bool{}
 				for _, s := range svcs {
-					seen[s.Host] = true
+					seen[s.Host] = s.State == "up" || s.ForcedDown
 				}
 				missing = nil
 				for _, h := range hosts {
@@ -255,7 +257,7 @@ func WaitComputes(ctx context.Context, client *gophercloud.ServiceClient, hosts 
 		}
 		select {
 		case <-ctx.Done():
-			return errors.Join(fmt.Errorf("nova-compute of %v not registered within %s", missing, within), err)
+			return errors.Join(fmt.Errorf("nova-compute of %v not up within %s", missing, within), err)
 		case <-time.After(time.Second):
 		}
 	}
