@@ -432,7 +432,8 @@ EOF
 			--config-file "/etc/nova/nova-compute-$h.conf"
 	done
 	answers "http://$HOST:8774/"
-	# Both computes up (or forced down on purpose), then
+	# Both computes up (or forced down on purpose), a compute a test left
+	# fenced brought back, then
 	# mapped into cell1, and the flavor.
 	"$STATE/osbench" nova -computes "$(IFS=,; echo "${COMPUTES[*]}")" >>"$LOG/osbench.log"
 	if [ "$(sql "SELECT COUNT(*) FROM nova_api.host_mappings")" -lt "${#COMPUTES[@]}" ]; then

@@ -230,7 +230,8 @@ func Flavor(ctx context.Context, client *gophercloud.ServiceClient, name string)
 // WaitComputes waits until every host has a nova-compute service that is
 // up, as the scheduler sees it, or forced down on purpose: a compute that
 // has just (re)started is "not heard from" until its first report, and the
-// scheduler finds no host for a server meanwhile.
+// scheduler finds no host for a server meanwhile. client must speak
+// microversion 2.11 or later, which shows forced_down.
 func WaitComputes(ctx context.Context, client *gophercloud.ServiceClient, hosts []string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
@@ -261,4 +262,43 @@ func WaitComputes(ctx context.Context, client *gophercloud.ServiceClient, hosts 
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// forcedDown sets a compute service's forced_down both ways (the SDK's
+// UpdateOpts cannot send false).
+type forcedDown bool
+
+func (f forcedDown) ToServiceUpdateMap() (map[string]any, error) {
+	return map[string]any{"forced_down": bool(f)}, nil
+}
+
+// RestoreComputes brings the bench's computes back to rest, up and enabled,
+// after a test that fenced one could not (it failed, or was killed): the
+// next run starts from the same cloud. Nova refuses to force a host up
+// before its compute has restarted and cleaned up; that is reported, not
+// fatal. client must speak microversion 2.53 (services by ID).
+func RestoreComputes(ctx context.Context, client *gophercloud.ServiceClient) []error {
+	pages, err := computeservices.List(client, computeservices.ListOpts{Binary: "nova-compute"}).AllPages(ctx)
+	if err != nil {
+		return []error{err}
+	}
+	svcs, err := computeservices.ExtractServices(pages)
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, svc := range svcs {
+		if svc.ForcedDown {
+			if _, err := computeservices.Update(ctx, client, svc.ID, forcedDown(false)).Extract(); err != nil {
+				errs = append(errs, fmt.Errorf("force %s up: %w", svc.Host, err))
+				continue
+			}
+		}
+		if svc.Status == "disabled" {
+			if _, err := computeservices.Update(ctx, client, svc.ID, computeservices.UpdateOpts{Status: computeservices.ServiceEnabled}).Extract(); err != nil {
+				errs = append(errs, fmt.Errorf("enable %s: %w", svc.Host, err))
+			}
+		}
+	}
+	return errs
 }
