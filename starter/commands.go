@@ -16,6 +16,7 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/openstack"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -147,7 +148,7 @@ CHECK_INTERVAL_MAX (or their flags).`,
 }
 
 func (a *app) registerCmd(database *pflag.FlagSet) *cobra.Command {
-	var file, cluster, novaProject string
+	var file, cluster, novaProject, members string
 	var disabled bool
 	cmd := &cobra.Command{
 		Use:   "register --cluster ID --policy FILE",
@@ -164,10 +165,13 @@ With --nova-project, the cluster is one of Nova servers kept by the engine's
 openstack driver (ENGINE_DRIVER=openstack): register first writes the
 cluster's row into the engine contract's database (DATABASE_URL), and the
 driver makes a node of each server of that project whose metadata says
-cluster_id=<the cluster's ID> (as Senlin tags its servers).`,
+cluster_id=<the cluster's ID> (as Senlin tags its servers). With --members,
+the servers of that project that a Nova server group or a Heat stack holds
+instead: server-group:<ID> or heat-stack:<name>/<ID>.`,
 		Example: `  starter register --cluster c1 --policy health.yaml
   starter register --cluster c1 --policy health.yaml --disabled   # enable later
-  starter register --cluster web --policy health.yaml --nova-project 4f3c...   # servers with metadata cluster_id=web`,
+  starter register --cluster web --policy health.yaml --nova-project 4f3c...   # servers with metadata cluster_id=web
+  starter register --cluster db --policy health.yaml --nova-project 4f3c... --members server-group:9a1e...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkCluster(cluster); err != nil {
@@ -177,17 +181,25 @@ cluster_id=<the cluster's ID> (as Senlin tags its servers).`,
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("members") && !cmd.Flags().Changed("nova-project") {
+				return errors.New("--members: needs --nova-project (the project whose servers may be members)")
+			}
 			if cmd.Flags().Changed("nova-project") {
 				if err := health.CheckID("--nova-project", novaProject, true); err != nil {
 					return err
 				}
-				err := a.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
-					return st.UpsertCluster(ctx, health.Cluster{ID: cluster, Name: cluster, Project: novaProject, ProfileType: health.NovaServerProfile})
+				m, err := openstack.ParseMembers("--members", members)
+				if err != nil {
+					return err
+				}
+				err = a.withStore(cmd.Context(), func(ctx context.Context, st *store.Store) error {
+					return st.UpsertCluster(ctx, health.Cluster{ID: cluster, Name: cluster, Project: novaProject,
+						ProfileType: health.NovaServerProfile, Members: m.String()})
 				})
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "cluster %s: Nova servers of project %s with metadata cluster_id=%s\n", cluster, novaProject, cluster)
+				fmt.Fprintf(a.out, "cluster %s: %s, of project %s\n", cluster, m.Describe(cluster), novaProject)
 			}
 			return a.withClient(cmd.Context(), func(ctx context.Context, hc *healthclient.Client) error {
 				runID, err := hc.Register(ctx, reg, healthclient.RegisterOptions{Disabled: disabled, TaskQueue: a.cfg.Temporal.TaskQueue})
@@ -207,6 +219,7 @@ cluster_id=<the cluster's ID> (as Senlin tags its servers).`,
 	policyFlag(cmd, &file)
 	cmd.Flags().BoolVar(&disabled, "disabled", false, "register with checks off (only when this starts the workflow)")
 	cmd.Flags().StringVar(&novaProject, "nova-project", "", "the cluster is the Nova servers of this project (ID) whose metadata says cluster_id=<cluster>, kept by ENGINE_DRIVER=openstack; writes its row into DATABASE_URL")
+	cmd.Flags().StringVar(&members, "members", "", "with --nova-project: which servers of the project form the cluster: server-group:<ID> or heat-stack:<name>/<ID> (default: those with metadata cluster_id=<cluster>)")
 	cmd.Flags().AddFlagSet(database)
 	return cmd
 }

@@ -238,6 +238,21 @@ func TestEventsHelpAndOtherCommands(t *testing.T) {
 	if err := execute(a, "validate", "--policy", file); err != nil {
 		t.Errorf("validate with a bad DATABASE_URL: got %v, want success", err)
 	}
+
+	// --members is checked before anything is written or started.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--members", "server-group:5bbcc3c4-1da2-4437-a48a-66f15b1b13f9"}, "--members: needs --nova-project"},
+		{[]string{"--nova-project", "p1", "--members", "server-group:web"}, "--members: server-group:<ID> needs the server group's ID"},
+		{[]string{"--nova-project", "p1", "--members", "tags:web"}, "--members: must be empty"},
+	} {
+		args := append([]string{"register", "--cluster", "c1", "--policy", file}, tc.args...)
+		if err := execute(a, args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", strings.Join(args, " "), err, tc.want)
+		}
+	}
 }
 
 // status --all-nodes lists every node with its last check from Postgres: a

@@ -223,6 +223,11 @@ type Cluster struct {
 	// credentials, so it stays out of JSON (activity results, workflow
 	// histories, status queries).
 	StatusURL string `json:"-"`
+	// Members says which servers form a cluster of Nova servers, for the
+	// openstack driver: empty for the servers whose metadata carries the
+	// cluster's ID (as Senlin tags them), server-group:<ID> or
+	// heat-stack:<name>/<ID> (see openstack.ParseMembers).
+	Members string `json:"members,omitempty"`
 }
 
 // Node is a node record of the engine contract.

@@ -28,6 +28,9 @@ const ComputeMicroversion = "2.53"
 // token renewed as it expires, for a process that runs for months.
 type Cloud struct {
 	Compute *gophercloud.ServiceClient
+	// Orchestration is Heat's API, for clusters whose members are a
+	// stack's servers; nil when the catalog has none.
+	Orchestration *gophercloud.ServiceClient
 	// Name says which credentials it uses, for logs (never a secret).
 	Name string
 }
@@ -102,7 +105,11 @@ func Connect(ctx context.Context, getenv func(string) string) (*Cloud, error) {
 		return nil, fmt.Errorf("%s: no compute endpoint in the catalog: %w", name, err)
 	}
 	compute.Microversion = ComputeMicroversion
-	return &Cloud{Compute: compute, Name: name}, nil
+	cloud := &Cloud{Compute: compute, Name: name}
+	if heat, err := openstack.NewOrchestrationV1(pc, eo); err == nil {
+		cloud.Orchestration = heat
+	}
+	return cloud, nil
 }
 
 func newProvider(ctx context.Context, ao gophercloud.AuthOptions, tlsConfig *tls.Config) (*gophercloud.ProviderClient, error) {

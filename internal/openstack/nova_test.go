@@ -3,10 +3,12 @@ package openstack
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"go.uber.org/zap/zaptest"
 
@@ -113,5 +115,76 @@ func TestRebuildAndRecreateOnNova(t *testing.T) {
 	}
 	if len(ids) != 1 || ids[0] != made.ID {
 		t.Errorf("servers named %s besides the old one: got %v, want only the one made before (%s)", old.Name, ids, made.ID)
+	}
+}
+
+// A cluster chosen by a Nova server group, on the bench's real Nova: the
+// group's servers are its nodes (a server outside the group with the
+// cluster's metadata is not), and after RECREATE the node keeps its ID, its
+// new server is in the group, and the next refresh gives the node the new
+// server's ID.
+func TestServerGroupClusterOnNova(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	compute := *b.Member.Compute
+	compute.Microversion = ComputeMicroversion
+	cloud := &Cloud{Compute: &compute, Name: "bench member"}
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	clusterID := "group-" + suffix
+	g, err := servergroups.Create(ctx, b.Member.Compute, servergroups.CreateOpts{Name: clusterID, Policies: []string{"affinity"}}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = servergroups.Delete(context.Background(), b.Member.Compute, g.ID).ExtractErr() })
+	in := b.BootInGroup(t, b.Member, g.ID, "sg-"+suffix, 3, nil)
+	outside := b.Boot(t, b.Member, "out-"+suffix, 1, func(int) map[string]string { return map[string]string{MetaClusterID: clusterID} })
+	st := &memStore{clusters: []health.Cluster{{ID: clusterID, Project: b.Member.ProjectID, ProfileType: health.NovaServerProfile,
+		Members: "server-group:" + g.ID}}, nodes: map[string]health.Node{}}
+	sync := &Syncer{Cloud: cloud, Store: st, Logger: zaptest.NewLogger(t)}
+	stats, err := sync.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{}
+	for _, s := range in {
+		want = append(want, s.ID+"="+s.ID)
+	}
+	slices.Sort(want)
+	if got := nodeIDs(st, clusterID); !slices.Equal(got, want) {
+		t.Fatalf("nodes: got %v, want the group's servers %v (not %s, outside it)", got, want, outside[0].ID)
+	}
+	t.Logf("a refresh of a server-group cluster: %d API calls", stats.Calls)
+
+	old := in[1]
+	if err := servers.Stop(ctx, b.Member.Compute, old.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitStatus(t, b.Member, old.ID, "SHUTOFF", time.Minute)
+	r := Recoverer{Cloud: cloud, Poll: 200 * time.Millisecond}
+	start := time.Now()
+	if err := r.Recover(ctx, st.clusters[0], health.Action{Params: health.RecoverParams{Operation: health.OpRecreate}}, st.nodes[old.ID]); err != nil {
+		t.Fatalf("RECREATE: %v", err)
+	}
+	t.Logf("RECREATE in a server group: ACTIVE after %s", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := servers.Get(ctx, b.Member.Compute, old.ID).Extract(); gophercloud.ResponseCodeIs(err, 404) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old server %s still there after a minute", old.ID)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if _, err := sync.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := st.nodes[old.ID]
+	if n.PhysicalID == "" || n.PhysicalID == old.ID || n.PhysicalStatus != "ACTIVE" || len(st.nodes) != 3 {
+		t.Fatalf("node %s after RECREATE: got %+v (%d nodes), want it on a new ACTIVE server, still 3 nodes", old.ID, n, len(st.nodes))
+	}
+	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, n.PhysicalID).ExtractErr() })
+	if groups := serverGroups(ctx, b.Member.Compute, n.PhysicalID); !slices.Equal(groups, []string{g.ID}) {
+		t.Errorf("the new server's groups: got %v, want [%s]", groups, g.ID)
 	}
 }

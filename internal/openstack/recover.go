@@ -106,7 +106,14 @@ func (r Recoverer) Recover(ctx context.Context, cl health.Cluster, a health.Acti
 		}
 		return r.waitActive(ctx, s.ID, "rebuild")
 	case health.OpRecreate:
-		return r.recreate(ctx, s, a.Params)
+		m, err := ParseMembers("members", cl.Members)
+		if err != nil {
+			return err
+		}
+		if m.Kind == ByHeatStack {
+			return fmt.Errorf("RECREATE: server %s is a resource of Heat stack %s, which would go on naming the deleted server; REBOOT or REBUILD it, or let Heat replace it (mark it unhealthy and update the stack)", s.ID, m.StackName)
+		}
+		return r.recreate(ctx, s, n, m, a.Params)
 	default:
 		return fmt.Errorf("operation %s: the openstack driver does REBOOT, REBUILD and RECREATE so far", op)
 	}
@@ -194,12 +201,13 @@ func (r Recoverer) evacuate(ctx context.Context, s *servers.Server, svc computes
 const MetaReplaces = "healthd_replaces"
 
 // recreate makes a new server like the old one (name, flavor, image, key,
-// metadata, and no network when it had none, else operation_params.networks)
-// and, once it is ACTIVE, deletes the old one: the node's cluster_node_id
-// metadata moves with it, so the next refresh gives the node its new
+// metadata, server group, and no network when it had none, else
+// operation_params.networks) and, once it is ACTIVE, deletes the old one:
+// the node's cluster_node_id metadata moves with it (set to the node's ID
+// when the old server had none), so the next refresh gives the node its new
 // physical_id. The new server comes first, so that a crash between the two
 // never leaves the node with no server and nothing to make one from.
-func (r Recoverer) recreate(ctx context.Context, old *servers.Server, p health.RecoverParams) error {
+func (r Recoverer) recreate(ctx context.Context, old *servers.Server, n health.Node, m Members, p health.RecoverParams) error {
 	c := r.Cloud.Compute
 	made, err := r.replacement(ctx, old)
 	if err != nil {
@@ -235,18 +243,28 @@ func (r Recoverer) recreate(ctx context.Context, old *servers.Server, p health.R
 			}
 			networks = nets
 		}
-		meta := map[string]string{MetaReplaces: old.ID}
+		meta := map[string]string{MetaReplaces: old.ID, MetaNodeID: n.ID}
 		for k, v := range old.Metadata {
 			if k != MetaReplaces {
 				meta[k] = v
 			}
+		}
+		// The new server joins the old one's server group (the cluster's,
+		// when it is chosen by one and Nova is too old to say).
+		var hints servers.SchedulerHintOptsBuilder
+		groups := serverGroups(ctx, c, old.ID)
+		if len(groups) == 0 && m.Kind == ByServerGroup {
+			groups = []string{m.Group}
+		}
+		if len(groups) > 0 {
+			hints = servers.SchedulerHintOpts{Group: groups[0]}
 		}
 		var opts servers.CreateOptsBuilder = servers.CreateOpts{Name: old.Name, ImageRef: image, FlavorRef: flavor,
 			Networks: networks, Metadata: meta}
 		if old.KeyName != "" {
 			opts = keypairs.CreateOptsExt{CreateOptsBuilder: opts, KeyName: old.KeyName}
 		}
-		created, err := servers.Create(ctx, c, opts, nil).Extract()
+		created, err := servers.Create(ctx, c, opts, hints).Extract()
 		if err != nil {
 			return fmt.Errorf("create a server to replace %s: %w", old.ID, describe(err))
 		}

@@ -201,10 +201,14 @@ func TestRecoverStaysInTheCluster(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cl   health.Cluster
+		op   health.Operation
 		err  string
 	}{
-		{"a cluster of Heat stacks", health.Cluster{ID: "c2", Project: "p1", ProfileType: "os.heat.stack-1.0"}, "is not one of Nova servers"},
-		{"a server of another project", health.Cluster{ID: "c3", Project: "p2", ProfileType: health.NovaServerProfile}, `is not of the cluster's project "p2"`},
+		{"a cluster of Heat stacks", health.Cluster{ID: "c2", Project: "p1", ProfileType: "os.heat.stack-1.0"}, health.OpReboot, "is not one of Nova servers"},
+		{"a server of another project", health.Cluster{ID: "c3", Project: "p2", ProfileType: health.NovaServerProfile}, health.OpReboot, `is not of the cluster's project "p2"`},
+		// Heat would go on naming a server the driver deleted.
+		{"RECREATE of a Heat stack's server", health.Cluster{ID: "c4", Project: "p1", ProfileType: health.NovaServerProfile,
+			Members: "heat-stack:web/629a32d0-ac4f-4f63-b58d-f0d047b1ba4c"}, health.OpRecreate, "is a resource of Heat stack web"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := th.SetupHTTP()
@@ -214,7 +218,7 @@ func TestRecoverStaysInTheCluster(t *testing.T) {
 			compute := fakeclient.ServiceClient(fake)
 			compute.Endpoint = fake.Endpoint() + "v2.1/"
 			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Second}
-			err := r.Recover(context.Background(), tc.cl, health.Action{Params: health.RecoverParams{Operation: health.OpReboot}},
+			err := r.Recover(context.Background(), tc.cl, health.Action{Params: health.RecoverParams{Operation: tc.op}},
 				health.Node{ID: "n1", PhysicalID: "s1"})
 			nova.check(t, err, tc.err, "")
 		})

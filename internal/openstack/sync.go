@@ -110,6 +110,7 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 		return st, nil
 	}
 	byCluster := map[string][]servers.Server{}
+	byID := map[string]servers.Server{}
 	more := false // the last page had a next link: one more (empty) page was read
 	err = servers.List(s.Cloud.Compute, servers.ListOpts{AllTenants: s.AllProjects}).EachPage(ctx,
 		func(_ context.Context, page pagination.Page) (bool, error) {
@@ -124,6 +125,7 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 			}
 			st.Servers += len(list)
 			for _, srv := range list {
+				byID[srv.ID] = srv
 				if id := srv.Metadata[MetaClusterID]; id != "" {
 					byCluster[id] = append(byCluster[id], srv)
 				}
@@ -140,11 +142,41 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 	st.Calls += calls
 	var errs []error
 	for _, cl := range clusters {
-		if err := s.syncCluster(ctx, cl, byCluster[cl.ID], hosts, &st); err != nil {
+		members, err := s.members(ctx, cl, byCluster, byID, &st)
+		if err != nil {
+			// The nodes stay as they are and their status ages: a failed
+			// read must not look like a cluster that lost its servers.
+			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.ID, err))
+			continue
+		}
+		if err := s.syncCluster(ctx, cl, members, hosts, &st); err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.ID, err))
 		}
 	}
 	return st, errors.Join(errs...)
+}
+
+// members returns the servers of the list that form the cluster, as its
+// Members selector says: those whose metadata carries its ID, or those a
+// server group or a Heat stack names (one more API call each).
+func (s *Syncer) members(ctx context.Context, cl health.Cluster, byCluster map[string][]servers.Server,
+	byID map[string]servers.Server, st *SyncStats) ([]servers.Server, error) {
+	m, err := ParseMembers("members", cl.Members)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.Kind == ByMetadata:
+		return byCluster[cl.ID], nil
+	case cl.Project == "":
+		return nil, nil // no member at all: see syncCluster
+	}
+	st.Calls++
+	ids, err := s.serverIDs(ctx, m, cl.Project)
+	if err != nil {
+		return nil, err
+	}
+	return pick(byID, ids), nil
 }
 
 // hypervisor is a compute host's state and status.

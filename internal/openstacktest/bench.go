@@ -179,7 +179,22 @@ func (b *Bench) Boot(t testing.TB, c *Client, prefix string, n int, metadata fun
 // may ask for; "" lets the scheduler choose.
 func (b *Bench) BootOn(t testing.TB, c *Client, host, prefix string, n int, metadata func(i int) map[string]string) []servers.Server {
 	t.Helper()
+	return b.boot(t, c, host, "", prefix, n, metadata)
+}
+
+// BootInGroup is Boot into a server group.
+func (b *Bench) BootInGroup(t testing.TB, c *Client, group, prefix string, n int, metadata func(i int) map[string]string) []servers.Server {
+	t.Helper()
+	return b.boot(t, c, "", group, prefix, n, metadata)
+}
+
+func (b *Bench) boot(t testing.TB, c *Client, host, group, prefix string, n int, metadata func(i int) map[string]string) []servers.Server {
+	t.Helper()
 	ctx := context.Background()
+	var hints servers.SchedulerHintOptsBuilder
+	if group != "" {
+		hints = servers.SchedulerHintOpts{Group: group}
+	}
 	var ids []string
 	for i := 1; i <= n; i++ {
 		opts := servers.CreateOpts{Name: fmt.Sprintf("%s-%d", prefix, i), ImageRef: b.ImageID, FlavorRef: b.FlavorID, Networks: "none"}
@@ -189,7 +204,7 @@ func (b *Bench) BootOn(t testing.TB, c *Client, host, prefix string, n int, meta
 		if metadata != nil {
 			opts.Metadata = metadata(i)
 		}
-		s, err := servers.Create(ctx, c.Compute, opts, nil).Extract()
+		s, err := servers.Create(ctx, c.Compute, opts, hints).Extract()
 		if err != nil {
 			t.Fatalf("boot %s: %v", opts.Name, err)
 		}

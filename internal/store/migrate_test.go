@@ -12,7 +12,7 @@ import (
 )
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 5
+const latestVersion = 6
 
 // schemaObjects are the relations and functions the first migration creates.
 var schemaObjects = []string{"clusters", "nodes", "actions", "health_events"}

@@ -17,11 +17,11 @@ import (
 const codeForeignKeyViolation = "23503"
 
 const clusterColumns = `id, name, project, "user", profile_type, COALESCE(recover_webhook, ''),
-	COALESCE(status_url, '')`
+	COALESCE(status_url, ''), members`
 
 func scanCluster(row pgx.Row) (health.Cluster, error) {
 	var c health.Cluster
-	err := row.Scan(&c.ID, &c.Name, &c.Project, &c.User, &c.ProfileType, &c.RecoverWebhook, &c.StatusURL)
+	err := row.Scan(&c.ID, &c.Name, &c.Project, &c.User, &c.ProfileType, &c.RecoverWebhook, &c.StatusURL, &c.Members)
 	return c, err
 }
 
@@ -45,8 +45,8 @@ func (s *Store) UpsertCluster(ctx context.Context, c health.Cluster) error {
 		return errors.New("store: upsert cluster: empty cluster id")
 	}
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO clusters (id, name, project, "user", profile_type, recover_webhook, status_url)
-		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))
+		INSERT INTO clusters (id, name, project, "user", profile_type, recover_webhook, status_url, members)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8)
 		ON CONFLICT (id) DO UPDATE SET
 			name = EXCLUDED.name,
 			project = EXCLUDED.project,
@@ -54,8 +54,9 @@ func (s *Store) UpsertCluster(ctx context.Context, c health.Cluster) error {
 			profile_type = EXCLUDED.profile_type,
 			recover_webhook = EXCLUDED.recover_webhook,
 			status_url = EXCLUDED.status_url,
+			members = EXCLUDED.members,
 			updated_at = now()`,
-		c.ID, c.Name, c.Project, c.User, c.ProfileType, c.RecoverWebhook, c.StatusURL)
+		c.ID, c.Name, c.Project, c.User, c.ProfileType, c.RecoverWebhook, c.StatusURL, c.Members)
 	if err != nil {
 		return fmt.Errorf("store: upsert cluster %q: %w", c.ID, err)
 	}

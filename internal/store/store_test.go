@@ -127,7 +127,8 @@ func TestUpsertCluster(t *testing.T) {
 	s := storetest.New(t)
 	ctx := testContext(t)
 	want := health.Cluster{ID: "c1", Name: "web", Project: "p1", User: "u1", ProfileType: "os.nova.server-1.0",
-		RecoverWebhook: "http://127.0.0.1:9/recover", StatusURL: "http://127.0.0.1:9/status"}
+		RecoverWebhook: "http://127.0.0.1:9/recover", StatusURL: "http://127.0.0.1:9/status",
+		Members: "server-group:5bbcc3c4-1da2-4437-a48a-66f15b1b13f9"}
 	if err := s.UpsertCluster(ctx, want); err != nil {
 		t.Fatalf("UpsertCluster: %v", err)
 	}
@@ -139,7 +140,7 @@ func TestUpsertCluster(t *testing.T) {
 		t.Errorf("GetCluster after insert: got %+v, want %+v", got, want)
 	}
 
-	want.Name, want.RecoverWebhook, want.StatusURL = "web-renamed", "", ""
+	want.Name, want.RecoverWebhook, want.StatusURL, want.Members = "web-renamed", "", "", ""
 	if err := s.UpsertCluster(ctx, want); err != nil {
 		t.Fatalf("UpsertCluster again: %v", err)
 	}
