@@ -148,7 +148,9 @@ write() {
 	chmod 640 "$1"
 }
 
-# authtoken USER: the [keystone_authtoken] section of a service.
+# authtoken USER TYPE: the [keystone_authtoken] section of a service of the
+# catalog's TYPE, which keystonemiddleware needs to enforce the access rules
+# of an application credential (without it, it refuses their tokens).
 authtoken() {
 	cat <<EOF
 [keystone_authtoken]
@@ -161,6 +163,7 @@ project_name = service
 username = $1
 password = $SERVICE_PASSWORD
 service_token_roles_required = true
+service_type = $2
 EOF
 }
 
@@ -290,7 +293,7 @@ log_dir = /var/log/placement
 auth_strategy = keystone
 [placement_database]
 connection = mysql+pymysql://placement:$DB_PASSWORD@$HOST/placement
-$(authtoken placement)
+$(authtoken placement placement)
 EOF
 	mkdir -p /var/log/placement
 	chown -R placement:placement /var/log/placement
@@ -324,7 +327,7 @@ filesystem_store_datadir = /var/lib/glance/tasks
 flavor = keystone
 [oslo_concurrency]
 lock_path = /var/lib/glance/lock
-$(authtoken glance)
+$(authtoken glance image)
 EOF
 	has_tables glance || setpriv --reuid glance --regid glance --init-groups -- glance-manage db_sync >>"$LOG/glance-manage.log" 2>&1
 	start glance glance glance-api --config-file /etc/glance/glance-api.conf
@@ -405,7 +408,7 @@ workers = 1
 [scheduler]
 workers = 1
 discover_hosts_in_cells_interval = 30
-$(authtoken nova)
+$(authtoken nova compute)
 EOF
 	# The computes get no database: they reach it through the conductor.
 	local h

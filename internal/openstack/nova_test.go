@@ -2,14 +2,21 @@ package openstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/clusterhealth/healthd/internal/health"
@@ -186,5 +193,78 @@ func TestServerGroupClusterOnNova(t *testing.T) {
 	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.Member.Compute, n.PhysicalID).ExtractErr() })
 	if groups := serverGroups(ctx, b.Member.Compute, n.PhysicalID); !slices.Equal(groups, []string{g.ID}) {
 		t.Errorf("the new server's groups: got %v, want [%s]", groups, g.ID)
+	}
+}
+
+// The least privilege the README gives, for real: a project member's
+// application credential restricted to the access rules of
+// access-rules.json (read through clouds.yaml, as an operator would give
+// it) keeps a cluster's nodes and reboots a stopped server; a call the rules
+// do not name is refused by Nova's keystonemiddleware.
+func TestApplicationCredentialWithAccessRules(t *testing.T) {
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile("access-rules.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []applicationcredentials.AccessRule
+	if err := json.Unmarshal(raw, &rules); err != nil {
+		t.Fatalf("access-rules.json: %v", err)
+	}
+	identity, err := openstack.NewIdentityV3(b.Member.Provider, gophercloud.EndpointOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := tokens.Get(ctx, identity, b.Member.Provider.Token()).ExtractUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	cred, err := applicationcredentials.Create(ctx, identity, user.ID, applicationcredentials.CreateOpts{
+		Name: "healthd-" + suffix, Description: "the openstack driver, least privilege", AccessRules: rules}).Extract()
+	if err != nil {
+		t.Fatalf("create the application credential: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = applicationcredentials.Delete(context.Background(), identity, user.ID, cred.ID).ExtractErr()
+	})
+	ao, _, _, err := clouds.Parse(clouds.WithCloudName(openstacktest.MemberCloud), clouds.WithLocations(b.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "clouds.yaml")
+	yaml := fmt.Sprintf("clouds:\n  healthd:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: %s\n"+
+		"      application_credential_id: %s\n      application_credential_secret: %s\n", ao.IdentityEndpoint, cred.ID, cred.Secret)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OS_CLOUD": "healthd", "OS_CLIENT_CONFIG_FILE": cfg}
+	cloud, err := Connect(ctx, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("Connect with the application credential: %v", err)
+	}
+
+	clusterID := "appcred-" + suffix
+	srvs := b.Boot(t, b.Member, "ac-"+suffix, 2, func(int) map[string]string { return map[string]string{MetaClusterID: clusterID} })
+	st := &memStore{clusters: []health.Cluster{{ID: clusterID, Project: b.Member.ProjectID, ProfileType: health.NovaServerProfile}},
+		nodes: map[string]health.Node{}}
+	sync := &Syncer{Cloud: cloud, Store: st, Logger: zaptest.NewLogger(t)}
+	if stats, err := sync.Sync(ctx); err != nil || stats.Added != 2 {
+		t.Fatalf("Sync with the application credential: got %+v, %v; want 2 nodes added", stats, err)
+	}
+	if err := servers.Stop(ctx, b.Member.Compute, srvs[0].ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitStatus(t, b.Member, srvs[0].ID, "SHUTOFF", time.Minute)
+	r := Recoverer{Cloud: cloud, Poll: 200 * time.Millisecond}
+	if err := r.Recover(ctx, st.clusters[0], health.Action{Params: health.RecoverParams{Operation: health.OpReboot}}, st.nodes[srvs[0].ID]); err != nil {
+		t.Fatalf("REBOOT with the application credential: %v", err)
+	}
+
+	// Outside the rules: the flavors, which the driver never reads.
+	_, err = cloud.Compute.Get(ctx, cloud.Compute.ServiceURL("flavors", "detail"), nil, nil)
+	if !gophercloud.ResponseCodeIs(err, 401) && !gophercloud.ResponseCodeIs(err, 403) {
+		t.Errorf("GET /flavors/detail with the application credential: got %v, want it refused (401 or 403)", err)
 	}
 }
