@@ -510,6 +510,38 @@ func (a *Activities) RecordHealthEvents(ctx context.Context, events []health.Hea
 	return nil
 }
 
+// MaxMemberQuery bounds the node IDs of one MemberNodes call.
+const MaxMemberQuery = 4096
+
+// MemberNodesInput asks which of the node IDs are nodes of the cluster.
+type MemberNodesInput struct {
+	ClusterID string   `json:"cluster_id"`
+	NodeIDs   []string `json:"node_ids"`
+}
+
+// MemberNodesResult is the result of MemberNodes.
+type MemberNodesResult struct {
+	// Members are those of the IDs asked about that are nodes of the
+	// cluster.
+	Members []string `json:"members,omitempty"`
+}
+
+// MemberNodes says which of the node IDs that recover requests (or the
+// workflow's memory) name are nodes of the cluster in the engine contract:
+// a request for any other is dropped before the decision core counts it
+// (the workflow runs it as a local activity, one statement).
+func (a *Activities) MemberNodes(ctx context.Context, in MemberNodesInput) (MemberNodesResult, error) {
+	if in.ClusterID == "" || len(in.NodeIDs) > MaxMemberQuery {
+		return MemberNodesResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("cluster_id empty or more than %d node IDs", MaxMemberQuery), ErrTypeBadInput, nil)
+	}
+	members, err := a.Store.MemberNodes(ctx, in.ClusterID, in.NodeIDs)
+	if err != nil {
+		return MemberNodesResult{}, fmt.Errorf("member nodes: %w", err)
+	}
+	return MemberNodesResult{Members: members}, nil
+}
+
 // DescribeCluster returns the cluster record; a missing cluster is an empty
 // result with Missing set, not an error.
 func (a *Activities) DescribeCluster(ctx context.Context, clusterID string) (DescribeClusterResult, error) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
@@ -49,7 +50,7 @@ func setup(t *testing.T, status map[string]int, nodes ...health.Node) (*testsuit
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	env.RegisterActivity(&activities.Activities{Store: st, Prober: probe.New(0), SweepConcurrency: 4, PollInterval: 50 * time.Millisecond})
+	env.RegisterActivity(&activities.Activities{Store: st, Prober: probe.New(probe.Options{Policy: netguard.Loopback}), SweepConcurrency: 4, PollInterval: 50 * time.Millisecond})
 	return env, st, &hits, srv.URL
 }
 
@@ -202,7 +203,7 @@ func TestCheckClusterRefusesOversizedResult(t *testing.T) {
 	run := func(limit int) error {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestActivityEnvironment()
-		env.RegisterActivity(&activities.Activities{Store: st, Prober: probe.New(0), SweepConcurrency: 4, MaxResultBytes: limit})
+		env.RegisterActivity(&activities.Activities{Store: st, Prober: probe.New(probe.Options{Policy: netguard.Loopback}), SweepConcurrency: 4, MaxResultBytes: limit})
 		var a *activities.Activities
 		_, err := env.ExecuteActivity(a.CheckCluster, in)
 		return err

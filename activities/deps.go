@@ -16,6 +16,8 @@ type Store interface {
 	GetCluster(ctx context.Context, id string) (health.Cluster, error)
 	// ListNodes returns every node of the cluster, whatever its status.
 	ListNodes(ctx context.Context, clusterID string) ([]health.Node, error)
+	// MemberNodes returns those of ids that are nodes of the cluster.
+	MemberNodes(ctx context.Context, clusterID string, ids []string) ([]string, error)
 	// CreateRecoverAction inserts a READY NODE_RECOVER action unless one with the
 	// same idempotency key exists, or the node already has an active (READY or
 	// RUNNING) recovery; it returns that action, or the new one, and whether it

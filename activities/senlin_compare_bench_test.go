@@ -29,6 +29,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/healthworker"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
 )
 
@@ -402,7 +403,7 @@ func BenchmarkSenlinVersusSweep(b *testing.B) {
 
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	acts := &activities.Activities{Store: eng, Prober: probe.New(0), Clock: eng,
+	acts := &activities.Activities{Store: eng, Prober: probe.New(probe.Options{Policy: netguard.Loopback}), Clock: eng,
 		SweepConcurrency: healthworker.DefaultConfig().SweepConcurrency}
 	h := &healthdRound{env: suite.NewTestActivityEnvironment(), acts: acts, reg: reg,
 		in: activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: reg.DetectionModes, Conditional: reg.RecoveryConditional,

@@ -20,6 +20,7 @@ import (
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
 )
 
@@ -76,7 +77,7 @@ func newSweepBench(b *testing.B) *sweepBench {
 	// results.
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	s.env = suite.NewTestActivityEnvironment()
-	s.env.RegisterActivity(&activities.Activities{Store: eng, Prober: probe.New(0), Clock: eng,
+	s.env.RegisterActivity(&activities.Activities{Store: eng, Prober: probe.New(probe.Options{Policy: netguard.Loopback}), Clock: eng,
 		SweepConcurrency: sweepBenchConcurrency})
 	s.in = activities.CheckClusterInput{ClusterID: "c1", Modes: []health.DetectionMode{mode},
 		Conditional: health.AnyFailed, Exceptions: true, Grace: time.Minute}

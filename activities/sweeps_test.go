@@ -15,6 +15,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
 )
@@ -46,7 +47,7 @@ func TestSweepsTakeTurns(t *testing.T) {
 			}
 		}
 	}
-	acts := &activities.Activities{Store: st, Prober: probe.New(0), SweepConcurrency: 2, Sweeps: semaphore.NewWeighted(1)}
+	acts := &activities.Activities{Store: st, Prober: probe.New(probe.Options{Policy: netguard.Loopback}), SweepConcurrency: 2, Sweeps: semaphore.NewWeighted(1)}
 	var wg sync.WaitGroup
 	for _, c := range []string{"a", "b"} {
 		var s testsuite.WorkflowTestSuite

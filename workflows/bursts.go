@@ -52,9 +52,18 @@ func (w *clusterHealth) closeBurst(ctx workflow.Context, full bool) {
 	w.st.Counters.Bursts++
 	t := triage.Burst{Events: make([]triage.BurstEvent, 0, len(b.Events))}
 	first := map[string]*BurstEvent{} // each node's first failure signal
+	var ids []string
+	for _, e := range b.Events {
+		if !e.Back && !e.Duplicate {
+			ids = append(ids, e.Signal.NodeID)
+		}
+	}
+	outside := w.nonMembers(ctx, ids)
 	for i := range b.Events {
 		e := &b.Events[i]
-		t.Events = append(t.Events, triage.BurstEvent{Back: e.Back, Request: requestOf(e.Signal, e.Duplicate)})
+		req := requestOf(e.Signal, e.Duplicate)
+		req.NotMember = !e.Back && outside[e.Signal.NodeID]
+		t.Events = append(t.Events, triage.BurstEvent{Back: e.Back, Request: req})
 		if _, ok := first[e.Signal.NodeID]; !ok && !e.Back {
 			first[e.Signal.NodeID] = e
 		}

@@ -52,7 +52,7 @@ func (w *clusterHealth) decide(ctx workflow.Context, t triage.Trigger) (triage.R
 			continue // the caller counts ignored requests
 		}
 		last := w.st.Decisions[d.NodeID]
-		if d.Action == triage.Change && (d.Reason == triage.ReasonHealthyAgain || d.Reason == triage.ReasonTakenAsBack) {
+		if d.Action == triage.Change && (d.Reason == triage.ReasonHealthyAgain || d.Reason == triage.ReasonTakenAsBack || d.Reason == triage.ReasonLeft) {
 			delete(w.st.Decisions, d.NodeID)
 		} else {
 			dec := d
@@ -160,7 +160,9 @@ func (w *clusterHealth) startApprovalTimer(ctx workflow.Context, nodeID string) 
 	tctx, cancel := workflow.WithCancel(ctx)
 	w.approvalTimers[nodeID] = cancel
 	d := max(m.Approval.Until.Sub(workflow.Now(ctx)), 0)
-	w.pending++
+	if !w.approvalsCarried {
+		w.pending++
+	}
 	workflow.Go(tctx, func(gctx workflow.Context) {
 		err := workflow.NewTimerWithOptions(gctx, d, workflow.TimerOptions{Summary: "approval of " + nodeID}).Get(gctx, nil)
 		w.approvalDue.Send(ctx, approvalTimeout{nodeID: nodeID, fired: err == nil})
@@ -173,7 +175,9 @@ type approvalTimeout struct {
 }
 
 func (w *clusterHealth) onApprovalTimeout(ctx workflow.Context, t approvalTimeout) {
-	w.pending--
+	if !w.approvalsCarried {
+		w.pending--
+	}
 	if !t.fired {
 		return // answered in time
 	}

@@ -92,7 +92,11 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		w.collect(ctx, BurstEvent{Signal: s, Duplicate: dup})
 		return
 	}
-	r, events := w.decide(ctx, requestOf(s, dup))
+	req := requestOf(s, dup)
+	if !dup {
+		req.NotMember = w.nonMembers(ctx, []string{s.NodeID})[s.NodeID]
+	}
+	r, events := w.decide(ctx, req)
 	if len(r.Decisions) == 1 {
 		switch d := r.Decisions[0]; {
 		case d.Action == triage.Ignore:

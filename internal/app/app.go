@@ -7,7 +7,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -147,7 +146,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			w.RegisterActivity(&activities.Activities{
 				Store:            m.Store,
 				Watcher:          watcher,
-				Prober:           probe.NewLimited(0, m.Config.Health.ProbeConcurrency),
+				Prober:           probe.New(probe.Options{InFlight: m.Config.Health.ProbeConcurrency, Policy: m.Config.Network.Policy()}),
 				Sweeps:           semaphore.NewWeighted(int64(m.Config.Health.Sweeps())),
 				SweepConcurrency: m.Config.Health.SweepConcurrency,
 			})
@@ -160,7 +159,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			host, _ := os.Hostname()
 			ex := &engine.Executor{
 				Store: m.Store, Watcher: watcher, Logger: m.Logger.Named("engine"), Observer: m.Metrics,
-				HTTP:    &http.Client{Timeout: m.Config.Engine.WebhookTimeout},
+				HTTP:    m.Config.Network.Policy().Client(m.Config.Engine.WebhookTimeout),
 				Workers: m.Config.Engine.Workers, ID: fmt.Sprintf("%s/%d", host, os.Getpid()),
 				Lease: m.Config.Engine.Lease, WebhookSecret: m.Config.Engine.WebhookSecret,
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/healthworker"
 	"github.com/clusterhealth/healthd/internal/logging"
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/temporalclient"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	// Log and Metrics are read by every process.
 	Log     logging.Config
 	Metrics metrics.Config
+	// Network is the address policy of the health worker's probes and the
+	// engine's status reads and webhooks.
+	Network netguard.Config
 	// Health is the health worker's section.
 	Health healthworker.Config
 	// Engine is the reference engine's section.
@@ -63,7 +67,7 @@ func (c *Config) Sections(roles ...string) []config.Section {
 		s = append(s, &c.Temporal)
 	}
 	if health || eng {
-		s = append(s, &c.Database)
+		s = append(s, &c.Database, &c.Network)
 	}
 	s = append(s, &c.Log, &c.Metrics)
 	if health {

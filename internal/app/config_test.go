@@ -13,6 +13,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/healthworker"
 	"github.com/clusterhealth/healthd/internal/logging"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/temporalclient"
 )
 
@@ -47,6 +48,8 @@ func TestConfigDefaults(t *testing.T) {
 		"CHECK_INTERVAL_MAX":           "3600",
 		"SWEEP_CONCURRENCY":            "32",
 		"PROBE_CONCURRENCY":            "256",
+		"PROBE_ALLOW_CIDRS":            "",
+		"PROBE_DENY_CIDRS":             "",
 		"WORKER_ACTIVITY_POLLERS":      "8",
 		"WORKER_WORKFLOW_POLLERS":      "2",
 		"ENGINE_WORKERS":               "4",
@@ -78,6 +81,7 @@ func TestConfigDefaults(t *testing.T) {
 		"TEMPORAL_TLS_CLIENT_CERT_PATH":          "",
 		"TEMPORAL_TLS_CLIENT_KEY_PATH":           "",
 		"TEMPORAL_API_KEY":                       "",
+		"TEMPORAL_API_KEY_PLAINTEXT":             "false",
 		"TEMPORAL_CONFIG_FILE":                   "",
 		"TEMPORAL_PROFILE":                       "",
 	}
@@ -104,6 +108,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			"LOG_FORMAT": "console", "LOG_LEVEL": "debug", "METRICS_ADDR": ":9000",
 			"HEALTH_CHECK_INTERVAL_MIN": "30", "CHECK_INTERVAL_MAX": "7200", "SWEEP_CONCURRENCY": "1024",
 			"PROBE_CONCURRENCY": "2048", "WORKER_ACTIVITY_POLLERS": "16", "WORKER_WORKFLOW_POLLERS": "4",
+			"PROBE_ALLOW_CIDRS": "127.0.0.1,10.0.0.0/8", "PROBE_DENY_CIDRS": "10.9.0.0/16",
 			"ENGINE_WORKERS": "16", "ENGINE_WEBHOOK_TIMEOUT": "45s", "ENGINE_LEASE": "5m", "ENGINE_WEBHOOK_SECRET": "whsec",
 			"ENGINE_DRIVER": "openstack", "OPENSTACK_REFRESH": "1m", "OPENSTACK_ALL_PROJECTS": "true",
 			"NOVA_CONTROL_EXCHANGE": "nova2", "HEAT_CONTROL_EXCHANGE": "heat2",
@@ -118,6 +123,7 @@ func TestConfigLoadOverrides(t *testing.T) {
 			c.Log, c.Metrics.Addr = logging.Config{Format: "console", Level: "debug"}, ":9000"
 			c.Health = healthworker.Config{Limits: healthworker.Limits{IntervalMin: 30, IntervalMax: 7200},
 				SweepConcurrency: 1024, ProbeConcurrency: 2048, ActivityPollers: 16, WorkflowPollers: 4}
+			c.Network = netguard.Config{Allow: "127.0.0.1,10.0.0.0/8", Deny: "10.9.0.0/16"}
 			c.Engine = engine.Config{Workers: 16, WebhookTimeout: 45 * time.Second, Lease: 5 * time.Minute, WebhookSecret: "whsec",
 				Driver: engine.DriverOpenStack, OpenStackRefresh: time.Minute, OpenStackAllProjects: true}
 			b := &c.Bridge
@@ -163,6 +169,8 @@ func TestConfigLoadReportsEveryInvalidValue(t *testing.T) {
 		"CHECK_INTERVAL_MAX":          "-1",
 		"SWEEP_CONCURRENCY":           "1025",
 		"PROBE_CONCURRENCY":           "0",
+		"PROBE_ALLOW_CIDRS":           "10.0.0.0/33",
+		"PROBE_DENY_CIDRS":            "metadata.internal",
 		"ENGINE_WORKERS":              "0",
 		"ENGINE_WEBHOOK_TIMEOUT":      "30",
 		"BRIDGE_PREFETCH":             "65536",
@@ -196,6 +204,8 @@ func TestConfigLoadReportsEveryInvalidValue(t *testing.T) {
 		"CHECK_INTERVAL_MAX":          `CHECK_INTERVAL_MAX: must be a positive integer, got "-1"`,
 		"SWEEP_CONCURRENCY":           `SWEEP_CONCURRENCY: must be an integer from 1 to 1024, got "1025"`,
 		"PROBE_CONCURRENCY":           `PROBE_CONCURRENCY: must be an integer from 1 to 65536, got "0"`,
+		"PROBE_ALLOW_CIDRS":           `PROBE_ALLOW_CIDRS: must be comma-separated CIDRs (10.0.0.0/8) or addresses, got "10.0.0.0/33"`,
+		"PROBE_DENY_CIDRS":            `PROBE_DENY_CIDRS: must be comma-separated CIDRs (10.0.0.0/8) or addresses, got "metadata.internal"`,
 		"ENGINE_WORKERS":              `ENGINE_WORKERS: must be a positive integer, got "0"`,
 		"ENGINE_WEBHOOK_TIMEOUT":      `ENGINE_WEBHOOK_TIMEOUT: must be a positive Go duration such as 30s or 1m30s, got "30"`,
 		"BRIDGE_PREFETCH":             `BRIDGE_PREFETCH: must be an integer from 1 to 65535, got "65536"`,

@@ -133,6 +133,10 @@ func webhookServer(t testing.TB, on func(w http.ResponseWriter, r *http.Request,
 // waitTick is how often a wait on the running services checks its condition.
 const waitTick = 100 * time.Millisecond
 
+// testAllow is PROBE_ALLOW_CIDRS in the tests: their nodes, status URLs and
+// webhooks listen on loopback.
+const testAllow = "127.0.0.0/8"
+
 // testConfig is the configuration of an app under test: the Temporal server
 // at address, a fresh migrated database of the test's own and no metrics
 // listener.
@@ -143,6 +147,7 @@ func testConfig(t testing.TB, address string) app.Config {
 	cfg.Database.URL = storetest.DSN(t)
 	cfg.Metrics.Addr = ""
 	cfg.Health.IntervalMin = 1 // the tests' clusters poll every few seconds
+	cfg.Network.Allow = testAllow
 	return cfg
 }
 

@@ -81,10 +81,11 @@ func TestNoSecretsLeak(t *testing.T) {
 	cfg.Database.URL = dsn
 	cfg.Metrics.Addr = ""
 	cfg.Health.IntervalMin = 1
+	cfg.Network.Allow = testAllow
 	cfg.Engine.WebhookSecret = secrets["webhook signing secret"]
 	// Every call to Temporal carries the API key (the dev server ignores it;
 	// it has no TLS, so TLS is turned off explicitly).
-	cfg.Temporal.APIKey, cfg.Temporal.TLS = secrets["Temporal API key"], "false"
+	cfg.Temporal.APIKey, cfg.Temporal.TLS, cfg.Temporal.APIKeyPlaintext = secrets["Temporal API key"], "false", true
 	cfg.Bridge.URL = amqpSecretURL
 	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
 	cfg.Bridge.NovaExchange = "nova.secrets." + suffix

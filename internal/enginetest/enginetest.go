@@ -288,6 +288,23 @@ func (e *Engine) ListNodes(_ context.Context, clusterID string) ([]health.Node, 
 	return slices.Clone(cl.nodes), nil
 }
 
+// MemberNodes returns those of ids that are nodes of the cluster.
+func (e *Engine) MemberNodes(_ context.Context, clusterID string, ids []string) ([]string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cl, ok := e.clusterLocked(clusterID)
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, n := range cl.nodes {
+		if slices.Contains(ids, n.ID) {
+			out = append(out, n.ID)
+		}
+	}
+	return out, nil
+}
+
 // CreateRecoverAction returns the action of that idempotency key, or creates
 // a NODE_RECOVER action that finishes at once as SetAutoFinish says. Unlike
 // the store, it does not join an active recovery of the node under another key.

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -43,6 +45,17 @@ const (
 	maxSeconds = math.MaxInt32
 
 	fencingCompute = "COMPUTE"
+)
+
+// Bounds of what a policy's author writes: it is copied into the
+// workflow's input, every round's activity input and the status.
+const (
+	// MaxPollURLBytes bounds poll_url.
+	MaxPollURLBytes = 2048
+	// MaxPatternBytes bounds poll_url_healthy_response.
+	MaxPatternBytes = 1024
+	// MaxParamsBytes bounds the recovery action's params, as JSON.
+	MaxParamsBytes = 4096
 )
 
 var (
@@ -316,6 +329,21 @@ func checkRegistration(r Registration, lim Limits, bad func(string) bool) []Fiel
 		add(pathConditional, "%s", allowedRule(string(r.RecoveryConditional), policyConditional))
 	}
 	errs = append(errs, checkModes(r.DetectionModes, bad)...)
+	if !bad(pathInterval) && r.Interval > 0 {
+		for i, m := range r.DetectionModes {
+			opts := specIndex(pathModes, i) + ".options"
+			if m.Type != NodeStatusPollURL || bad(opts+".poll_url_retry_interval") || bad(opts+".poll_url_retry_limit") {
+				continue
+			}
+			// A retry schedule longer than the interval stalls rounds:
+			// each round waits for the last one's retries.
+			if span := m.RetrySpan(); span >= r.RoundInterval() {
+				add(opts+".poll_url_retry_interval", "The retries (%d more attempts %ds apart) and one request's timeout (%s) take %s, "+
+					"which must be less than the interval of %ds: lower poll_url_retry_interval or poll_url_retry_limit, or raise the interval",
+					m.Attempts()-1, m.PollURLRetryInterval, m.RequestTimeout(), span, int(r.RoundInterval()/time.Second))
+			}
+		}
+	}
 
 	// Recovery.
 	namePath := specIndex(pathActions, 0) + ".name"
@@ -327,11 +355,16 @@ func checkRegistration(r Registration, lim Limits, bad func(string) bool) []Fiel
 		add(namePath, "%s", allowedRule(string(r.Recovery.Name), policyOperations))
 	}
 	if paramsPath := specIndex(pathActions, 0) + ".params"; !bad(paramsPath) {
+		valid := true
 		for k, v := range r.Recovery.Params {
 			if err := checkJSONValue(v); err != nil || !utf8.ValidString(k) {
 				add(paramsPath, "must hold only JSON values (strings, numbers, booleans, null, lists, maps)")
+				valid = false
 				break
 			}
+		}
+		if b, err := json.Marshal(r.Recovery.Params); valid && err == nil && len(b) > MaxParamsBytes {
+			add(paramsPath, "must be at most %d bytes as JSON, got %d", MaxParamsBytes, len(b))
 		}
 	}
 	for i, f := range r.Fencing {
@@ -459,6 +492,9 @@ func pollURLRule(m DetectionMode) string {
 		return "Required spec item 'poll_url' not provided: NODE_STATUS_POLL_URL needs an http or https URL " +
 			"(with an optional {nodename} placeholder)"
 	}
+	if len(m.PollURL) > MaxPollURLBytes {
+		return fmt.Sprintf("must be at most %d bytes, got %d", MaxPollURLBytes, len(m.PollURL))
+	}
 	if !utf8.ValidString(m.PollURL) {
 		return "must be valid UTF-8 text"
 	}
@@ -487,6 +523,9 @@ func pollURLRule(m DetectionMode) string {
 func patternRule(pattern string) string {
 	if !utf8.ValidString(pattern) {
 		return "must be valid UTF-8 text"
+	}
+	if len(pattern) > MaxPatternBytes {
+		return fmt.Sprintf("must be at most %d bytes, got %d", MaxPatternBytes, len(pattern))
 	}
 	if _, err := regexp.Compile(pattern); err != nil {
 		var se *syntax.Error

@@ -1073,3 +1073,58 @@ func TestPolicy_EventSettle(t *testing.T) {
 		}
 	}
 }
+
+// An approval waits at most 7 days: a longer wait kept a workflow run alive
+// for its whole length (see the workflows' TestApprovalDoesNotBlockContinueAsNew).
+func TestPolicy_ApprovalTimeoutCap(t *testing.T) {
+	base := spec("node_update_timeout: 300\n"+pollingModes, recreate)
+	for _, tc := range []struct {
+		timeout int
+		ok      bool
+	}{{health.MaxApprovalTimeout, true}, {health.MaxApprovalTimeout + 1, false}, {365 * 24 * 3600, false}} {
+		data := append(slices.Clone(base), fmt.Appendf(nil, "  healthd:\n    approval:\n      operations: [RECREATE]\n      timeout: %d\n", tc.timeout)...)
+		if tc.ok {
+			if r := mustParse(t, data, health.DefaultLimits).Registration("c1"); r.Safety.ApprovalWait() != time.Duration(tc.timeout)*time.Second {
+				t.Errorf("timeout %d: got %s", tc.timeout, r.Safety.ApprovalWait())
+			}
+			continue
+		}
+		wantOnly(t, parseErrors(t, data, health.DefaultLimits), "properties.healthd.approval.timeout", "604800 seconds (7 days)")
+	}
+}
+
+// Policy values that wedge a cluster are refused: a retry schedule that does
+// not fit within the interval (a one-year poll_url_retry_interval stopped
+// rounds for good), and values too long to carry in every round's input.
+// A request's timeout is capped at 30 s.
+func TestPolicy_ValuesThatWedge(t *testing.T) {
+	const opts = "properties.detection.detection_modes[0].options"
+	long := func(n int) string { return strings.Repeat("a", n) }
+	for _, tc := range []struct {
+		name                string
+		detection, recovery string
+		path                string
+		fragments           []string
+	}{
+		{"a year between retries", "interval: 60\n" + pollURL("poll_url: http://m/{nodename}", "poll_url_retry_interval: 31536000"), recreate,
+			opts + ".poll_url_retry_interval", []string{"take 17520h0m30s", "less than the interval of 60s"}},
+		{"retries just too long", "interval: 60\n" + pollURL("poll_url: http://m/{nodename}", "poll_url_retry_limit: 4", "poll_url_retry_interval: 20"), recreate,
+			opts + ".poll_url_retry_interval", []string{"3 more attempts 20s apart", "take 1m2s"}},
+		{"a long poll_url", pollURL("poll_url: http://m/" + long(2100)), recreate,
+			opts + ".poll_url", []string{"at most 2048 bytes"}},
+		{"a long pattern", pollURL("poll_url: http://m/", "poll_url_healthy_response: "+long(1100)), recreate,
+			opts + ".poll_url_healthy_response", []string{"at most 1024 bytes"}},
+		{"long params", pollingModes, recreate + "\n    params: {blob: " + long(5000) + "}",
+			"properties.recovery.actions[0].params", []string{"at most 4096 bytes as JSON"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantOnly(t, parseErrors(t, spec(tc.detection, tc.recovery), health.DefaultLimits), tc.path, tc.fragments...)
+		})
+	}
+	// What fits is accepted: 2 retries 25 s apart and a 2.5 s timeout in
+	// 60 s.
+	mustParse(t, spec("interval: 60\n"+pollURL("poll_url: http://m/{nodename}", "poll_url_retry_interval: 25"), recreate), health.DefaultLimits)
+	if got := (health.DetectionMode{PollURLRetryInterval: 3600}).RequestTimeout(); got != health.MaxRequestTimeout {
+		t.Errorf("the timeout of a request with retries an hour apart: got %s, want %s", got, health.MaxRequestTimeout)
+	}
+}

@@ -106,8 +106,11 @@ const (
 	DefaultMaxFailedRecoveries = 3
 	// DefaultPauseMax bounds a pause that has no expiry of its own: a day.
 	DefaultPauseMax = 24 * 60 * 60
-	// DefaultApprovalTimeout is how long an approval waits: an hour.
+	// DefaultApprovalTimeout is how long an approval waits: an hour;
+	// MaxApprovalTimeout bounds the setting (7 days): a recovery that
+	// nobody answers in a week takes the policy's default.
 	DefaultApprovalTimeout = 60 * 60
+	MaxApprovalTimeout     = 7 * 24 * 60 * 60
 	// DefaultEventSettle collects a burst of recover requests for 5 seconds
 	// before judging it; MaxEventSettle bounds the setting, so that no
 	// failure waits long for its recovery.
@@ -266,6 +269,9 @@ func checkSafety(s Safety, bad func(string) bool) []FieldError {
 	}
 	if v := s.EventSettle; v != nil && (*v < 0 || *v > MaxEventSettle) {
 		add(pathExtension+".event_settle", "The value '%d' must be from 0 (judge each request alone) to %d seconds", *v, MaxEventSettle)
+	}
+	if v := s.Approval.Timeout; v > MaxApprovalTimeout {
+		add(pathApproval+".timeout", "The value '%d' must be from 0 (the default, %d) to %d seconds (7 days)", v, DefaultApprovalTimeout, MaxApprovalTimeout)
 	}
 	if v := s.ConfirmTimeout; v < 0 || v > MaxConfirmTimeout {
 		add(pathExtension+".confirm_timeout", "The value '%d' must be from 0 (the default, %d) to %d seconds", v, DefaultConfirmTimeout, MaxConfirmTimeout)

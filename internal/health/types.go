@@ -75,9 +75,20 @@ func (m DetectionMode) RetryInterval() time.Duration {
 	return time.Duration(m.PollURLRetryInterval) * time.Second
 }
 
-// RequestTimeout is Senlin's per-request timeout: max(0.1 * retry interval, 1 s).
+// MaxRequestTimeout caps a poll-URL request's timeout: a node that does
+// not answer in 30 s is not answering.
+const MaxRequestTimeout = 30 * time.Second
+
+// RequestTimeout is Senlin's per-request timeout, max(0.1 * retry interval,
+// 1 s), capped at MaxRequestTimeout.
 func (m DetectionMode) RequestTimeout() time.Duration {
-	return max(m.RetryInterval()/10, time.Second)
+	return min(max(m.RetryInterval()/10, time.Second), MaxRequestTimeout)
+}
+
+// RetrySpan is how long a node's poll-URL attempts can take: the retries'
+// spacing and one request's timeout. It must fit within a round's interval.
+func (m DetectionMode) RetrySpan() time.Duration {
+	return time.Duration(m.Attempts()-1)*m.RetryInterval() + m.RequestTimeout()
 }
 
 // RecoveryAction is the one recovery action of a policy.
@@ -458,10 +469,12 @@ type ProbeResult struct {
 	ConnError bool `json:"conn_error,omitempty"`
 	// StatusCode is the HTTP status, 0 when none was received.
 	StatusCode int `json:"status_code,omitempty"`
-	// ConfigError is set when the mode itself could not be applied (an
-	// invalid poll_url_healthy_response): nothing was learnt about the node,
-	// so the check is unknown. Policy validation rejects such modes, so it
-	// means a registration that bypassed validation.
+	// ConfigError is set when the attempt could not be made as configured:
+	// the mode itself could not be applied (an invalid
+	// poll_url_healthy_response, which policy validation rejects, so a
+	// registration that bypassed validation), or the address policy refused
+	// the address or a redirect. Nothing was learnt about the node, so the
+	// check is unknown.
 	ConfigError bool `json:"config_error,omitempty"`
 	// Detail explains the verdict in a few words, for logs and the UI.
 	Detail string `json:"detail,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/netguard"
 )
 
 // DefaultMaxBody is Senlin's max_response_size: the largest body, in bytes, a
@@ -61,41 +62,52 @@ type compiled struct {
 // process makes at the same time, over all its sweeps.
 const DefaultInFlight = 256
 
-// New returns a Prober that accepts bodies of up to maxBody bytes (0, or a
-// negative value, means DefaultMaxBody) and makes at most DefaultInFlight
-// attempts at a time.
-func New(maxBody int64) *Prober { return NewLimited(maxBody, DefaultInFlight) }
+// Options shape a Prober.
+type Options struct {
+	// MaxBody: the largest body accepted; 0 (or less) means DefaultMaxBody.
+	MaxBody int64
+	// InFlight: at most this many attempts at a time, over every caller; 0
+	// (or less) means DefaultInFlight. The limit holds over every caller,
+	// so that many sweeps at once (a fleet whose rounds fall due together)
+	// queue for a slot instead of opening a connection each: with the
+	// limit, the connections kept alive suffice and are reused; without
+	// it, a thousand clusters of a thousand nodes due in the same second
+	// made tens of thousands of requests at once, and most of the worker's
+	// CPU went into dialling and closing connections. A caller waits for a
+	// slot before its attempt's timeout starts: waiting never makes a node
+	// look unhealthy.
+	InFlight int
+	// Policy is the address policy every connection is checked against,
+	// after name resolution and for every redirect; the zero Policy refuses
+	// loopback, link-local (instance metadata) and the like.
+	Policy netguard.Policy
+}
 
-// NewLimited is New with at most inFlight attempts at a time (at least 1).
-// The limit holds over every caller, so that many sweeps at once (a fleet
-// whose rounds fall due together) queue for a slot instead of opening a
-// connection each: with the limit, the connections kept alive suffice and are
-// reused; without it, a thousand clusters of a thousand nodes due in the same
-// second made tens of thousands of requests at once, and most of the
-// worker's CPU went into dialling and closing connections. A caller waits for
-// a slot before its attempt's timeout starts: waiting never makes a node
-// look unhealthy.
-func NewLimited(maxBody int64, inFlight int) *Prober {
+// New returns a Prober.
+func New(o Options) *Prober {
+	maxBody := o.MaxBody
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
 	}
-	inFlight = max(1, inFlight)
+	inFlight := o.InFlight
+	if inFlight <= 0 {
+		inFlight = DefaultInFlight
+	}
 	return &Prober{
 		maxBody:  maxBody,
-		verify:   newClient(false, inFlight),
-		insecure: newClient(true, inFlight),
+		verify:   newClient(false, inFlight, o.Policy),
+		insecure: newClient(true, inFlight, o.Policy),
 		slots:    make(chan struct{}, inFlight),
 		patterns: make(map[string]compiled),
 	}
 }
 
-func newClient(skipVerify bool, inFlight int) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+func newClient(skipVerify bool, inFlight int, policy netguard.Policy) *http.Client {
 	tr := &http.Transport{
-		// Proxies from the environment, as Go's default transport and Senlin's
-		// requests library do; NO_PROXY excludes node addresses where needed.
-		Proxy:             http.ProxyFromEnvironment,
-		DialContext:       dialer.DialContext,
+		// No proxy: a proxy would make the connection the policy checks one
+		// to the proxy, whatever the node's address.
+		Proxy:             nil,
+		DialContext:       policy.Dialer(net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2: true,
 		MaxIdleConns:      max(256, inFlight),
 		// As many as the attempts in flight: with fewer, the attempts to
@@ -117,9 +129,22 @@ func newClient(skipVerify bool, inFlight int) *http.Client {
 			if s := req.URL.Scheme; s != "http" && s != "https" {
 				return fmt.Errorf("redirect to unsupported scheme %q", s)
 			}
+			// A node's poll URL answers for the node: a redirect to
+			// another host is not the node's answer, and would let a
+			// node's owner aim the probe anywhere.
+			if req.URL.Host != via[0].URL.Host {
+				return &redirectError{to: req.URL.Host}
+			}
 			return nil
 		},
 	}
+}
+
+// redirectError is a redirect to another host, which the probe refuses.
+type redirectError struct{ to string }
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("redirect to another host (%s) refused", e.to)
 }
 
 // Probe makes one GET attempt against rawURL (already expanded with
@@ -177,7 +202,13 @@ func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.Detection
 		client = p.insecure
 	}
 	resp, err := client.Do(req)
-	if err != nil {
+	var redirect *redirectError
+	switch {
+	case netguard.IsRefused(err) || errors.As(err, &redirect):
+		// Nothing is learnt of the node: unknown, never unhealthy, and no
+		// answer of a refused address reaches the status.
+		return health.ProbeResult{ConfigError: true, Detail: unwrapURLError(err).Error()}
+	case err != nil:
 		return connError(mode, 0, describe(ctx, err, timeout))
 	}
 	defer func() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
 )
 
@@ -98,7 +99,7 @@ func mode(connErrUnhealthy bool, pattern string) health.DetectionMode {
 func TestProbeResponses(t *testing.T) {
 	const maxBody = 4096
 	n := newNode(t, maxBody)
-	p := probe.New(maxBody)
+	p := probe.New(probe.Options{MaxBody: maxBody, Policy: netguard.Loopback})
 
 	tests := []struct {
 		name       string
@@ -149,7 +150,7 @@ func checkResult(t *testing.T, got, want health.ProbeResult, wantDetail string) 
 
 func TestProbeDefaultMaxBody(t *testing.T) {
 	n := newNode(t, int(probe.DefaultMaxBody))
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	checkResult(t, p.Probe(t.Context(), n.srv.URL+"/exact", mode(true, "ALIVE")),
 		health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
 	checkResult(t, p.Probe(t.Context(), n.srv.URL+"/big-chunked", mode(true, "ALIVE")),
@@ -165,7 +166,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatalf("close listener: %v", err)
 	}
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	for _, unhealthy := range []bool{true, false} {
 		got := p.Probe(t.Context(), "http://"+addr+"/health", mode(unhealthy, "ALIVE"))
 		checkResult(t, got, health.ProbeResult{Healthy: !unhealthy, ConnError: true}, "connect: connection refused")
@@ -177,7 +178,7 @@ func TestProbeTLSVerification(t *testing.T) {
 		_, _ = w.Write([]byte("status: ALIVE"))
 	}))
 	t.Cleanup(srv.Close)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 
 	tests := []struct {
 		name       string
@@ -198,7 +199,7 @@ func TestProbeTLSVerification(t *testing.T) {
 }
 
 func TestProbeRejectsURL(t *testing.T) {
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	tests := []struct {
 		url, wantDetail string
 	}{
@@ -221,7 +222,7 @@ func TestProbeRejectsURL(t *testing.T) {
 
 func TestProbeBadPattern(t *testing.T) {
 	n := newNode(t, 1024)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	got := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE("))
 	checkResult(t, got, health.ProbeResult{}, "invalid poll_url_healthy_response: ")
 	if !got.ConfigError {
@@ -258,7 +259,7 @@ func blockingServer(t *testing.T) *httptest.Server {
 
 func TestProbeRequestTimeout(t *testing.T) {
 	srv := blockingServer(t)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	tests := []struct {
 		name          string
 		path          string
@@ -287,7 +288,7 @@ func TestProbeRequestTimeout(t *testing.T) {
 
 func TestProbeHonoursContextDeadline(t *testing.T) {
 	srv := blockingServer(t)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	m := mode(true, "ALIVE")
 	m.PollURLRetryInterval = 100 // request timeout 10 s
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -308,7 +309,7 @@ func TestProbeCanceledContext(t *testing.T) {
 	n := newNode(t, 1024)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	got := probe.New(0).Probe(ctx, n.srv.URL+"/ok", mode(true, "ALIVE"))
+	got := probe.New(probe.Options{Policy: netguard.Loopback}).Probe(ctx, n.srv.URL+"/ok", mode(true, "ALIVE"))
 	checkResult(t, got, health.ProbeResult{ConnError: true}, "canceled")
 }
 
@@ -324,7 +325,7 @@ func TestProbeTemplateExpansion(t *testing.T) {
 		_, _ = w.Write([]byte("status: ALIVE"))
 	}))
 	t.Cleanup(srv.Close)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 
 	tests := []struct {
 		name, template, node, wantPath string
@@ -360,7 +361,7 @@ func TestProbeTemplateExpansion(t *testing.T) {
 
 func TestProbeConcurrentPatterns(t *testing.T) {
 	n := newNode(t, 1024)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	var healthy atomic.Int32
 	var wg sync.WaitGroup
 	for i := range 20 {
@@ -385,7 +386,7 @@ func BenchmarkProbe(b *testing.B) {
 		_, _ = w.Write([]byte(`{"status": "ALIVE", "uptime": 12345}`))
 	}))
 	b.Cleanup(srv.Close)
-	p := probe.New(0)
+	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	m := mode(true, `"status":\s*"ALIVE"`)
 	ctx := b.Context()
 	b.ReportAllocs()
@@ -415,7 +416,7 @@ func TestProbeInFlightLimit(t *testing.T) {
 	t.Cleanup(srv.Close)
 	// The request timeout is 1 s; with 2 slots, the last of 6 attempts waits
 	// 1.2 s for its slot and then takes 0.6 s.
-	p := probe.NewLimited(0, 2)
+	p := probe.New(probe.Options{InFlight: 2, Policy: netguard.Loopback})
 	m := mode(true, "ALIVE")
 	var wg sync.WaitGroup
 	results := make([]health.ProbeResult, 6)
@@ -434,7 +435,7 @@ func TestProbeInFlightLimit(t *testing.T) {
 
 	// A caller whose context ends while it waits gets a connection error
 	// that says so, without a request.
-	p = probe.NewLimited(0, 1)
+	p = probe.New(probe.Options{InFlight: 1, Policy: netguard.Loopback})
 	go p.Probe(t.Context(), srv.URL+"/hold", m)
 	time.Sleep(100 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -443,4 +444,54 @@ func TestProbeInFlightLimit(t *testing.T) {
 	if !got.ConnError || !strings.Contains(got.Detail, "no probe slot") {
 		t.Errorf("got %+v, want a connection error for the slot never given", got)
 	}
+}
+
+// The address policy holds on the resolved address of every connection:
+// by default a poll URL on loopback, behind a name that resolves there, on
+// an IPv4-mapped IPv6 address or at the instance metadata address is
+// refused before a byte is sent, and the result is unknown (ConfigError),
+// never an answer of the refused address. A redirect to another host is
+// refused too, even where the policy allows its address.
+func TestProbeAddressPolicy(t *testing.T) {
+	n := newNode(t, 1024)
+	port := n.srv.URL[strings.LastIndex(n.srv.URL, ":")+1:]
+	strict := probe.New(probe.Options{})
+	for _, u := range []string{
+		n.srv.URL + "/ok",
+		"http://localhost:" + port + "/ok",
+		"http://[::ffff:127.0.0.1]:" + port + "/ok",
+		"http://169.254.169.254/latest/meta-data/",
+	} {
+		got := strict.Probe(t.Context(), u, mode(true, "ALIVE"))
+		if !got.ConfigError || got.Healthy || got.StatusCode != 0 || !strings.Contains(got.Detail, "refused by the address policy") {
+			t.Errorf("%s: got %+v, want unknown (config error), refused by the address policy", u, got)
+		}
+	}
+	if c := n.requests("/ok"); c != 0 {
+		t.Errorf("the loopback node got %d requests through the default policy, want none", c)
+	}
+
+	other := newNode(t, 1024)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.srv.URL+"/ok", http.StatusFound)
+	})
+	mux.HandleFunc("/by-name", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://localhost:"+port+"/ok", http.StatusFound)
+	})
+	redirecting := httptest.NewServer(mux)
+	t.Cleanup(redirecting.Close)
+	allowed := probe.New(probe.Options{Policy: netguard.Loopback})
+	for _, path := range []string{"/elsewhere", "/by-name"} {
+		got := allowed.Probe(t.Context(), redirecting.URL+path, mode(true, "ALIVE"))
+		if !got.ConfigError || got.Healthy || !strings.Contains(got.Detail, "redirect to another host") {
+			t.Errorf("%s: got %+v, want unknown, the redirect to another host refused", path, got)
+		}
+	}
+	if c := other.requests("/ok") + n.requests("/ok"); c != 0 {
+		t.Errorf("the redirect targets got %d requests, want none", c)
+	}
+	// A redirect on the same host is still followed.
+	checkResult(t, allowed.Probe(t.Context(), n.srv.URL+"/redirect-ok", mode(true, "ALIVE")),
+		health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
 }

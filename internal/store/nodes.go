@@ -173,6 +173,23 @@ func (s *Store) ListNodes(ctx context.Context, clusterID string) ([]health.Node,
 	return nodes, nil
 }
 
+// MemberNodes returns those of ids that are nodes of the cluster, in no
+// particular order: one statement, whatever the cluster's size.
+func (s *Store) MemberNodes(ctx context.Context, clusterID string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM nodes WHERE cluster_id = $1 AND id = ANY($2)`, clusterID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: member nodes of cluster %q: %w", clusterID, err)
+	}
+	members, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("store: member nodes of cluster %q: %w", clusterID, err)
+	}
+	return members, nil
+}
+
 // GetNode returns the node; the error wraps health.ErrNotFound when it does
 // not exist.
 func (s *Store) GetNode(ctx context.Context, id string) (health.Node, error) {

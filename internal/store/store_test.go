@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
@@ -391,5 +393,33 @@ func TestSetNodePhysicalStatus(t *testing.T) {
 	}
 	if !about(got.PhysicalStatusAt, time.Now()) {
 		t.Errorf("PhysicalStatusAt: got %v, want about now", got.PhysicalStatusAt)
+	}
+}
+
+// MemberNodes answers which of the IDs are nodes of the cluster: not those
+// of another cluster, nor made-up ones; the test double answers the same.
+func TestMemberNodes(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	seedCluster(t, s, "c1")
+	seedCluster(t, s, "c2")
+	seedNode(t, s, health.Node{ID: "n1", ClusterID: "c1"})
+	seedNode(t, s, health.Node{ID: "n2", ClusterID: "c1"})
+	seedNode(t, s, health.Node{ID: "n3", ClusterID: "c2"})
+	eng := enginetest.New(time.Now)
+	eng.AddCluster(health.Cluster{ID: "c1"}, health.Node{ID: "n1"}, health.Node{ID: "n2"})
+	eng.AddCluster(health.Cluster{ID: "c2"}, health.Node{ID: "n3"})
+	for name, got := range map[string]func() ([]string, error){
+		"store":      func() ([]string, error) { return s.MemberNodes(ctx, "c1", []string{"n2", "n3", "ghost", "n1"}) },
+		"enginetest": func() ([]string, error) { return eng.MemberNodes(ctx, "c1", []string{"n2", "n3", "ghost", "n1"}) },
+	} {
+		ids, err := got()
+		slices.Sort(ids)
+		if err != nil || !slices.Equal(ids, []string{"n1", "n2"}) {
+			t.Errorf("%s: got %v, %v; want n1 and n2", name, ids, err)
+		}
+	}
+	if ids, err := s.MemberNodes(ctx, "c1", nil); err != nil || len(ids) != 0 {
+		t.Errorf("no IDs: got %v, %v", ids, err)
 	}
 }

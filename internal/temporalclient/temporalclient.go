@@ -58,6 +58,9 @@ type Config struct {
 	ClientCertFile, ClientKeyFile string
 	// APIKey is sent as a bearer token with every call (TEMPORAL_API_KEY).
 	APIKey string
+	// APIKeyPlaintext lets APIKey go without TLS (TEMPORAL_API_KEY_PLAINTEXT):
+	// for a server on this machine or a test, never across a network.
+	APIKeyPlaintext bool
 	// ConfigFile is the envconfig TOML file (TEMPORAL_CONFIG_FILE); empty:
 	// the SDK's default path, when that file exists.
 	ConfigFile string
@@ -89,6 +92,7 @@ func (c *Config) Settings() []config.Setting {
 		config.String("TEMPORAL_TLS_CLIENT_CERT_PATH", "PEM client certificate for mTLS to Temporal (with TEMPORAL_TLS_CLIENT_KEY_PATH)", &c.ClientCertFile, nil),
 		config.String("TEMPORAL_TLS_CLIENT_KEY_PATH", "PEM private key of TEMPORAL_TLS_CLIENT_CERT_PATH", &c.ClientKeyFile, nil),
 		config.Secret("TEMPORAL_API_KEY", "API key sent to Temporal as a bearer token (turns TLS on unless TEMPORAL_TLS=false)", &c.APIKey),
+		config.Bool("TEMPORAL_API_KEY_PLAINTEXT", "let TEMPORAL_API_KEY go without TLS (TEMPORAL_TLS=false): for a server on this machine or a test only", &c.APIKeyPlaintext),
 		config.String("TEMPORAL_CONFIG_FILE", "Temporal client profile file, TOML, as the temporal CLI writes it (empty: the SDK's default path, if it exists)", &c.ConfigFile, nil),
 		config.String("TEMPORAL_PROFILE", "profile of TEMPORAL_CONFIG_FILE (empty: default)", &c.Profile, nil),
 	}
@@ -117,6 +121,10 @@ func (c *Config) Check() []*config.FieldError {
 			errs = append(errs, &config.FieldError{Var: "TEMPORAL_TLS_CLIENT_CERT_PATH",
 				Rule: fmt.Sprintf("with TEMPORAL_TLS_CLIENT_KEY_PATH, must be a readable PEM certificate and its key (%s)", pathless(err))})
 		}
+	}
+	if c.TLS == "false" && c.APIKey != "" && !c.APIKeyPlaintext {
+		errs = append(errs, &config.FieldError{Var: "TEMPORAL_API_KEY", Rule: "is set with TEMPORAL_TLS=false, so it would cross the network in the clear: " +
+			"turn TLS on, or set TEMPORAL_API_KEY_PLAINTEXT=true for a server on this machine"})
 	}
 	if c.TLS == "false" && c.tlsAsked() {
 		errs = append(errs, &config.FieldError{Var: "TEMPORAL_TLS", Rule: "is false, but a TEMPORAL_TLS_ file or server name is set: remove one"})

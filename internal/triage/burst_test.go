@@ -277,3 +277,45 @@ func TestHoldNamesABoundedList(t *testing.T) {
 		t.Errorf("got hold %+v, want n01..n20 named and 5 more", r.Hold)
 	}
 }
+
+// Requests for nodes that are not members are dropped before they are
+// weighed: fifty of them, alone or in a window with a real failure, never
+// hold a cluster of ten, and the real failure is recovered. Nodes that left
+// are forgotten and stop counting toward max_unhealthy.
+func TestNonMembers(t *testing.T) {
+	f := Facts{Nodes: 10, InFlight: map[string]string{}}
+	p, c := eventsPolicy(health.Safety{}), &Cluster{}
+	var b Burst
+	for i := range 50 {
+		e := nova(fmt.Sprintf("ghost-%d", i), t0)
+		e.NotMember = true
+		b.Events = append(b.Events, e)
+	}
+	b.Events = append(b.Events, nova("n1", t0))
+	r := Decide(p, c, f, b, t0.Add(5*time.Second))
+	if got, want := count(r), "ignore/not_a_member=50 recover/unhealthy=1"; got != want || r.Hold != nil {
+		t.Fatalf("a window of 50 ghosts and n1: got %s (hold %+v), want %s and no hold", got, r.Hold, want)
+	}
+	if len(c.Nodes) != 1 {
+		t.Errorf("memory: got %d nodes, want only n1", len(c.Nodes))
+	}
+	alone := nova("ghost-x", t0)
+	alone.NotMember = true
+	if got := count(Decide(p, c, f, alone.Request, t0.Add(6*time.Second))); got != "ignore/not_a_member=1" {
+		t.Errorf("a single request for a non-member: got %s", got)
+	}
+
+	// Five nodes failing hold the cluster; two of them leave it: the
+	// remaining three are within max_unhealthy again.
+	p, c = eventsPolicy(health.Safety{}), &Cluster{}
+	if got := count(Decide(p, c, f, burstOf(1, 2, 3, 4, 5), t0.Add(5*time.Second))); got != "ignore/merged_in_burst=5 hold/max_unhealthy=5" {
+		t.Fatalf("burst: got %s", got)
+	}
+	if got := count(Decide(p, c, f, Left{NodeIDs: []string{"n4", "n5", "n9"}}, t0.Add(time.Minute))); got != "change/left_the_cluster=2" {
+		t.Errorf("two nodes left: got %s, want both forgotten (n9 was never remembered)", got)
+	}
+	r = Decide(p, c, f, Retry{}, t0.Add(time.Minute))
+	if got := count(r); got != "recover/unhealthy=3" {
+		t.Errorf("retry after they left: got %s, want the 3 others recovered", got)
+	}
+}

@@ -193,6 +193,10 @@ type Request struct {
 	Project string
 	// At is when the event happened, by its own timestamp (zero: unknown).
 	At time.Time
+	// NotMember: the engine contract has no such node in the cluster (the
+	// workflow asked before deciding). Such a request is dropped, so that
+	// requests for made-up nodes never count toward max_unhealthy.
+	NotMember bool
 }
 
 // Burst is the recover requests and node-back words received within one
@@ -247,13 +251,19 @@ type Maintain struct {
 	Pause  *Pause
 }
 
+// Left says that nodes the memory holds are no longer members of the
+// cluster: they are forgotten, and count toward nothing.
+type Left struct {
+	NodeIDs []string
+}
+
 // Retry decides again for the nodes that count as unhealthy and have no
 // recovery in flight: for a cluster without rounds, after something changed
 // (a recovery ended, an operator cleared a node) that may let one go ahead.
 type Retry struct{}
 
 // Trigger is one of Round, Request, Burst, Back, Finished, Answer, Clear,
-// Maintain or Retry.
+// Maintain, Left or Retry.
 type Trigger interface{ trigger() }
 
 // Round is the final verdicts of a polling round that started at Start, in
@@ -272,6 +282,7 @@ func (Maintain) trigger() {}
 func (Retry) trigger()    {}
 func (Burst) trigger()    {}
 func (Back) trigger()     {}
+func (Left) trigger()     {}
 
 // Action is what a decision does.
 type Action string
@@ -318,6 +329,8 @@ const (
 	ReasonStale            = "stale_event"
 	ReasonBackInBurst      = "back_within_burst"
 	ReasonTakenAsBack      = "taken_as_back"
+	ReasonNotMember        = "not_a_member"
+	ReasonLeft             = "left_the_cluster"
 )
 
 // Decision is what happens to one node, and why.
@@ -378,6 +391,8 @@ func Decide(p Policy, c *Cluster, f Facts, t Trigger, now time.Time) Result {
 		r = d.burst(t)
 	case Back:
 		r = d.back(t)
+	case Left:
+		r = d.left(t)
 	}
 	if len(expired) > 0 {
 		r.Decisions = append(expired, r.Decisions...)
@@ -720,6 +735,8 @@ func (d *decider) screen(t Request, back bool) (Decision, bool) {
 		return ignore(ReasonNoNodeID, "no node id")
 	case t.Duplicate:
 		return ignore(ReasonDuplicate, "duplicate message id")
+	case t.NotMember:
+		return ignore(ReasonNotMember, "no node "+t.NodeID+" in the cluster")
 	case back && t.Project != "" && d.f.Project != "" && t.Project != d.f.Project:
 		return ignore(ReasonOtherProject, "project "+t.Project+" is not the cluster's")
 	case back:
@@ -876,6 +893,21 @@ func (d *decider) back(t Back) Result {
 	m.Approval = nil
 	return Result{Decisions: []Decision{{NodeID: t.NodeID, Action: Change, Reason: ReasonHealthyAgain,
 		Detail: "back: " + t.Reason}}}
+}
+
+// left forgets the nodes that are no longer members: an unhealthy one stops
+// counting toward max_unhealthy.
+func (d *decider) left(t Left) Result {
+	var r Result
+	for _, id := range t.NodeIDs {
+		if _, ok := d.c.Nodes[id]; !ok {
+			continue
+		}
+		delete(d.c.Nodes, id)
+		r.Decisions = append(r.Decisions, Decision{NodeID: id, Action: Change, Reason: ReasonLeft,
+			Detail: "no longer a node of the cluster: forgotten"})
+	}
+	return r
 }
 
 // queued lists the unhealthy nodes that wait their turn and have no

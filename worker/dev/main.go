@@ -26,6 +26,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/demo"
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/logging"
+	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -40,6 +41,9 @@ func main() {
 // devIntervalMin is HEALTH_CHECK_INTERVAL_MIN in dev mode unless it is set:
 // short enough for the demo's 10 s rounds.
 const devIntervalMin = 5
+
+// devAllow is PROBE_ALLOW_CIDRS in dev mode unless it is set.
+const devAllow = "127.0.0.0/8,::1"
 
 func newRootCmd() *cobra.Command {
 	cfg := app.Defaults()
@@ -75,6 +79,11 @@ Postgres and RabbitMQ must be running (scripts/dev.sh starts them).`,
 			// minimum of 60 s unless told otherwise.
 			if !cmd.Flags().Changed("health-check-interval-min") && os.Getenv("HEALTH_CHECK_INTERVAL_MIN") == "" {
 				cfg.Health.IntervalMin = devIntervalMin
+			}
+			// Everything runs on this machine: the demo's nodes and its
+			// webhook are on loopback, which a production worker refuses.
+			if !cmd.Flags().Changed(config.FlagName(netguard.AllowSetting)) && os.Getenv(netguard.AllowSetting) == "" {
+				cfg.Network.Allow = devAllow
 			}
 			logger, err := logging.New(cfg.Log.Format, cfg.Log.Level)
 			if err != nil {
