@@ -113,7 +113,11 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			return err
 		}
 		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
+		migrate := st.Migrate
+		if m.Config.Database.SkipMigrations {
+			migrate = st.CheckSchema
+		}
+		if err := migrate(ctx); err != nil {
 			return err
 		}
 		m.Store = st

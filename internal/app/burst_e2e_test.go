@@ -51,6 +51,15 @@ func (c burstCluster) publishNova(t testing.TB, s *eventsStack, f fixture, i int
 	s.publish(t, f, body)
 }
 
+// publishGhost publishes f about a node ID the cluster does not have, as a
+// tenant who sets a server's metadata can.
+func (c burstCluster) publishGhost(t testing.TB, s *eventsStack, f fixture, node string) {
+	t.Helper()
+	body := novaBody(t, f, c.id, novaEdit{nodeID: node, instanceID: "i-" + node, messageID: fmt.Sprintf("%s-%s-%d", f.name[:12], node, time.Now().UnixNano()),
+		now: true}, bridge.KindRecover)
+	s.publish(t, f, body)
+}
+
 func (c burstCluster) actionNodes(t testing.TB, ctx context.Context, s *eventsStack) []string {
 	t.Helper()
 	acts, err := s.app.Store.ListActions(ctx, c.id)
@@ -124,6 +133,18 @@ func TestEventBurstEndToEnd(t *testing.T) {
 	}
 	if st := s.status(ctx, c.id); st.Hold != nil || st.Counters.NodeBackSignals != 3 {
 		t.Errorf("status after 3 are back: got hold %+v and %d node-back signals, want no hold and 3", st.Hold, st.Counters.NodeBackSignals)
+	}
+
+	// Twenty notifications about servers that claim the cluster with node
+	// IDs it does not have: dropped, never a hold.
+	for i := range 20 {
+		c.publishGhost(t, s, versioned, fmt.Sprintf("ghost-%d", i))
+	}
+	require.Eventually(t, func() bool {
+		return s.status(ctx, c.id).Counters.SignalsIgnoredBy[triage.ReasonNotMember] == 20
+	}, 30*time.Second, waitTick, "waiting for the 20 requests for non-members to be dropped")
+	if st := s.status(ctx, c.id); st.Hold != nil || len(c.actionNodes(t, ctx, s)) != 2 {
+		t.Errorf("after 20 requests for non-members: got hold %+v and actions %v, want no hold and still the 2", st.Hold, c.actionNodes(t, ctx, s))
 	}
 
 	// Detection latency: one failure, from its notification to its action,

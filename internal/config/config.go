@@ -17,6 +17,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -52,6 +54,15 @@ func Load(getenv func(string) string, sections ...Section) error {
 	failed := make(map[string]bool)
 	for _, s := range settings(sections) {
 		raw := getenv(s.env)
+		if file := getenv(s.env + FileSuffix); file != "" && isSecret(s.value) {
+			v, err := readSecretFile(s.env, raw, file)
+			if err != nil {
+				errs = append(errs, &FieldError{Var: s.env + FileSuffix, Rule: err.Error()})
+				failed[s.env] = true
+				continue
+			}
+			raw = v
+		}
 		if raw == "" {
 			continue
 		}
@@ -77,6 +88,40 @@ func Validate(sections ...Section) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// FileSuffix names the variable that gives a secret setting in a file:
+// DATABASE_URL_FILE holds DATABASE_URL, so that the secret is neither in
+// the environment of the process nor on its command line.
+const FileSuffix = "_FILE"
+
+func isSecret(v value) bool {
+	switch v.(type) {
+	case *secretValue, *secretString:
+		return true
+	}
+	return false
+}
+
+// readSecretFile reads a secret setting's file (one trailing line break
+// dropped); its errors never quote the file's content.
+func readSecretFile(env, direct, file string) (string, error) {
+	if direct != "" {
+		return "", fmt.Errorf("is set with %s: set one of them", env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("cannot read %s: %v", file, err)
+	}
+	v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return v, nil
 }
 
 // settings lists the settings of every section, in order.
@@ -112,7 +157,11 @@ func problems(sections []Section) []*FieldError {
 // environment. Call [Validate] after parsing.
 func RegisterFlags(fs *pflag.FlagSet, sections ...Section) {
 	for _, s := range settings(sections) {
-		f := fs.VarPF(s.value, FlagName(s.env), "", s.usage+" (env "+s.env+")")
+		usage := s.usage + " (env " + s.env + ")"
+		if isSecret(s.value) {
+			usage = s.usage + " (env " + s.env + ", or " + s.env + FileSuffix + ": a file holding it; a flag shows it in the process list)"
+		}
+		f := fs.VarPF(s.value, FlagName(s.env), "", usage)
 		if _, ok := s.value.(*boolValue); ok {
 			f.NoOptDefVal = "true"
 		}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -183,7 +184,7 @@ func TestFlagsOverrideEnv(t *testing.T) {
 	if got, want := fs.Lookup("t-count").DefValue, "8"; got != want {
 		t.Errorf("--t-count default: got %q, want %q (the env value)", got, want)
 	}
-	if help := fs.FlagUsages(); strings.Contains(help, "s3cret") || !strings.Contains(help, "(env T_URL)") {
+	if help := fs.FlagUsages(); strings.Contains(help, "s3cret") || !strings.Contains(help, "(env T_URL, or T_URL_FILE") {
 		t.Errorf("flag help shows the password or not the variable:\n%s", help)
 	}
 	for _, st := range s.Settings() {
@@ -301,9 +302,43 @@ func TestSecret(t *testing.T) {
 				t.Errorf("Redacted: got %q, want %q", got, tt.wantRedacted)
 			}
 			fs.PrintDefaults()
-			if help := fs.FlagUsages() + out.String(); strings.Contains(help, key) || !strings.Contains(help, "(env T_KEY)") {
+			if help := fs.FlagUsages() + out.String(); strings.Contains(help, key) || !strings.Contains(help, "(env T_KEY, or T_KEY_FILE") {
 				t.Errorf("flag help shows the key or not the variable:\n%s", help)
 			}
 		})
+	}
+}
+
+// A secret setting can come from a file (NAME_FILE), so that it is in
+// neither the environment nor the command line; its errors never quote the
+// file's content, and a plain setting has no _FILE variant.
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key := write("key", "k3y-from-file\n")
+	empty := write("empty", "\n")
+	var s secretSection
+	if err := Load(env(map[string]string{"T_KEY_FILE": key}), &s); err != nil || s.Key != "k3y-from-file" {
+		t.Errorf("T_KEY_FILE: got %q, %v; want the file's line", s.Key, err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"T_KEY_FILE": key, "T_KEY": "other"}, "T_KEY_FILE: is set with T_KEY: set one of them"},
+		{map[string]string{"T_KEY_FILE": dir + "/missing"}, "T_KEY_FILE: cannot read " + dir + "/missing: no such file or directory"},
+		{map[string]string{"T_KEY_FILE": empty}, "T_KEY_FILE: " + empty + " is empty"},
+	} {
+		var s secretSection
+		err := Load(env(tc.env), &s)
+		if err == nil || err.Error() != tc.want || strings.Contains(err.Error(), "k3y") {
+			t.Errorf("%v: got %v, want %q", tc.env, err, tc.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,5 +288,48 @@ func TestServeAddr(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("got Serve still running 10s after cancel, want it stopped")
+	}
+}
+
+// PPROF_ADDR stays on loopback unless PPROF_ANY_ADDR forces it; the profile
+// listener serves no command line.
+func TestPprofAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		any  bool
+		ok   bool
+	}{
+		{"", false, true}, {"127.0.0.1:6060", false, true}, {"[::1]:6060", false, true}, {"localhost:6060", false, true},
+		{":6060", false, false}, {"0.0.0.0:6060", false, false}, {"10.0.0.5:6060", false, false}, {"0.0.0.0:6060", true, true},
+	} {
+		c := metrics.Config{PprofAddr: tc.addr, PprofAnyAddr: tc.any}
+		errs := c.Check()
+		if ok := len(errs) == 0; ok != tc.ok || (!ok && !strings.Contains(errs[0].Error(), "PPROF_ADDR: must be a loopback address")) {
+			t.Errorf("PPROF_ADDR=%q PPROF_ANY_ADDR=%v: got %v, want ok=%v", tc.addr, tc.any, errs, tc.ok)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = metrics.ServePprof(ctx, addr) }()
+	var resp *http.Response
+	for range 100 {
+		if resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), os.Args[0]) {
+		t.Errorf("/debug/pprof/cmdline: got the command line %q", body)
 	}
 }

@@ -16,6 +16,11 @@ type Config struct {
 	// string (DATABASE_URL). It may hold a password: never log it, log
 	// RedactedURL instead.
 	URL string
+	// SkipMigrations: the process does not change the schema; it checks at
+	// start that the schema is at the version it needs (SKIP_MIGRATIONS), so
+	// that it can run as a role without DDL rights while `worker migrate`
+	// runs as one with them.
+	SkipMigrations bool
 }
 
 // DefaultConfig returns the database settings used when nothing is set: the
@@ -24,10 +29,11 @@ func DefaultConfig() Config {
 	return Config{URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}
 }
 
-// Settings binds DATABASE_URL to c.
+// Settings binds DATABASE_URL and SKIP_MIGRATIONS to c.
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.SecretURL("DATABASE_URL", "Postgres connection URL of the engine contract", &c.URL, postgresURL, redactPostgres),
+		config.Bool("SKIP_MIGRATIONS", "do not migrate the schema at start, only check that it is at the version this build needs (run `worker migrate` as a role with DDL rights)", &c.SkipMigrations),
 	}
 }
 

@@ -237,3 +237,60 @@ func TestMigrateCancelsDuplicateActiveRecoveries(t *testing.T) {
 		}
 	}
 }
+
+// SKIP_MIGRATIONS: a process that does not migrate refuses a schema behind
+// its build, or one a failed migration left dirty; Migrate refuses a dirty
+// one too.
+func TestCheckSchema(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("CheckSchema of a migrated database: %v", err)
+	}
+	if err := s.MigrateTo(latestVersion - 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "is at version 5, this build needs 6") {
+		t.Errorf("CheckSchema one version behind: got %v", err)
+	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE schema_migrations SET dirty = true`); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]func() error{"CheckSchema": func() error { return s.CheckSchema(ctx) }, "Migrate": func() error { return s.Migrate(ctx) }} {
+		if err := f(); err == nil || !strings.Contains(err.Error(), "dirty at version 5") {
+			t.Errorf("%s of a dirty schema: got %v", name, err)
+		}
+	}
+}
+
+// A migration that fails leaves its version dirty, and the next start
+// refuses to go on until someone repairs the schema.
+func TestMigrationFailureLeavesItDirty(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	if err := s.MigrateTo(latestVersion - 1); err != nil {
+		t.Fatal(err)
+	}
+	// The last migration alters clusters: without it, it fails.
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE clusters RENAME TO clusters_away`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "migration 6") {
+		t.Fatalf("a migration that cannot run: got %v, want migration 6 named", err)
+	}
+	if v, dirty, err := s.SchemaVersion(ctx); err != nil || v != latestVersion || !dirty {
+		t.Errorf("after the failed migration: got version %d dirty %v (%v), want %d dirty", v, dirty, err, latestVersion)
+	}
+	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "dirty at version 6") {
+		t.Errorf("Migrate again: got %v, want a refusal", err)
+	}
+	// Repaired by hand: the table back, the flag cleared at the version
+	// before.
+	if _, err := s.Pool().Exec(ctx, `ALTER TABLE clusters_away RENAME TO clusters; UPDATE schema_migrations SET version = 5, dirty = false`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate after the repair: %v", err)
+	}
+	wantSchema(t, s, latestVersion)
+}
