@@ -14,9 +14,10 @@ import (
 // ...) and the rule. Sending the same request again cannot succeed.
 var ErrInvalid = errors.New("invalid request")
 
-// Every check of what the client sends lives here, so that the starter, an
-// engine and the signal bridge are refused the same way. Fields are named as
-// the workflow's JSON spells them.
+// The client refuses what the workflow would: the rules of signals and
+// updates are their Validate methods (workflows and health), so that the
+// starter, an engine, the signal bridge and the workflow itself apply the
+// same ones. Fields are named as the workflow's JSON spells them.
 
 // invalid marks a refused request: it reads as the error it wraps and
 // matches ErrInvalid.
@@ -34,30 +35,14 @@ func refuse(err error) error {
 	return invalid{err}
 }
 
-// checkNote checks the requester and reason every signal and update carries.
-func checkNote(requester, reason string) error {
-	return errors.Join(health.CheckID("requester", requester, false), health.CheckText("reason", reason))
-}
-
 // checkEnable checks an enable signal.
-func checkEnable(s workflows.EnableSignal) error {
-	return refuse(checkNote(s.Requester, s.Reason))
-}
+func checkEnable(s workflows.EnableSignal) error { return refuse(s.Validate()) }
 
 // checkUnregister checks an unregister signal.
-func checkUnregister(s workflows.UnregisterSignal) error {
-	return refuse(checkNote(s.Requester, s.Reason))
-}
+func checkUnregister(s workflows.UnregisterSignal) error { return refuse(s.Validate()) }
 
-// checkDisable checks a disable signal: for_seconds from 0 to a year, and
-// not together with indefinite.
-func checkDisable(s workflows.DisableSignal) error {
-	errs := []error{checkNote(s.Requester, s.Reason), health.CheckPauseSeconds("for_seconds", s.ForSeconds)}
-	if s.ForSeconds > 0 && s.Indefinite {
-		errs = append(errs, health.FieldError{Path: "indefinite", Rule: "a pause with for_seconds is not indefinite"})
-	}
-	return refuse(errors.Join(errs...))
-}
+// checkDisable checks a disable signal.
+func checkDisable(s workflows.DisableSignal) error { return refuse(s.Validate()) }
 
 // checkRecover checks a recover signal (RecoverSignal.Validate).
 func checkRecover(s health.RecoverSignal) error {
@@ -65,25 +50,11 @@ func checkRecover(s health.RecoverSignal) error {
 }
 
 // checkNodeRequest checks the input of approve, deny and clear.
-func checkNodeRequest(r workflows.NodeRequest) error {
-	return refuse(errors.Join(health.CheckID("node_id", r.NodeID, true), checkNote(r.Requester, r.Reason)))
-}
+func checkNodeRequest(r workflows.NodeRequest) error { return refuse(r.Validate()) }
 
 // checkMaintain checks the input of maintain, with the rules of the
 // workflow's own validator.
-func checkMaintain(r workflows.MaintainRequest) error {
-	errs := []error{
-		health.CheckID("node_id", r.NodeID, true), checkNote(r.Requester, r.Reason),
-		health.CheckPauseSeconds("for_seconds", r.ForSeconds),
-	}
-	if r.End && (r.ForSeconds > 0 || r.Indefinite) {
-		errs = append(errs, health.FieldError{Path: "end", Rule: "ends a maintenance; for_seconds and indefinite start one"})
-	}
-	if r.ForSeconds > 0 && r.Indefinite {
-		errs = append(errs, health.FieldError{Path: "indefinite", Rule: "a maintenance with for_seconds is not indefinite"})
-	}
-	return refuse(errors.Join(errs...))
-}
+func checkMaintain(r workflows.MaintainRequest) error { return refuse(r.Validate()) }
 
 // checkRegistration rejects a registration no workflow could run: the
 // policy rules that need no configured limits (Registration.Validate with

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/config"
+	"github.com/clusterhealth/healthd/internal/engine"
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/logging"
 )
 
@@ -77,6 +80,32 @@ settings of what it runs, listed in its --help. Each process serves /metrics,
 		}
 		return app.New(migrateCfg, logger).Migrate(cmd.Context())
 	}
+	var keyCluster string
+	webhookKey := &cobra.Command{
+		Use:   "webhook-key --cluster ID",
+		Short: "Print the key that signs a cluster's recover webhook calls",
+		Long: `webhook-key prints the key that signs the recover webhook calls of one
+cluster, derived from ENGINE_WEBHOOK_SECRET (or ENGINE_WEBHOOK_SECRET_FILE):
+give it to that cluster's receiver, which verifies X-Healthd-Signature with it.
+Each cluster has its own key, so that the receiver of one cluster cannot sign
+calls that another cluster's receiver accepts; never give a receiver the
+secret itself.`,
+		Example: `  ENGINE_WEBHOOK_SECRET_FILE=/run/secrets/whsec worker webhook-key --cluster web > web.key`,
+		Args:    cobra.NoArgs,
+	}
+	keyCfg := app.Defaults()
+	settings(webhookKey, []config.Section{&keyCfg.Engine})
+	webhookKey.Flags().StringVar(&keyCluster, "cluster", "", "the cluster's ID")
+	webhookKey.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := health.CheckClusterID(keyCluster); err != nil {
+			return fmt.Errorf("--cluster: %w", err)
+		}
+		if keyCfg.Engine.WebhookSecret == "" {
+			return errors.New("ENGINE_WEBHOOK_SECRET (or ENGINE_WEBHOOK_SECRET_FILE) is not set: the calls are not signed")
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), engine.ClusterWebhookKey(keyCfg.Engine.WebhookSecret, keyCluster))
+		return nil
+	}
 	root.AddCommand(
 		process(&cobra.Command{
 			Use:   "health",
@@ -104,6 +133,7 @@ A message is acknowledged only once Temporal has accepted the signal.`,
 			Short: "Run health, engine and bridge in one process (without a Temporal server)",
 		}, app.RoleHealth, app.RoleEngine, app.RoleBridge),
 		migrate,
+		webhookKey,
 	)
 	return root
 }

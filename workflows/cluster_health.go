@@ -88,24 +88,24 @@ type clusterHealth struct {
 	// recovered node until it is seen back, and hears node-back signals
 	// (triage.Policy.Bursts); runs recorded before do not.
 	bursts bool
-	// members: this run asks the engine contract whether the nodes that
-	// recover requests name are members before deciding; runs recorded
-	// before do not.
-	members bool
-	// approvalsCarried: a waiting approval is not pending work that keeps
-	// the run from continuing as new (its state is carried and its timer
-	// re-armed); runs recorded before waited for it.
-	approvalsCarried bool
-	limits           Limits
-	limitsNote       string
-	st               *State
-	maxRounds        int
-	roundsRun        int
-	logger           log
-	roundBusy        bool
-	pending          int // activities whose result the loop does not wait for
-	roundTimer       workflow.Future
-	cancelTmr        workflow.CancelFunc
+	// hardened: this run keeps the rules of the issue "hostile tenants and
+	// long lives"; runs recorded before do not. It asks the engine contract
+	// whether the nodes that recover requests (and maintain updates) name
+	// are members before deciding; a waiting approval is not pending work
+	// that keeps it from continuing as new (its state is carried and its
+	// timer re-armed); it drops raw signals that break the input rules and
+	// keeps at most MaxPauses pauses.
+	hardened   bool
+	limits     Limits
+	limitsNote string
+	st         *State
+	maxRounds  int
+	roundsRun  int
+	logger     log
+	roundBusy  bool
+	pending    int // activities whose result the loop does not wait for
+	roundTimer workflow.Future
+	cancelTmr  workflow.CancelFunc
 	// burstTimer closes the open settle window; confirmTimer wakes the
 	// workflow when a recovered node is to be taken as back (at confirmAt).
 	burstTimer    workflow.Future
@@ -192,8 +192,7 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 	if w.bursts {
 		// One change of the issue "hostile tenants and long lives": the
 		// member check and the approvals that no longer hold a run.
-		hardened := workflow.GetVersion(ctx, "hostile-tenants", workflow.DefaultVersion, 1) == 1
-		w.members, w.approvalsCarried = hardened, hardened
+		w.hardened = workflow.GetVersion(ctx, "hostile-tenants", workflow.DefaultVersion, 1) == 1
 	}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}

@@ -42,6 +42,10 @@ const (
 	SignalNodeBack = "node-back"
 )
 
+// ErrTypeNotMember is the error type of an update about a node the
+// cluster does not have.
+const ErrTypeNotMember = "NotMember"
+
 // QueryStatus is the name of the status query.
 const QueryStatus = "status"
 

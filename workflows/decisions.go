@@ -160,7 +160,7 @@ func (w *clusterHealth) startApprovalTimer(ctx workflow.Context, nodeID string) 
 	tctx, cancel := workflow.WithCancel(ctx)
 	w.approvalTimers[nodeID] = cancel
 	d := max(m.Approval.Until.Sub(workflow.Now(ctx)), 0)
-	if !w.approvalsCarried {
+	if !w.hardened {
 		w.pending++
 	}
 	workflow.Go(tctx, func(gctx workflow.Context) {
@@ -175,7 +175,7 @@ type approvalTimeout struct {
 }
 
 func (w *clusterHealth) onApprovalTimeout(ctx workflow.Context, t approvalTimeout) {
-	if !w.approvalsCarried {
+	if !w.hardened {
 		w.pending--
 	}
 	if !t.fired {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +94,42 @@ func TestApprovalDoesNotBlockContinueAsNew(t *testing.T) {
 	}
 	if n := h.env.Now().Sub(h.start); n > 10*time.Minute {
 		t.Errorf("the run lasted %s, want about 5 rounds", n)
+	}
+}
+
+// Raw signals and updates cannot grow the workflow's state: 300 disable
+// signals from distinct requesters keep at most MaxPauses pauses (before,
+// a 310 KB note and a cost quadratic in the signals), a signal that breaks
+// the input rules is dropped, and maintenance is refused for a node the
+// cluster does not have.
+func TestRawSignalsAreBounded(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	for i := range 300 {
+		h.at(10*time.Second+time.Duration(i)*time.Millisecond, func() {
+			h.env.SignalWorkflow(SignalDisable, DisableSignal{Requester: fmt.Sprintf("tenant-%03d", i), Reason: strings.Repeat("r", 900)})
+		})
+	}
+	h.at(11*time.Second, func() {
+		h.env.SignalWorkflow(SignalDisable, DisableSignal{Requester: "bad\x00requester"})
+		h.env.SignalWorkflow(SignalEnable, EnableSignal{Requester: "x", Reason: strings.Repeat("y", health.MaxTextBytes+1)})
+	})
+	var ghost, member *updateOutcome
+	h.at(12*time.Second, func() { ghost = h.update(UpdateMaintain, MaintainRequest{NodeID: "ghost", Requester: "op"}) })
+	h.at(13*time.Second, func() { member = h.update(UpdateMaintain, MaintainRequest{NodeID: "n2", Requester: "op"}) })
+	var s Status
+	h.at(20*time.Second, func() { s = h.status() })
+	h.run(Input{Registration: urlRegistration()}, 30*time.Second)
+
+	if s.Counters.SignalsDropped != 300-MaxPauses+2 {
+		t.Errorf("dropped signals: got %d, want %d (beyond %d pauses, and the 2 invalid)", s.Counters.SignalsDropped, 300-MaxPauses+2, MaxPauses)
+	}
+	if n := strings.Count(s.EnabledNote, "disabled by "); n != MaxPauses || len(s.EnabledNote) > MaxPauses*1100 {
+		t.Errorf("the pause note: %d pauses in %d bytes, want %d", n, len(s.EnabledNote), MaxPauses)
+	}
+	if ghost.err == nil || !strings.Contains(ghost.err.Error(), "node_id: no node ghost in the cluster") {
+		t.Errorf("maintain a non-member: got %v, want refused", ghost.err)
+	}
+	if member.err != nil || member.res.Decision.Reason != triage.ReasonMaintenance {
+		t.Errorf("maintain n2: got %+v, want it in maintenance", member)
 	}
 }

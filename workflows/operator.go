@@ -1,10 +1,9 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/clusterhealth/healthd/internal/health"
@@ -27,7 +26,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 				return w.operatorDecision(ctx, triage.Answer{NodeID: req.NodeID, Approve: approve, By: req.Requester, Reason: req.Reason}), nil
 			},
 			workflow.UpdateHandlerOptions{Validator: func(req NodeRequest) error {
-				if err := checkNodeRequest(req); err != nil {
+				if err := req.Validate(); err != nil {
 					return err
 				}
 				if m := w.st.Triage.Nodes[req.NodeID]; m == nil || m.Approval == nil {
@@ -44,7 +43,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			return w.operatorDecision(ctx, triage.Clear{NodeID: req.NodeID, By: req.Requester, Reason: req.Reason}), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req NodeRequest) error {
-			if err := checkNodeRequest(req); err != nil {
+			if err := req.Validate(); err != nil {
 				return err
 			}
 			if m := w.st.Triage.Nodes[req.NodeID]; m == nil || (m.NeedsHuman == "" && !m.Quarantined && m.FailedRecoveries == 0) {
@@ -60,24 +59,20 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			if req.End {
 				return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID}), nil
 			}
+			if w.hardened && w.nonMembers(ctx, []string{req.NodeID})[req.NodeID] {
+				return UpdateResult{}, temporal.NewApplicationError("node_id: no node "+req.NodeID+" in the cluster", ErrTypeNotMember)
+			}
 			p := w.newPause(ctx, req.Requester, req.Reason, req.ForSeconds, req.Indefinite)
 			return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID, Pause: p}), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req MaintainRequest) error {
-			var errs []error
-			if strings.TrimSpace(req.NodeID) == "" {
-				errs = append(errs, errors.New("node_id: required"))
+			if err := req.Validate(); err != nil {
+				return err
 			}
-			if req.ForSeconds < 0 || req.ForSeconds > health.MaxPauseSeconds {
-				errs = append(errs, fmt.Errorf("for_seconds: must be from 0 to %d, got %d", health.MaxPauseSeconds, req.ForSeconds))
+			if m := w.st.Triage.Nodes[req.NodeID]; !req.End && (m == nil || m.Maintenance == nil) && w.maintained() >= MaxMaintained {
+				return fmt.Errorf("node_id: %d nodes are in maintenance already, the most a cluster keeps: end one first", MaxMaintained)
 			}
-			if req.End && (req.ForSeconds > 0 || req.Indefinite) {
-				errs = append(errs, errors.New("end: ends a maintenance; for_seconds and indefinite start one"))
-			}
-			if req.ForSeconds > 0 && req.Indefinite {
-				errs = append(errs, errors.New("indefinite: a maintenance with for_seconds is not indefinite"))
-			}
-			return errors.Join(errs...)
+			return nil
 		}})
 	if err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateMaintain, err)
@@ -85,11 +80,15 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 	return nil
 }
 
-func checkNodeRequest(req NodeRequest) error {
-	if strings.TrimSpace(req.NodeID) == "" {
-		return errors.New("node_id: required")
+// maintained counts the nodes in maintenance.
+func (w *clusterHealth) maintained() int {
+	n := 0
+	for _, m := range w.st.Triage.Nodes {
+		if m.Maintenance != nil {
+			n++
+		}
 	}
-	return nil
+	return n
 }
 
 // operatorDecision runs an operator's trigger through the decision core and

@@ -12,7 +12,22 @@ import (
 	"github.com/clusterhealth/healthd/internal/triage"
 )
 
+// dropInvalid drops a raw signal that breaks the input rules (healthclient
+// refuses such signals; the raw API does not), saying which: true when
+// dropped.
+func (w *clusterHealth) dropInvalid(name string, err error) bool {
+	if !w.hardened || err == nil {
+		return false
+	}
+	w.st.Counters.SignalsDropped++
+	w.logger.Warn(name+" signal dropped: "+strings.Join(strings.Fields(err.Error()), " "), "cluster_id", w.reg.ClusterID)
+	return true
+}
+
 func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
+	if w.dropInvalid(SignalEnable, s.Validate()) {
+		return
+	}
 	if !w.legacy {
 		w.liftPause(ctx, s)
 		return
@@ -40,6 +55,9 @@ func (w *clusterHealth) enable(ctx workflow.Context, why string) {
 }
 
 func (w *clusterHealth) onDisable(ctx workflow.Context, s DisableSignal) {
+	if w.dropInvalid(SignalDisable, s.Validate()) {
+		return
+	}
 	if !w.legacy {
 		w.pause(ctx, s)
 		return

@@ -129,6 +129,9 @@ type Counters struct {
 	// SignalsIgnoredBy counts the ignored recover requests by reason (a
 	// triage reason kind).
 	SignalsIgnoredBy map[string]int64 `json:"signals_ignored_by,omitempty"`
+	// SignalsDropped counts the enable and disable signals dropped: fields
+	// that break the input rules, or a pause beyond MaxPauses.
+	SignalsDropped int64 `json:"signals_dropped,omitempty"`
 }
 
 // IgnoredRequest is a recover request that was not acted on, and why.

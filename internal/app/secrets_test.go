@@ -382,7 +382,7 @@ func newSecretHook(t testing.TB, ns *nodes, password, token, signingSecret strin
 		if r.Header.Get(engine.ActionIDHeader) != req.ActionID {
 			problems = append(problems, fmt.Sprintf("%s: got %q, want %q", engine.ActionIDHeader, r.Header.Get(engine.ActionIDHeader), req.ActionID))
 		}
-		if err := engine.VerifyWebhookSignature(signingSecret, r.Header.Get(engine.SignatureHeader), body, time.Now(), time.Minute); err != nil {
+		if err := engine.VerifyWebhookSignature(engine.ClusterWebhookKey(signingSecret, req.ClusterID), r.Header.Get(engine.SignatureHeader), body, time.Now(), time.Minute); err != nil {
 			problems = append(problems, fmt.Sprintf("%v (is ENGINE_WEBHOOK_SECRET passed to the engine.Executor?)", err))
 		}
 		h.mu.Lock()

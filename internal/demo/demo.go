@@ -156,7 +156,8 @@ func (d *Demo) recover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.webhookSecret != "" {
-		if err := engine.VerifyWebhookSignature(d.webhookSecret, r.Header.Get(engine.SignatureHeader), body, time.Now(), 0); err != nil {
+		key := engine.ClusterWebhookKey(d.webhookSecret, ClusterID) // as a receiver is given it
+		if err := engine.VerifyWebhookSignature(key, r.Header.Get(engine.SignatureHeader), body, time.Now(), 0); err != nil {
 			d.logger.Warn("demo webhook: refused a call", zap.Error(err))
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return

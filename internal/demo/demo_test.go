@@ -26,6 +26,7 @@ func (discard) UpsertNode(context.Context, health.Node) error       { return nil
 // node of a call signed as the engine signs it; without one it takes any call.
 func TestRecoverWebhookVerifiesSignature(t *testing.T) {
 	const secret = "whsec-demo"
+	key := engine.ClusterWebhookKey(secret, demo.ClusterID)
 	body, err := json.Marshal(engine.WebhookRequest{ActionID: "a1", ClusterID: demo.ClusterID, NodeName: "web-1", Operation: "RECREATE"})
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +39,10 @@ func TestRecoverWebhookVerifiesSignature(t *testing.T) {
 	}{
 		{"unsigned", secret, "", http.StatusUnauthorized},
 		{"other secret", secret, engine.WebhookSignature("other", time.Now(), body), http.StatusUnauthorized},
-		{"stale", secret, engine.WebhookSignature(secret, time.Now().Add(-time.Hour), body), http.StatusUnauthorized},
-		{"signed", secret, engine.WebhookSignature(secret, time.Now(), body), http.StatusOK},
+		{"stale", secret, engine.WebhookSignature(key, time.Now().Add(-time.Hour), body), http.StatusUnauthorized},
+		{"signed with the secret itself", secret, engine.WebhookSignature(secret, time.Now(), body), http.StatusUnauthorized},
+		{"signed with another cluster's key", secret, engine.WebhookSignature(engine.ClusterWebhookKey(secret, "other"), time.Now(), body), http.StatusUnauthorized},
+		{"signed", secret, engine.WebhookSignature(key, time.Now(), body), http.StatusOK},
 		{"no secret, unsigned", "", "", http.StatusOK},
 	}
 	for _, tt := range tests {

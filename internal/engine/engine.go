@@ -25,8 +25,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -445,7 +448,7 @@ func (e *Executor) callWebhook(ctx context.Context, rawURL string, body WebhookR
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ActionIDHeader, body.ActionID)
 	if e.WebhookSecret != "" {
-		req.Header.Set(SignatureHeader, WebhookSignature(e.WebhookSecret, time.Now(), b))
+		req.Header.Set(SignatureHeader, WebhookSignature(ClusterWebhookKey(e.WebhookSecret, body.ClusterID), time.Now(), b))
 	}
 	resp, err := e.HTTP.Do(req)
 	if err != nil {
@@ -459,7 +462,44 @@ func (e *Executor) callWebhook(ctx context.Context, rawURL string, body WebhookR
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("recover webhook answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		if x := excerpt(msg); x != "" {
+			return fmt.Errorf("recover webhook answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), x)
+		}
+		return fmt.Errorf("recover webhook answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
+}
+
+// maxExcerpt bounds what of a failed webhook call's answer reaches the
+// action's reason (the history, the status, health_events).
+const maxExcerpt = 80
+
+// excerpt is the start of a receiver's answer, safe to record: valid UTF-8,
+// no control characters, white space collapsed, at most maxExcerpt bytes.
+func excerpt(b []byte) string {
+	var sb strings.Builder
+	space := false
+	for _, r := range strings.ToValidUTF8(string(b), "?") {
+		switch {
+		case unicode.IsSpace(r):
+			space = sb.Len() > 0
+			continue
+		case unicode.IsControl(r) || !unicode.IsPrint(r):
+			r = '?'
+		}
+		n := utf8.RuneLen(r)
+		if space {
+			n++
+		}
+		if sb.Len()+n > maxExcerpt {
+			sb.WriteString("...")
+			break
+		}
+		if space {
+			sb.WriteByte(' ')
+			space = false
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }

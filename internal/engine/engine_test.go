@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -297,10 +298,16 @@ func TestExecutorRecoversNode(t *testing.T) {
 		want       health.ActionStatus
 		wantReason string
 		wantNode   health.NodeStatus
+		body       string // the webhook's answer's body; empty: "no capacity"
 	}{
-		{"2xx", http.StatusAccepted, health.ActionSucceeded, "Node recovered successfully.", health.NodeActive},
-		{"5xx", http.StatusBadGateway, health.ActionFailed, "Node recover failed: recover webhook answered 502 Bad Gateway: no capacity", health.NodeError},
-		{"no webhook", 0, health.ActionFailed, "Node recover failed: cluster has no recover webhook", health.NodeError},
+		{"2xx", http.StatusAccepted, health.ActionSucceeded, "Node recovered successfully.", health.NodeActive, ""},
+		{"5xx", http.StatusBadGateway, health.ActionFailed, "Node recover failed: recover webhook answered 502 Bad Gateway: no capacity", health.NodeError, ""},
+		{"no webhook", 0, health.ActionFailed, "Node recover failed: cluster has no recover webhook", health.NodeError, ""},
+		// A receiver's answer reaches the history, the status and
+		// health_events: at most 80 bytes of it, with no control character.
+		{"a hostile answer", http.StatusTeapot, health.ActionFailed, "Node recover failed: recover webhook answered 418 I'm a teapot: " +
+			"<html> ?[31mred?[0m line two " + strings.Repeat("x", 51) + "...", health.NodeError,
+			"<html>\r\n\x1b[31mred\x1b[0m\n\tline two " + strings.Repeat("x", 400)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,6 +315,10 @@ func TestExecutorRecoversNode(t *testing.T) {
 			e := newEnv(t)
 			hook := newWebhook(t, func(w http.ResponseWriter, _ *http.Request, _ engine.WebhookRequest) {
 				w.WriteHeader(tt.status)
+				if tt.body != "" {
+					fmt.Fprint(w, tt.body)
+					return
+				}
 				fmt.Fprintln(w, "no capacity")
 			})
 			url := hook.URL
@@ -653,8 +664,15 @@ func TestExecutorSignsWebhookCalls(t *testing.T) {
 				}
 				return
 			}
-			if err := engine.VerifyWebhookSignature(secret, c.signature, c.body, time.Now(), time.Minute); err != nil {
-				t.Errorf("%s %q: got %v, want a valid signature of the body", engine.SignatureHeader, c.signature, err)
+			if err := engine.VerifyWebhookSignature(engine.ClusterWebhookKey(secret, "c1"), c.signature, c.body, time.Now(), time.Minute); err != nil {
+				t.Errorf("%s %q: got %v, want a valid signature of the body under the cluster's key", engine.SignatureHeader, c.signature, err)
+			}
+			// Neither the secret itself nor another cluster's key verifies
+			// it: one receiver cannot sign calls that another accepts.
+			for _, key := range []string{secret, engine.ClusterWebhookKey(secret, "c2")} {
+				if err := engine.VerifyWebhookSignature(key, c.signature, c.body, time.Now(), time.Minute); !errors.Is(err, engine.ErrBadSignature) {
+					t.Errorf("verified with %q: got %v, want ErrBadSignature", key, err)
+				}
 			}
 			for _, l := range e.logs.All() {
 				if strings.Contains(fmt.Sprint(l.Message, l.ContextMap()), secret) {

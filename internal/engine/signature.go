@@ -40,6 +40,18 @@ var (
 	ErrBadSignature = errors.New("webhook signature: does not match the body")
 )
 
+// ClusterWebhookKey is the key that signs the recover webhook calls of one
+// cluster: HMAC-SHA256(secret, "healthd webhook key of cluster " + id), in
+// hex. Each receiver gets its own cluster's key (`worker webhook-key
+// --cluster ID`), never ENGINE_WEBHOOK_SECRET: with one key for all, the
+// receiver of one cluster could sign calls that another cluster's receiver
+// accepts.
+func ClusterWebhookKey(secret, clusterID string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("healthd webhook key of cluster " + clusterID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 // WebhookSignature returns the SignatureHeader value of a call with body
 // made at t, signed with secret: "t=<unix seconds>,v1=<hex of
 // HMAC-SHA256(secret, "<unix seconds>.<body>")>". The time is part of what is
