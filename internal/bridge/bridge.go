@@ -15,6 +15,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.temporal.io/api/serviceerror"
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/healthclient"
@@ -37,7 +38,7 @@ type Signaller interface {
 // them.
 var outcomeLabels = []metrics.BridgeOutcome{
 	metrics.BridgeSignalled, metrics.BridgeNotRegistered, metrics.BridgeIgnored,
-	metrics.BridgeMalformed, metrics.BridgeRetried,
+	metrics.BridgeMalformed, metrics.BridgeRetried, metrics.BridgeTooOld, metrics.BridgeRefused,
 }
 
 // maxUnregisteredLogged bounds the set of clusters already logged as not
@@ -365,20 +366,29 @@ func (b *Bridge) declare(conn *amqp.Connection) error {
 	if err != nil {
 		return fmt.Errorf("open topology channel: %w", err)
 	}
-	defer ch.Close()
+	defer func() {
+		if ch != nil {
+			_ = ch.Close()
+		}
+	}()
 	if err := ch.ExchangeDeclare(b.cfg.DeadLetterExchange, amqp.ExchangeFanout, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare dead-letter exchange %q: %w", b.cfg.DeadLetterExchange, err)
 	}
-	if _, err := ch.QueueDeclare(b.cfg.DeadLetterQueue, true, false, false, false, nil); err != nil {
+	dlArgs := amqp.Table{"x-max-length": int64(b.cfg.DeadLetterMaxLength), "x-overflow": "drop-head"}
+	if ch, err = b.declareQueue(conn, ch, b.cfg.DeadLetterQueue, dlArgs); err != nil {
 		return fmt.Errorf("declare dead-letter queue %q: %w", b.cfg.DeadLetterQueue, err)
 	}
 	if err := ch.QueueBind(b.cfg.DeadLetterQueue, "", b.cfg.DeadLetterExchange, false, nil); err != nil {
 		return fmt.Errorf("bind dead-letter queue %q: %w", b.cfg.DeadLetterQueue, err)
 	}
-	args := amqp.Table{"x-dead-letter-exchange": b.cfg.DeadLetterExchange}
+	// The oldest beyond the length, and what waited beyond the TTL, are
+	// dead-lettered: a bounded queue, whatever the outage.
+	args := amqp.Table{"x-dead-letter-exchange": b.cfg.DeadLetterExchange,
+		"x-max-length": int64(b.cfg.QueueMaxLength), "x-overflow": "drop-head",
+		"x-message-ttl": b.cfg.MessageTTL.Milliseconds()}
 	for _, qe := range [][2]string{{b.cfg.NovaQueue, b.cfg.NovaExchange}, {b.cfg.HeatQueue, b.cfg.HeatExchange}} {
 		queue, exchange := qe[0], qe[1]
-		if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
+		if ch, err = b.declareQueue(conn, ch, queue, args); err != nil {
 			return fmt.Errorf("declare queue %q (durable, dead-lettering to %q): %w", queue, b.cfg.DeadLetterExchange, err)
 		}
 		for _, key := range b.cfg.RoutingKeys {
@@ -388,6 +398,30 @@ func (b *Bridge) declare(conn *amqp.Connection) error {
 		}
 	}
 	return nil
+}
+
+// declareQueue declares a durable queue with args. A queue declared
+// earlier with other arguments (before the bounds existed, or with other
+// values) cannot be redeclared (406, which closes the channel): it is used
+// as it is, on a new channel, and a warning says how to apply the bounds
+// (delete the queue, or set a RabbitMQ policy). The channel to go on with is
+// returned.
+func (b *Bridge) declareQueue(conn *amqp.Connection, ch *amqp.Channel, name string, args amqp.Table) (*amqp.Channel, error) {
+	_, err := ch.QueueDeclare(name, true, false, false, false, args)
+	var ae *amqp.Error
+	if err == nil || !errors.As(err, &ae) || ae.Code != amqp.PreconditionFailed {
+		return ch, err
+	}
+	ch, cerr := conn.Channel()
+	if cerr != nil {
+		return nil, fmt.Errorf("reopen the topology channel: %w", cerr)
+	}
+	if _, perr := ch.QueueDeclarePassive(name, true, false, false, false, nil); perr != nil {
+		return nil, errors.Join(err, perr)
+	}
+	b.log.Warn("queue exists with other arguments: its bounds are not applied; delete it while the bridge is stopped, or apply them with a RabbitMQ policy",
+		zap.String("queue", name), zap.Any("arguments", args), zap.String("server", ae.Reason))
+	return ch, nil
 }
 
 // ensureExchange checks passively that an exchange exists and creates it,
@@ -454,6 +488,13 @@ func (b *Bridge) handle(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 		b.settle(log, d.Ack(false), "ack")
 		b.count(metrics.BridgeIgnored)
 	default:
+		if at, err := n.Time(); err == nil && b.cfg.MaxEventAge > 0 && time.Since(at) > b.cfg.MaxEventAge {
+			log.Info("event too old: dropped, not signalled", zap.String("cluster_id", ev.ClusterID), zap.String("node_id", ev.Signal.NodeID),
+				zap.Time("event_time", at), zap.Duration("max_event_age", b.cfg.MaxEventAge))
+			b.settle(log, d.Ack(false), "ack")
+			b.count(metrics.BridgeTooOld)
+			return
+		}
 		b.signal(ctx, lost, log, d, ev)
 	}
 }
@@ -493,7 +534,7 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 	_, err := backoff.Retry(waitCtx, func() (struct{}, error) {
 		attempt++
 		err := b.callSignaller(ctx, ev)
-		if err == nil || errors.Is(err, healthclient.ErrNotRegistered) || errors.Is(err, healthclient.ErrInvalid) {
+		if err == nil || errors.Is(err, healthclient.ErrNotRegistered) || errors.Is(err, healthclient.ErrInvalid) || refused(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		b.count(metrics.BridgeRetried)
@@ -511,6 +552,14 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 		// Classify checks what the client checks, so this is a rule the two
 		// disagree on; retrying cannot help, and the body is kept.
 		b.deadLetter(log, d, err.Error())
+	case refused(err):
+		// Retrying a call Temporal refuses for good (the bridge may not
+		// signal in this namespace, or the call is malformed) would hold
+		// the queue forever; the body is kept for inspection.
+		log.Error("Temporal refused the signal for good: dead-lettered", zap.Error(err),
+			zap.String("dead_letter_exchange", b.cfg.DeadLetterExchange))
+		b.settle(log, d.Reject(false), "reject")
+		b.count(metrics.BridgeRefused)
 	case errors.Is(err, healthclient.ErrNotRegistered):
 		b.settle(log, d.Ack(false), "ack")
 		b.count(metrics.BridgeNotRegistered)
@@ -523,6 +572,15 @@ func (b *Bridge) signal(ctx context.Context, lost <-chan struct{}, log *zap.Logg
 		b.settle(log, d.Nack(false, true), "requeue")
 		log.Info("shutting down: notification requeued unsignalled")
 	}
+}
+
+// refused reports an error of Temporal's that no retry can change: the
+// credentials may not signal (PermissionDenied), or the call is malformed
+// (InvalidArgument).
+func refused(err error) bool {
+	var pd *serviceerror.PermissionDenied
+	var ia *serviceerror.InvalidArgument
+	return errors.As(err, &pd) || errors.As(err, &ia)
 }
 
 // callSignaller bounds one signal call by SignalTimeout, detached from ctx so

@@ -653,8 +653,10 @@ func TestBridgeTopology(t *testing.T) {
 		{"heat exchange created as oslo declares it", func(ch *amqp.Channel) error {
 			return ch.ExchangeDeclare(env.cfg.HeatExchange, amqp.ExchangeTopic, false, false, false, false, nil)
 		}},
-		{"nova queue durable and dead-lettering", func(ch *amqp.Channel) error {
-			_, err := ch.QueueDeclare(env.cfg.NovaQueue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": env.cfg.DeadLetterExchange})
+		{"nova queue durable, dead-lettering and bounded", func(ch *amqp.Channel) error {
+			d := DefaultConfig()
+			_, err := ch.QueueDeclare(env.cfg.NovaQueue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": env.cfg.DeadLetterExchange,
+				"x-max-length": int64(d.QueueMaxLength), "x-overflow": "drop-head", "x-message-ttl": d.MessageTTL.Milliseconds()})
 			return err
 		}},
 		{"dead-letter exchange durable fanout", func(ch *amqp.Channel) error {

@@ -75,6 +75,22 @@ type Config struct {
 	Heartbeat time.Duration
 	// ConnectionName is shown by RabbitMQ for the bridge's connection.
 	ConnectionName string
+	// QueueMaxLength and MessageTTL bound the bridge's queues
+	// (BRIDGE_QUEUE_MAX_LENGTH, BRIDGE_MESSAGE_TTL): through a long outage
+	// of Temporal (or of the bridge) they would otherwise collect all of
+	// Nova's traffic until RabbitMQ's memory alarm blocks every publisher,
+	// OpenStack's own services included. What overflows (the oldest) or
+	// expires goes to the dead-letter exchange.
+	QueueMaxLength int
+	MessageTTL     time.Duration
+	// DeadLetterMaxLength bounds the dead-letter queue
+	// (BRIDGE_DEAD_LETTER_MAX_LENGTH); beyond it, the oldest are dropped.
+	DeadLetterMaxLength int
+	// MaxEventAge drops, counted, the events older than it by their own
+	// timestamp (BRIDGE_MAX_EVENT_AGE): a power-off hours old, delivered
+	// after an outage, is about a server that may be fine again. Zero: no
+	// limit.
+	MaxEventAge time.Duration
 }
 
 // DefaultConfig returns the bridge settings used when nothing is set: the
@@ -104,6 +120,10 @@ func DefaultConfig() Config {
 		DialTimeout:         10 * time.Second,
 		Heartbeat:           10 * time.Second,
 		ConnectionName:      "healthd-bridge",
+		QueueMaxLength:      100000,
+		MessageTTL:          time.Hour,
+		DeadLetterMaxLength: 100000,
+		MaxEventAge:         10 * time.Minute,
 	}
 }
 
@@ -131,6 +151,11 @@ func (c Config) WithDefaults() Config {
 	c.DialTimeout = cmp.Or(c.DialTimeout, d.DialTimeout)
 	c.Heartbeat = cmp.Or(c.Heartbeat, d.Heartbeat)
 	c.ConnectionName = cmp.Or(c.ConnectionName, d.ConnectionName)
+	c.QueueMaxLength = cmp.Or(c.QueueMaxLength, d.QueueMaxLength)
+	c.MessageTTL = cmp.Or(c.MessageTTL, d.MessageTTL)
+	c.DeadLetterMaxLength = cmp.Or(c.DeadLetterMaxLength, d.DeadLetterMaxLength)
+	// A zero MaxEventAge stays zero: no age limit (a library caller's
+	// choice; the process's default is DefaultConfig's).
 	return c
 }
 
@@ -151,6 +176,10 @@ func (c *Config) Settings() []config.Setting {
 		config.Duration("BRIDGE_RETRY_BACKOFF_MAX", "largest wait between attempts to signal while Temporal is unreachable", &c.RetryBackoffMax),
 		config.Duration("BRIDGE_RECONNECT_BACKOFF_MAX", "largest wait between attempts to reconnect to RabbitMQ", &c.ReconnectBackoffMax),
 		config.Bool("AMQP_DURABLE_EXCHANGES", "the control exchanges are durable (oslo's amqp_durable_queues)", &c.ExchangeDurable),
+		config.Int("BRIDGE_QUEUE_MAX_LENGTH", "most notifications each bridge queue holds; the oldest beyond it go to the dead-letter exchange", &c.QueueMaxLength, 1, 100000000),
+		config.Duration("BRIDGE_MESSAGE_TTL", "how long a notification waits in a bridge queue before it goes to the dead-letter exchange", &c.MessageTTL),
+		config.Int("BRIDGE_DEAD_LETTER_MAX_LENGTH", "most notifications the dead-letter queue holds; the oldest beyond it are dropped", &c.DeadLetterMaxLength, 1, 100000000),
+		config.DurationOrOff("BRIDGE_MAX_EVENT_AGE", "events older than this by their own timestamp are dropped and counted, not signalled (0: no limit)", &c.MaxEventAge),
 	}
 }
 

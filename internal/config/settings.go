@@ -52,6 +52,11 @@ func Duration(env, usage string, p *time.Duration) Setting {
 	return Setting{env, usage, &durationValue{p: p}}
 }
 
+// DurationOrOff is a duration setting where 0 turns the setting off.
+func DurationOrOff(env, usage string, p *time.Duration) Setting {
+	return Setting{env, usage, &durationValue{p: p, zeroOff: true}}
+}
+
 // Bool is true or false (also 1/0, t/f, as strconv.ParseBool reads them); its
 // flag alone means true.
 func Bool(env, usage string, p *bool) Setting {
@@ -217,25 +222,41 @@ func (v *intValue) check() error {
 }
 
 // durationValue is a positive Go duration such as 30s or 1m30s.
-type durationValue struct{ p *time.Duration }
+type durationValue struct {
+	p *time.Duration
+	// zeroOff: 0 is allowed, and turns the setting off.
+	zeroOff bool
+}
 
-const durationRule = "must be a positive Go duration such as 30s or 1m30s"
+const (
+	durationRule       = "must be a positive Go duration such as 30s or 1m30s"
+	durationOrZeroRule = "must be a Go duration such as 30s or 1m30s, or 0 (off)"
+)
 
 func (v *durationValue) String() string { return v.p.String() }
 func (v *durationValue) Type() string   { return "duration" }
 
+func (v *durationValue) rule() string {
+	if v.zeroOff {
+		return durationOrZeroRule
+	}
+	return durationRule
+}
+
+func (v *durationValue) bad(d time.Duration) bool { return d < 0 || (d == 0 && !v.zeroOff) }
+
 func (v *durationValue) Set(s string) error {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil || d <= 0 {
-		return fmt.Errorf("%s, got %q", durationRule, s)
+	if err != nil || v.bad(d) {
+		return fmt.Errorf("%s, got %q", v.rule(), s)
 	}
 	*v.p = d
 	return nil
 }
 
 func (v *durationValue) check() error {
-	if *v.p <= 0 {
-		return fmt.Errorf("%s, got %s", durationRule, *v.p)
+	if v.bad(*v.p) {
+		return fmt.Errorf("%s, got %s", v.rule(), *v.p)
 	}
 	return nil
 }

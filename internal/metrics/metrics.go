@@ -19,7 +19,7 @@ const namespace = "healthd"
 
 // ignoreReasons are the reason labels of healthd_recover_signals_ignored_total.
 var ignoreReasons = []string{triage.ReasonNoNodeID, triage.ReasonInvalid, triage.ReasonDuplicate, triage.ReasonPaused,
-	triage.ReasonOtherProject, triage.ReasonInFlight, triage.ReasonNoLifecycle}
+	triage.ReasonOtherProject, triage.ReasonInFlight, triage.ReasonNoLifecycle, triage.ReasonNotMember}
 
 // BridgeOutcome is what the signal bridge did with one notification.
 type BridgeOutcome string
@@ -36,6 +36,12 @@ const (
 	BridgeMalformed BridgeOutcome = "malformed"
 	// BridgeRetried: Temporal was unreachable; left unacknowledged for redelivery.
 	BridgeRetried BridgeOutcome = "retried"
+	// BridgeTooOld: the event is older than BRIDGE_MAX_EVENT_AGE (queued
+	// through an outage); acknowledged, not signalled.
+	BridgeTooOld BridgeOutcome = "too_old"
+	// BridgeRefused: Temporal refused the signal for good (permission
+	// denied, invalid argument); dead-lettered.
+	BridgeRefused BridgeOutcome = "refused"
 )
 
 // Metrics holds every healthd metric. Each process registers all of them and
@@ -136,7 +142,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range ignoreReasons {
 		m.SignalsIgnored.WithLabelValues(r)
 	}
-	for _, o := range []BridgeOutcome{BridgeSignalled, BridgeNotRegistered, BridgeIgnored, BridgeMalformed, BridgeRetried} {
+	for _, o := range []BridgeOutcome{BridgeSignalled, BridgeNotRegistered, BridgeIgnored, BridgeMalformed, BridgeRetried, BridgeTooOld, BridgeRefused} {
 		m.BridgeMessages.WithLabelValues(string(o))
 	}
 	for _, s := range []health.ActionStatus{health.ActionRunning, health.ActionSucceeded, health.ActionFailed, health.ActionCancelled} {
