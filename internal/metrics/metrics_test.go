@@ -117,8 +117,8 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 	}{
 		{"checks by verdict", m.Checks, 4},
 		{"recoveries by outcome", m.Recoveries, len(health.Outcomes())},
-		{"ignored signals by reason", m.SignalsIgnored, 7},
-		{"bridge messages by outcome", m.BridgeMessages, 5},
+		{"ignored signals by reason", m.SignalsIgnored, 8},
+		{"bridge messages by outcome", m.BridgeMessages, 7},
 		{"engine actions by status", m.EngineActions, 4},
 	}
 	for _, tt := range tests {
