@@ -68,6 +68,31 @@ func New(cfg Config, logger *zap.Logger) *Main {
 	return &Main{Config: cfg, Logger: logger, Registry: reg, Metrics: metrics.New(reg), ready: map[string]func(context.Context) error{}}
 }
 
+// pruneEvery is how often the health worker applies RETENTION.
+const pruneEvery = time.Hour
+
+// prune deletes what is older than keep, now and every pruneEvery, until ctx
+// ends; a failure is logged and tried again at the next turn.
+func (m *Main) prune(ctx context.Context, keep time.Duration) error {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		p, err := m.Store.Prune(ctx, time.Now().Add(-keep))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			m.Logger.Warn("retention: cannot delete old rows; trying again in an hour", zap.Error(err))
+		case err == nil && !p.Skipped && p.HealthEvents+p.Actions+p.NodeChecks > 0:
+			m.Logger.Info("retention: old rows deleted", zap.Duration("retention", keep), zap.Int64("health_events", p.HealthEvents),
+				zap.Int64("actions", p.Actions), zap.Int64("orphaned_node_checks", p.NodeChecks))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // Migrate applies the store migrations and returns.
 func (m *Main) Migrate(ctx context.Context) error {
 	st, err := store.Open(ctx, m.Config.Database.URL)
@@ -156,6 +181,9 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			})
 			if err := w.Start(); err != nil {
 				return fmt.Errorf("health worker: %w", err)
+			}
+			if keep := m.Config.Database.Retention; keep > 0 {
+				goRun("retention", func(ctx context.Context) error { return m.prune(ctx, keep) })
 			}
 			defer w.Stop()
 			m.Logger.Info("health worker started", zap.String("task_queue", m.Config.Temporal.TaskQueue))

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,18 +22,22 @@ type Config struct {
 	// that it can run as a role without DDL rights while `worker migrate`
 	// runs as one with them.
 	SkipMigrations bool
+	// Retention is how long health_events and finished actions are kept
+	// (RETENTION); 0 keeps them forever. The health worker prunes them.
+	Retention time.Duration
 }
 
 // DefaultConfig returns the database settings used when nothing is set: the
 // local Postgres.
 func DefaultConfig() Config {
-	return Config{URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"}
+	return Config{URL: "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", Retention: DefaultRetention}
 }
 
-// Settings binds DATABASE_URL and SKIP_MIGRATIONS to c.
+// Settings binds DATABASE_URL, RETENTION and SKIP_MIGRATIONS to c.
 func (c *Config) Settings() []config.Setting {
 	return []config.Setting{
 		config.SecretURL("DATABASE_URL", "Postgres connection URL of the engine contract", &c.URL, postgresURL, redactPostgres),
+		config.DurationOrOff("RETENTION", "how long health_events and finished recover actions are kept; the health worker deletes older ones every hour, in small batches (0: forever)", &c.Retention),
 		config.Bool("SKIP_MIGRATIONS", "do not migrate the schema at start, only check that it is at the version this build needs (run `worker migrate` as a role with DDL rights)", &c.SkipMigrations),
 	}
 }

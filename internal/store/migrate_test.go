@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,7 @@ import (
 )
 
 // latestVersion is the newest embedded migration.
-const latestVersion = 6
+const latestVersion = 7
 
 // schemaObjects are the relations and functions the first migration creates.
 var schemaObjects = []string{"clusters", "nodes", "actions", "health_events"}
@@ -250,14 +251,14 @@ func TestCheckSchema(t *testing.T) {
 	if err := s.MigrateTo(latestVersion - 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "is at version 5, this build needs 6") {
+	if err := s.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is at version %d, this build needs %d", latestVersion-1, latestVersion)) {
 		t.Errorf("CheckSchema one version behind: got %v", err)
 	}
 	if _, err := s.Pool().Exec(ctx, `UPDATE schema_migrations SET dirty = true`); err != nil {
 		t.Fatal(err)
 	}
 	for name, f := range map[string]func() error{"CheckSchema": func() error { return s.CheckSchema(ctx) }, "Migrate": func() error { return s.Migrate(ctx) }} {
-		if err := f(); err == nil || !strings.Contains(err.Error(), "dirty at version 5") {
+		if err := f(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("dirty at version %d", latestVersion-1)) {
 			t.Errorf("%s of a dirty schema: got %v", name, err)
 		}
 	}
@@ -268,18 +269,18 @@ func TestCheckSchema(t *testing.T) {
 func TestMigrationFailureLeavesItDirty(t *testing.T) {
 	s := storetest.New(t)
 	ctx := testContext(t)
-	if err := s.MigrateTo(latestVersion - 1); err != nil {
+	if err := s.MigrateTo(5); err != nil {
 		t.Fatal(err)
 	}
-	// The last migration alters clusters: without it, it fails.
+	// Migration 6 alters clusters: without it, it fails.
 	if _, err := s.Pool().Exec(ctx, `ALTER TABLE clusters RENAME TO clusters_away`); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "migration 6") {
 		t.Fatalf("a migration that cannot run: got %v, want migration 6 named", err)
 	}
-	if v, dirty, err := s.SchemaVersion(ctx); err != nil || v != latestVersion || !dirty {
-		t.Errorf("after the failed migration: got version %d dirty %v (%v), want %d dirty", v, dirty, err, latestVersion)
+	if v, dirty, err := s.SchemaVersion(ctx); err != nil || v != 6 || !dirty {
+		t.Errorf("after the failed migration: got version %d dirty %v (%v), want 6 dirty", v, dirty, err)
 	}
 	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "dirty at version 6") {
 		t.Errorf("Migrate again: got %v, want a refusal", err)
