@@ -2,10 +2,10 @@ package store
 
 import (
 	"fmt"
-	"time"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/clusterhealth/healthd/internal/config"
 )

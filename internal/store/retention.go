@@ -43,7 +43,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 		p.Skipped = true
 		return p, nil
 	}
-	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(retentionLock)) }()
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(retentionLock))
+	}()
 	for _, step := range []struct {
 		n   *int64
 		sql string
