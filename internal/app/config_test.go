@@ -39,6 +39,7 @@ func TestConfigDefaults(t *testing.T) {
 		"TEMPORAL_TASK_QUEUE":           "cluster-health",
 		"DATABASE_URL":                  "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"SKIP_MIGRATIONS":               "false",
+		"RETENTION":                     "2160h0m0s",
 		"AMQP_URL":                      "amqp://guest:xxxxx@127.0.0.1:5672/",
 		"AMQP_CA_FILE":                  "",
 		"LOG_FORMAT":                    "json",
