@@ -309,7 +309,7 @@ func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n heal
 			// learnt of the node, so the check is unknown, never unhealthy.
 			return health.ModeResult{Verdict: health.Unknown, Detail: err.Error()}
 		}
-		p := a.Prober.Probe(ctx, u, m)
+		p := a.Prober.Probe(ctx, n.ClusterID, u, m)
 		switch {
 		case p.ConfigError:
 			return health.ModeResult{Verdict: health.Unknown, Detail: p.Detail}
@@ -345,7 +345,7 @@ func (a *Activities) ConfirmNodeURL(ctx context.Context, in ConfirmNodeURLInput)
 	if err != nil {
 		return ConfirmNodeURLResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
 	}
-	p := a.Prober.Probe(ctx, u, in.Mode)
+	p := a.Prober.Probe(ctx, in.ClusterID, u, in.Mode)
 	if p.Healthy {
 		return ConfirmNodeURLResult{Detail: p.Detail}, nil
 	}

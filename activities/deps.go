@@ -45,7 +45,9 @@ type ActionWatcher interface {
 
 // URLProber makes one poll-URL attempt.
 type URLProber interface {
-	Probe(ctx context.Context, url string, mode health.DetectionMode) health.ProbeResult
+	// Probe makes the attempt for a node of the cluster clusterID, whose
+	// attempts share a bounded part of the prober's slots.
+	Probe(ctx context.Context, clusterID, url string, mode health.DetectionMode) health.ProbeResult
 }
 
 // Clock tells the time; tests may replace it.

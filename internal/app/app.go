@@ -173,9 +173,10 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			lim := workflows.Limits{IntervalMin: m.Config.Health.IntervalMin, IntervalMax: m.Config.Health.IntervalMax}
 			w.RegisterWorkflowWithOptions(workflows.New(lim), workflow.RegisterOptions{Name: workflows.WorkflowName})
 			w.RegisterActivity(&activities.Activities{
-				Store:            m.Store,
-				Watcher:          watcher,
-				Prober:           probe.New(probe.Options{InFlight: m.Config.Health.ProbeConcurrency, Policy: m.Config.Network.Policy()}),
+				Store:   m.Store,
+				Watcher: watcher,
+				Prober: probe.New(probe.Options{InFlight: m.Config.Health.ProbeConcurrency, PerCluster: m.Config.Health.ClusterShare(),
+					Policy: m.Config.Network.Policy()}),
 				Sweeps:           semaphore.NewWeighted(int64(m.Config.Health.Sweeps())),
 				SweepConcurrency: m.Config.Health.SweepConcurrency,
 			})

@@ -51,6 +51,7 @@ func TestConfigDefaults(t *testing.T) {
 		"CHECK_INTERVAL_MAX":            "3600",
 		"SWEEP_CONCURRENCY":             "32",
 		"PROBE_CONCURRENCY":             "256",
+		"PROBE_CLUSTER_CONCURRENCY":     "0",
 		"PROBE_ALLOW_CIDRS":             "",
 		"PROBE_DENY_CIDRS":              "",
 		"WORKER_ACTIVITY_POLLERS":       "8",

@@ -360,7 +360,7 @@ func (e *Engine) AddHealthEvents(_ context.Context, events []health.HealthEvent)
 // Probe answers for the first node, in the order added, whose poll URL under
 // the mode is url, and counts the attempt: 200 when the node is healthy, a 503
 // connection error when not, and a connection error for a URL of no node.
-func (e *Engine) Probe(_ context.Context, url string, m health.DetectionMode) health.ProbeResult {
+func (e *Engine) Probe(_ context.Context, _, url string, m health.DetectionMode) health.ProbeResult {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var found *health.Node

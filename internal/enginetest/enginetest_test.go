@@ -20,7 +20,7 @@ func TestRecoveryFinishesAndMendsTheNode(t *testing.T) {
 	e.AddCluster(health.Cluster{ID: "c1", Name: "web"}, health.Node{ID: "n1", Name: "web-1"}, health.Node{ID: "n2", Name: "web-2"})
 	e.SetHealthy("web-2", false)
 
-	if got := e.Probe(ctx, urlFor(t, mode, "web-2"), mode); got.Healthy || !got.ConnError {
+	if got := e.Probe(ctx, "c1", urlFor(t, mode, "web-2"), mode); got.Healthy || !got.ConnError {
 		t.Errorf("probe of an unhealthy node: got %+v, want a connection error", got)
 	}
 	a, created, err := e.CreateRecoverAction(ctx, "k1", "c1", "n2", health.RecoverParams{Operation: health.OpReboot})
@@ -30,7 +30,7 @@ func TestRecoveryFinishesAndMendsTheNode(t *testing.T) {
 	if again, created, _ := e.CreateRecoverAction(ctx, "k1", "c1", "n2", health.RecoverParams{}); created || again.ID != a.ID {
 		t.Errorf("create again: got %s created %v, want %s not created", again.ID, created, a.ID)
 	}
-	if got := e.Probe(ctx, urlFor(t, mode, "web-2"), mode); !got.Healthy {
+	if got := e.Probe(ctx, "c1", urlFor(t, mode, "web-2"), mode); !got.Healthy {
 		t.Errorf("probe after the recovery: got %+v, want healthy", got)
 	}
 	if got, want := e.ProbeCount("web-2"), 2; got != want {
@@ -59,7 +59,7 @@ func TestActionsStayReadyWithoutAutoFinish(t *testing.T) {
 	if a.Status != health.ActionReady {
 		t.Errorf("action: got %s, want READY", a.Status)
 	}
-	if got := e.Probe(ctx, urlFor(t, mode, "web-1"), mode); got.Healthy {
+	if got := e.Probe(ctx, "c1", urlFor(t, mode, "web-1"), mode); got.Healthy {
 		t.Errorf("probe: got %+v, want the node still unhealthy", got)
 	}
 	e.AddAction(health.Action{ID: "a9", IdempotencyKey: "k9", Status: health.ActionSucceeded})
@@ -89,7 +89,7 @@ func TestMissingAndAnyCluster(t *testing.T) {
 	if len(nodes) != 2 || nodes[0].ID != "x-n1" || nodes[1].Name != "node-2" || nodes[1].ClusterID != "x" {
 		t.Errorf("nodes of any cluster: got %+v, want x-n1 and node-2 of x", nodes)
 	}
-	if got := e.Probe(ctx, "http://nowhere.test/", mode); got.Healthy || got.Detail != "no such node" {
+	if got := e.Probe(ctx, "c1", "http://nowhere.test/", mode); got.Healthy || got.Detail != "no such node" {
 		t.Errorf("probe of no node: got %+v, want no such node", got)
 	}
 	if err := e.AddHealthEvents(ctx, []health.HealthEvent{{NodeID: "x-n1"}}); err != nil || len(e.Events()) != 1 {

@@ -52,6 +52,11 @@ type Config struct {
 	// queue for it instead of opening a connection each. It allows
 	// [Config.Sweeps] rounds to probe at once.
 	ProbeConcurrency int
+	// ProbeClusterConcurrency bounds one cluster's share of them
+	// (PROBE_CLUSTER_CONCURRENCY): a cluster whose nodes never answer holds
+	// at most this many, and the other clusters' rounds stay on time. 0
+	// means ClusterShare's default.
+	ProbeClusterConcurrency int
 	// ActivityPollers is the number of activity task polls the worker keeps
 	// open (WORKER_ACTIVITY_POLLERS). With too few, an activity scheduled
 	// while every poll is busy waits in the server's backlog: with two, the
@@ -65,7 +70,8 @@ type Config struct {
 
 // DefaultConfig returns the health worker settings used when nothing is set.
 func DefaultConfig() Config {
-	return Config{Limits: DefaultLimits(), SweepConcurrency: 32, ProbeConcurrency: probe.DefaultInFlight, ActivityPollers: 8, WorkflowPollers: 2}
+	return Config{Limits: DefaultLimits(), SweepConcurrency: 32, ProbeConcurrency: probe.DefaultInFlight,
+		ActivityPollers: 8, WorkflowPollers: 2}
 }
 
 // Settings binds the limits, SWEEP_CONCURRENCY, PROBE_CONCURRENCY and the
@@ -74,6 +80,7 @@ func (c *Config) Settings() []config.Setting {
 	return append(c.Limits.Settings(),
 		config.Int("SWEEP_CONCURRENCY", "probes one round runs at the same time", &c.SweepConcurrency, 1, 1024),
 		config.Int("PROBE_CONCURRENCY", "probes the health worker runs at the same time, over all its rounds (at least SWEEP_CONCURRENCY)", &c.ProbeConcurrency, 1, 65536),
+		config.Int("PROBE_CLUSTER_CONCURRENCY", "most of those one cluster's probes may hold (from SWEEP_CONCURRENCY to PROBE_CONCURRENCY; 0: a quarter of PROBE_CONCURRENCY, at least SWEEP_CONCURRENCY), so that a cluster whose nodes never answer cannot starve the others", &c.ProbeClusterConcurrency, 0, 65536),
 		config.Int("WORKER_ACTIVITY_POLLERS", "activity task polls the health worker keeps open", &c.ActivityPollers, 1, 256),
 		config.Int("WORKER_WORKFLOW_POLLERS", "workflow task polls the health worker keeps open", &c.WorkflowPollers, 1, 256),
 	)
@@ -87,7 +94,21 @@ func (c Config) Check() []*config.FieldError {
 		errs = append(errs, &config.FieldError{Var: "PROBE_CONCURRENCY", Rule: fmt.Sprintf(
 			"must not be below SWEEP_CONCURRENCY (%d), got %d", c.SweepConcurrency, c.ProbeConcurrency)})
 	}
+	if n := c.ProbeClusterConcurrency; n != 0 && c.ProbeConcurrency >= c.SweepConcurrency && (n < c.SweepConcurrency || n > c.ProbeConcurrency) {
+		errs = append(errs, &config.FieldError{Var: "PROBE_CLUSTER_CONCURRENCY", Rule: fmt.Sprintf(
+			"must be from SWEEP_CONCURRENCY (%d) to PROBE_CONCURRENCY (%d), got %d", c.SweepConcurrency, c.ProbeConcurrency, c.ProbeClusterConcurrency)})
+	}
 	return errs
+}
+
+// ClusterShare is the probes one cluster may hold at once:
+// PROBE_CLUSTER_CONCURRENCY, else a quarter of PROBE_CONCURRENCY but at
+// least SWEEP_CONCURRENCY.
+func (c Config) ClusterShare() int {
+	if c.ProbeClusterConcurrency > 0 {
+		return c.ProbeClusterConcurrency
+	}
+	return min(max(c.ProbeConcurrency/4, c.SweepConcurrency), c.ProbeConcurrency)
 }
 
 // Sweeps is the number of rounds that sweep at the same time: twice

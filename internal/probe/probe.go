@@ -48,6 +48,10 @@ type Prober struct {
 	// slots holds a token per attempt in flight: at most cap(slots), over
 	// every sweep of the process.
 	slots chan struct{}
+	// perCluster bounds one cluster's attempts in flight (0: no bound), so
+	// that a cluster whose nodes never answer cannot hold every slot.
+	perCluster int
+	shares     shares
 
 	mu       sync.Mutex
 	patterns map[string]compiled
@@ -77,6 +81,11 @@ type Options struct {
 	// slot before its attempt's timeout starts: waiting never makes a node
 	// look unhealthy.
 	InFlight int
+	// PerCluster bounds the attempts of one cluster in flight, so that a
+	// cluster whose nodes never answer holds at most this many slots of
+	// InFlight and the other clusters' rounds stay on time; 0 (or less)
+	// means no bound.
+	PerCluster int
 	// Policy is the address policy every connection is checked against,
 	// after name resolution and for every redirect; the zero Policy refuses
 	// loopback, link-local (instance metadata) and the like.
@@ -94,11 +103,52 @@ func New(o Options) *Prober {
 		inFlight = DefaultInFlight
 	}
 	return &Prober{
-		maxBody:  maxBody,
-		verify:   newClient(false, inFlight, o.Policy),
-		insecure: newClient(true, inFlight, o.Policy),
-		slots:    make(chan struct{}, inFlight),
-		patterns: make(map[string]compiled),
+		maxBody:    maxBody,
+		verify:     newClient(false, inFlight, o.Policy),
+		insecure:   newClient(true, inFlight, o.Policy),
+		slots:      make(chan struct{}, inFlight),
+		perCluster: max(o.PerCluster, 0),
+		shares:     shares{m: map[string]*share{}},
+		patterns:   make(map[string]compiled),
+	}
+}
+
+// shares are the clusters' own slots, made on first use and dropped when a
+// cluster has no attempt in flight.
+type shares struct {
+	mu sync.Mutex
+	m  map[string]*share
+}
+
+type share struct {
+	slots chan struct{}
+	users int
+}
+
+// acquire takes one of the cluster's n slots, waiting until ctx ends; the
+// release func gives it back.
+func (s *shares) acquire(ctx context.Context, cluster string, n int) (func(), error) {
+	s.mu.Lock()
+	sh := s.m[cluster]
+	if sh == nil {
+		sh = &share{slots: make(chan struct{}, n)}
+		s.m[cluster] = sh
+	}
+	sh.users++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		if sh.users--; sh.users == 0 {
+			delete(s.m, cluster)
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case sh.slots <- struct{}{}:
+		return func() { <-sh.slots; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
 	}
 }
 
@@ -156,7 +206,10 @@ func (e *redirectError) Error() string {
 // poll_url_conn_error_as_unhealthy is set. Otherwise the body is searched for
 // poll_url_healthy_response (an empty pattern matches any body). A canceled ctx
 // also yields a connection error; callers that care check ctx.Err() themselves.
-func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.DetectionMode) health.ProbeResult {
+//
+// clusterID is the cluster whose node it probes: its attempts take at most
+// Options.PerCluster of the slots ("" for none in particular).
+func (p *Prober) Probe(ctx context.Context, clusterID, rawURL string, mode health.DetectionMode) health.ProbeResult {
 	u, err := url.Parse(rawURL)
 	switch {
 	case rawURL == "":
@@ -174,8 +227,15 @@ func (p *Prober) Probe(ctx context.Context, rawURL string, mode health.Detection
 		return health.ProbeResult{ConfigError: true, Detail: "invalid poll_url_healthy_response: " + err.Error()}
 	}
 
-	// A slot first, so that the wait for one is not counted in the
-	// attempt's timeout.
+	// Slots first, the cluster's then the process's, so that the wait for
+	// them is not counted in the attempt's timeout.
+	if p.perCluster > 0 && clusterID != "" {
+		release, err := p.shares.acquire(ctx, clusterID, p.perCluster)
+		if err != nil {
+			return connError(mode, 0, "no probe slot of the cluster's share before the round ended: "+err.Error())
+		}
+		defer release()
+	}
 	select {
 	case p.slots <- struct{}{}:
 		defer func() { <-p.slots }()

@@ -128,7 +128,7 @@ func TestProbeResponses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := n.requests(tt.path)
-			got := p.Probe(t.Context(), n.srv.URL+tt.path, tt.mode)
+			got := p.Probe(t.Context(), "", n.srv.URL+tt.path, tt.mode)
 			if reqs := n.requests(tt.path) - before; reqs != 1 {
 				t.Errorf("got %d requests to %s, want 1", reqs, tt.path)
 			}
@@ -151,9 +151,9 @@ func checkResult(t *testing.T, got, want health.ProbeResult, wantDetail string) 
 func TestProbeDefaultMaxBody(t *testing.T) {
 	n := newNode(t, int(probe.DefaultMaxBody))
 	p := probe.New(probe.Options{Policy: netguard.Loopback})
-	checkResult(t, p.Probe(t.Context(), n.srv.URL+"/exact", mode(true, "ALIVE")),
+	checkResult(t, p.Probe(t.Context(), "", n.srv.URL+"/exact", mode(true, "ALIVE")),
 		health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
-	checkResult(t, p.Probe(t.Context(), n.srv.URL+"/big-chunked", mode(true, "ALIVE")),
+	checkResult(t, p.Probe(t.Context(), "", n.srv.URL+"/big-chunked", mode(true, "ALIVE")),
 		health.ProbeResult{ConnError: true, StatusCode: 200}, "body exceeds 524288 bytes")
 }
 
@@ -168,7 +168,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 	}
 	p := probe.New(probe.Options{Policy: netguard.Loopback})
 	for _, unhealthy := range []bool{true, false} {
-		got := p.Probe(t.Context(), "http://"+addr+"/health", mode(unhealthy, "ALIVE"))
+		got := p.Probe(t.Context(), "", "http://"+addr+"/health", mode(unhealthy, "ALIVE"))
 		checkResult(t, got, health.ProbeResult{Healthy: !unhealthy, ConnError: true}, "connect: connection refused")
 	}
 }
@@ -193,7 +193,7 @@ func TestProbeTLSVerification(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := mode(true, "ALIVE")
 			m.PollURLSSLVerify = tt.verify
-			checkResult(t, p.Probe(t.Context(), srv.URL, m), tt.want, tt.wantDetail)
+			checkResult(t, p.Probe(t.Context(), "", srv.URL, m), tt.want, tt.wantDetail)
 		})
 	}
 }
@@ -213,7 +213,7 @@ func TestProbeRejectsURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
 			for _, unhealthy := range []bool{true, false} {
-				got := p.Probe(t.Context(), tt.url, mode(unhealthy, ""))
+				got := p.Probe(t.Context(), "", tt.url, mode(unhealthy, ""))
 				checkResult(t, got, health.ProbeResult{Healthy: !unhealthy, ConnError: true}, tt.wantDetail)
 			}
 		})
@@ -223,7 +223,7 @@ func TestProbeRejectsURL(t *testing.T) {
 func TestProbeBadPattern(t *testing.T) {
 	n := newNode(t, 1024)
 	p := probe.New(probe.Options{Policy: netguard.Loopback})
-	got := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE("))
+	got := p.Probe(t.Context(), "", n.srv.URL+"/ok", mode(false, "ALIVE("))
 	checkResult(t, got, health.ProbeResult{}, "invalid poll_url_healthy_response: ")
 	if !got.ConfigError {
 		t.Errorf("got ConfigError false for %+v, want true", got)
@@ -231,7 +231,7 @@ func TestProbeBadPattern(t *testing.T) {
 	if reqs := n.requests("/ok"); reqs != 0 {
 		t.Errorf("got %d requests with a broken pattern, want 0", reqs)
 	}
-	if ok := p.Probe(t.Context(), n.srv.URL+"/ok", mode(false, "ALIVE")); ok.ConfigError {
+	if ok := p.Probe(t.Context(), "", n.srv.URL+"/ok", mode(false, "ALIVE")); ok.ConfigError {
 		t.Errorf("got ConfigError true for %+v, want false", ok)
 	}
 }
@@ -276,7 +276,7 @@ func TestProbeRequestTimeout(t *testing.T) {
 			m := mode(true, "ALIVE")
 			m.PollURLRetryInterval = tt.retryInterval
 			start := time.Now()
-			got := p.Probe(t.Context(), srv.URL+tt.path, m)
+			got := p.Probe(t.Context(), "", srv.URL+tt.path, m)
 			elapsed := time.Since(start)
 			if elapsed < 900*time.Millisecond || elapsed > 5*time.Second {
 				t.Errorf("got attempt of %v, want about %v", elapsed, m.RequestTimeout())
@@ -295,7 +295,7 @@ func TestProbeHonoursContextDeadline(t *testing.T) {
 	defer cancel()
 
 	start := time.Now()
-	got := p.Probe(ctx, srv.URL+"/headers", m)
+	got := p.Probe(ctx, "", srv.URL+"/headers", m)
 	if elapsed := time.Since(start); elapsed > 5*time.Second {
 		t.Errorf("got attempt of %v, want it to end at the context deadline (200ms)", elapsed)
 	}
@@ -309,7 +309,7 @@ func TestProbeCanceledContext(t *testing.T) {
 	n := newNode(t, 1024)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	got := probe.New(probe.Options{Policy: netguard.Loopback}).Probe(ctx, n.srv.URL+"/ok", mode(true, "ALIVE"))
+	got := probe.New(probe.Options{Policy: netguard.Loopback}).Probe(ctx, "", n.srv.URL+"/ok", mode(true, "ALIVE"))
 	checkResult(t, got, health.ProbeResult{ConnError: true}, "canceled")
 }
 
@@ -348,7 +348,7 @@ func TestProbeTemplateExpansion(t *testing.T) {
 			if err != nil {
 				t.Fatalf("URLFor(%q): %v", tt.node, err)
 			}
-			got := p.Probe(t.Context(), u, m)
+			got := p.Probe(t.Context(), "", u, m)
 			checkResult(t, got, health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
 			mu.Lock()
 			defer mu.Unlock()
@@ -370,7 +370,7 @@ func TestProbeConcurrentPatterns(t *testing.T) {
 			if i%2 == 1 {
 				pattern = "status: A"
 			}
-			if p.Probe(t.Context(), n.srv.URL+"/ok", mode(true, pattern)).Healthy {
+			if p.Probe(t.Context(), "", n.srv.URL+"/ok", mode(true, pattern)).Healthy {
 				healthy.Add(1)
 			}
 		})
@@ -391,7 +391,7 @@ func BenchmarkProbe(b *testing.B) {
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := p.Probe(ctx, srv.URL+"/health", m); !r.Healthy {
+		if r := p.Probe(ctx, "", srv.URL+"/health", m); !r.Healthy {
 			b.Fatalf("got %+v, want healthy", r)
 		}
 	}
@@ -421,7 +421,7 @@ func TestProbeInFlightLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]health.ProbeResult, 6)
 	for i := range results {
-		wg.Go(func() { results[i] = p.Probe(t.Context(), srv.URL+"/n", m) })
+		wg.Go(func() { results[i] = p.Probe(t.Context(), "", srv.URL+"/n", m) })
 	}
 	wg.Wait()
 	for i, r := range results {
@@ -436,11 +436,11 @@ func TestProbeInFlightLimit(t *testing.T) {
 	// A caller whose context ends while it waits gets a connection error
 	// that says so, without a request.
 	p = probe.New(probe.Options{InFlight: 1, Policy: netguard.Loopback})
-	go p.Probe(t.Context(), srv.URL+"/hold", m)
+	go p.Probe(t.Context(), "", srv.URL+"/hold", m)
 	time.Sleep(100 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	got := p.Probe(ctx, srv.URL+"/waits", m)
+	got := p.Probe(ctx, "", srv.URL+"/waits", m)
 	if !got.ConnError || !strings.Contains(got.Detail, "no probe slot") {
 		t.Errorf("got %+v, want a connection error for the slot never given", got)
 	}
@@ -462,7 +462,7 @@ func TestProbeAddressPolicy(t *testing.T) {
 		"http://[::ffff:127.0.0.1]:" + port + "/ok",
 		"http://169.254.169.254/latest/meta-data/",
 	} {
-		got := strict.Probe(t.Context(), u, mode(true, "ALIVE"))
+		got := strict.Probe(t.Context(), "", u, mode(true, "ALIVE"))
 		if !got.ConfigError || got.Healthy || got.StatusCode != 0 || !strings.Contains(got.Detail, "refused by the address policy") {
 			t.Errorf("%s: got %+v, want unknown (config error), refused by the address policy", u, got)
 		}
@@ -483,7 +483,7 @@ func TestProbeAddressPolicy(t *testing.T) {
 	t.Cleanup(redirecting.Close)
 	allowed := probe.New(probe.Options{Policy: netguard.Loopback})
 	for _, path := range []string{"/elsewhere", "/by-name"} {
-		got := allowed.Probe(t.Context(), redirecting.URL+path, mode(true, "ALIVE"))
+		got := allowed.Probe(t.Context(), "", redirecting.URL+path, mode(true, "ALIVE"))
 		if !got.ConfigError || got.Healthy || !strings.Contains(got.Detail, "redirect to another host") {
 			t.Errorf("%s: got %+v, want unknown, the redirect to another host refused", path, got)
 		}
@@ -492,6 +492,33 @@ func TestProbeAddressPolicy(t *testing.T) {
 		t.Errorf("the redirect targets got %d requests, want none", c)
 	}
 	// A redirect on the same host is still followed.
-	checkResult(t, allowed.Probe(t.Context(), n.srv.URL+"/redirect-ok", mode(true, "ALIVE")),
+	checkResult(t, allowed.Probe(t.Context(), "", n.srv.URL+"/redirect-ok", mode(true, "ALIVE")),
 		health.ProbeResult{Healthy: true, StatusCode: 200}, "pattern matched")
+}
+
+// One cluster whose nodes never answer holds at most its share of the
+// slots: with 4 slots and a share of 2, ten hanging attempts of one cluster
+// leave room for another cluster's attempt, which gets its answer while
+// they all still hang. Without shares, it would wait for a slot until its
+// round ended.
+func TestProbeClusterShare(t *testing.T) {
+	hang := blockingServer(t)
+	n := newNode(t, 1024)
+	m := mode(true, "ALIVE")
+	m.PollURLRetryInterval = 100 // a request timeout of 10 s: the hanging attempts outlast the test
+	p := probe.New(probe.Options{InFlight: 4, PerCluster: 2, Policy: netguard.Loopback})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var hanging sync.WaitGroup
+	for range 10 {
+		hanging.Go(func() { p.Probe(ctx, "black-hole", hang.URL+"/never", m) })
+	}
+	time.Sleep(200 * time.Millisecond) // the black hole takes what it may
+	octx, ocancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer ocancel()
+	if got := p.Probe(octx, "other", n.srv.URL+"/ok", m); !got.Healthy {
+		t.Errorf("the other cluster's attempt beside a black hole: got %+v, want its answer", got)
+	}
+	cancel()
+	hanging.Wait()
 }
