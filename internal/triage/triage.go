@@ -735,8 +735,6 @@ func (d *decider) screen(t Request, back bool) (Decision, bool) {
 		return ignore(ReasonNoNodeID, "no node id")
 	case t.Duplicate:
 		return ignore(ReasonDuplicate, "duplicate message id")
-	case t.NotMember:
-		return ignore(ReasonNotMember, "no node "+t.NodeID+" in the cluster")
 	case back && t.Project != "" && d.f.Project != "" && t.Project != d.f.Project:
 		return ignore(ReasonOtherProject, "project "+t.Project+" is not the cluster's")
 	case back:
@@ -745,6 +743,8 @@ func (d *decider) screen(t Request, back bool) (Decision, bool) {
 		return ignore(ReasonPaused, "health checks are disabled: "+d.f.Paused)
 	case t.Project != "" && d.f.Project != "" && t.Project != d.f.Project:
 		return ignore(ReasonOtherProject, "project "+t.Project+" is not the cluster's")
+	case t.NotMember:
+		return ignore(ReasonNotMember, "no node "+t.NodeID+" in the cluster")
 	case d.inFlight(t.NodeID):
 		return ignore(ReasonInFlight, "node is already recovering")
 	case t.Notification && d.p.LifecycleGate && !d.p.WatchesEvents:
