@@ -8,16 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/internal/app"
+	"github.com/clusterhealth/healthd/internal/codec"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
@@ -106,6 +110,52 @@ secret itself.`,
 		fmt.Fprintln(cmd.OutOrStdout(), engine.ClusterWebhookKey(keyCfg.Engine.WebhookSecret, keyCluster))
 		return nil
 	}
+	var codecAddr, codecOrigin string
+	codecServer := &cobra.Command{
+		Use:   "codec-server",
+		Short: "Serve the payload codec, so that Temporal's UI and CLI show encrypted payloads in clear",
+		Long: `codec-server decrypts (and encrypts) payloads for Temporal's UI (its codec
+endpoint setting) and CLI (--codec-endpoint) with the keys of
+TEMPORAL_CODEC_KEYS_FILE, at POST /decode and /encode. It decrypts whatever it
+is sent: serve it only where those allowed to read the payloads can reach it.`,
+		Example: `  TEMPORAL_CODEC_KEYS_FILE=/run/secrets/codec-keys worker codec-server --addr 127.0.0.1:8081 --ui-origin http://127.0.0.1:8233
+  temporal workflow show -w cluster-health-web --codec-endpoint http://127.0.0.1:8081`,
+		Args: cobra.NoArgs,
+	}
+	codecCfg := app.Defaults()
+	settings(codecServer, []config.Section{&codecCfg.Temporal, &codecCfg.Log})
+	codecServer.Flags().StringVar(&codecAddr, "addr", "127.0.0.1:8081", "host:port to listen on")
+	codecServer.Flags().StringVar(&codecOrigin, "ui-origin", "", "origin of the Temporal UI allowed to call it from a browser (http://127.0.0.1:8233)")
+	codecServer.RunE = func(cmd *cobra.Command, _ []string) error {
+		if codecCfg.Temporal.CodecKeysFile == "" {
+			return errors.New("TEMPORAL_CODEC_KEYS_FILE is not set: there is nothing to decrypt")
+		}
+		cd, err := codec.Load(codecCfg.Temporal.CodecKeysFile)
+		if err != nil {
+			return fmt.Errorf("TEMPORAL_CODEC_KEYS_FILE: %w", err)
+		}
+		logger, err := logging.New(codecCfg.Log.Format, codecCfg.Log.Level)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", codecAddr)
+		if err != nil {
+			return fmt.Errorf("--addr: %w", err)
+		}
+		srv := &http.Server{Handler: codec.Handler(cd, codecOrigin), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			_ = srv.Close()
+		}()
+		logger.Info("codec server listening", zap.String("addr", ln.Addr().String()), zap.String("key", cd.KeyID()),
+			zap.String("ui_origin", codecOrigin))
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
 	root.AddCommand(
 		process(&cobra.Command{
 			Use:   "health",
@@ -134,6 +184,7 @@ A message is acknowledged only once Temporal has accepted the signal.`,
 		}, app.RoleHealth, app.RoleEngine, app.RoleBridge),
 		migrate,
 		webhookKey,
+		codecServer,
 	)
 	return root
 }

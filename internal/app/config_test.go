@@ -90,6 +90,7 @@ func TestConfigDefaults(t *testing.T) {
 		"TEMPORAL_TLS_CLIENT_KEY_PATH":           "",
 		"TEMPORAL_API_KEY":                       "",
 		"TEMPORAL_API_KEY_PLAINTEXT":             "false",
+		"TEMPORAL_CODEC_KEYS_FILE":               "",
 		"TEMPORAL_CONFIG_FILE":                   "",
 		"TEMPORAL_PROFILE":                       "",
 	}

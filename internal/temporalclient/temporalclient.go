@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/clusterhealth/healthd/internal/codec"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/workflows"
 )
@@ -61,6 +62,10 @@ type Config struct {
 	// APIKeyPlaintext lets APIKey go without TLS (TEMPORAL_API_KEY_PLAINTEXT):
 	// for a server on this machine or a test, never across a network.
 	APIKeyPlaintext bool
+	// CodecKeysFile, when set, encrypts every payload given to Temporal
+	// with the keys of this file (TEMPORAL_CODEC_KEYS_FILE, see
+	// internal/codec): every process of a deployment must have it.
+	CodecKeysFile string
 	// ConfigFile is the envconfig TOML file (TEMPORAL_CONFIG_FILE); empty:
 	// the SDK's default path, when that file exists.
 	ConfigFile string
@@ -93,6 +98,7 @@ func (c *Config) Settings() []config.Setting {
 		config.String("TEMPORAL_TLS_CLIENT_KEY_PATH", "PEM private key of TEMPORAL_TLS_CLIENT_CERT_PATH", &c.ClientKeyFile, nil),
 		config.Secret("TEMPORAL_API_KEY", "API key sent to Temporal as a bearer token (turns TLS on unless TEMPORAL_TLS=false)", &c.APIKey),
 		config.Bool("TEMPORAL_API_KEY_PLAINTEXT", "let TEMPORAL_API_KEY go without TLS (TEMPORAL_TLS=false): for a server on this machine or a test only", &c.APIKeyPlaintext),
+		config.String("TEMPORAL_CODEC_KEYS_FILE", "file of AES-256 keys (\"<id> <base64>\" per line, the first encrypts) that encrypt every payload given to Temporal (empty: payloads in clear)", &c.CodecKeysFile, nil),
 		config.String("TEMPORAL_CONFIG_FILE", "Temporal client profile file, TOML, as the temporal CLI writes it (empty: the SDK's default path, if it exists)", &c.ConfigFile, nil),
 		config.String("TEMPORAL_PROFILE", "profile of TEMPORAL_CONFIG_FILE (empty: default)", &c.Profile, nil),
 	}
@@ -131,6 +137,11 @@ func (c *Config) Check() []*config.FieldError {
 	}
 	if _, err := c.profile(); err != nil {
 		errs = append(errs, &config.FieldError{Var: "TEMPORAL_CONFIG_FILE", Rule: err.Error()})
+	}
+	if c.CodecKeysFile != "" {
+		if _, err := codec.Load(c.CodecKeysFile); err != nil {
+			errs = append(errs, &config.FieldError{Var: "TEMPORAL_CODEC_KEYS_FILE", Rule: err.Error()})
+		}
 	}
 	return errs
 }
@@ -227,6 +238,13 @@ func (c *Config) ClientOptions() (client.Options, error) {
 	}
 	if tc := opts.ConnectionOptions.TLS; tc != nil && tc.MinVersion == 0 {
 		tc.MinVersion = tls.VersionTLS12
+	}
+	if c.CodecKeysFile != "" {
+		cd, err := codec.Load(c.CodecKeysFile)
+		if err != nil {
+			return client.Options{}, fmt.Errorf("TEMPORAL_CODEC_KEYS_FILE: %w", err)
+		}
+		opts.DataConverter = cd.DataConverter()
 	}
 	return opts, nil
 }
