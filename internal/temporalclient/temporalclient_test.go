@@ -46,6 +46,7 @@ func TestCheckNamesTheSetting(t *testing.T) {
 		{"cert without key", map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": certs.ClientCert}, "TEMPORAL_TLS_CLIENT_KEY_PATH: must be set with TEMPORAL_TLS_CLIENT_CERT_PATH"},
 		{"key without cert", map[string]string{"TEMPORAL_TLS_CLIENT_KEY_PATH": certs.ClientKey}, "TEMPORAL_TLS_CLIENT_CERT_PATH: must be set with TEMPORAL_TLS_CLIENT_KEY_PATH"},
 		{"key of another cert", map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": certs.ClientCert, "TEMPORAL_TLS_CLIENT_KEY_PATH": other.ClientKey}, "TEMPORAL_TLS_CLIENT_CERT_PATH: with TEMPORAL_TLS_CLIENT_KEY_PATH, must be a readable PEM certificate and its key"},
+		{"codec keys missing", map[string]string{"TEMPORAL_CODEC_KEYS_FILE": "/nonexistent/keys"}, "TEMPORAL_CODEC_KEYS_FILE: keys file /nonexistent/keys: no such file or directory"},
 		{"api key in the clear", map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": "k3y"}, "TEMPORAL_API_KEY: is set with TEMPORAL_TLS=false"},
 		{"api key in the clear, forced", map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": "k3y", "TEMPORAL_API_KEY_PLAINTEXT": "true"}, ""},
 		{"tls off with a ca", map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_TLS_SERVER_CA_CERT_PATH": certs.CA}, "TEMPORAL_TLS: is false, but a TEMPORAL_TLS_ file or server name is set"},
