@@ -251,11 +251,26 @@ func dialTemporal(ctx context.Context, cfg temporalclient.Config) (*healthclient
 		return nil, nil, err
 	}
 	opts.Logger = quiet
+	opts.Identity = starterIdentity()
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, nil, connectError(cfg, err)
 	}
 	return healthclient.New(c), c.Close, nil
+}
+
+// starterIdentity is the client identity Temporal records with each
+// signal and update the starter sends (the history's identity field): the
+// operating system's user and host, which, unlike --requester, the caller
+// does not type. It is only as good as the machine it runs on: Temporal
+// authorizes per namespace, not per user (see the README's "Who did it").
+func starterIdentity() string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("healthd-starter %s@%s pid %d", who, host, os.Getpid())
 }
 
 // connectError explains a failed connection: where, and what to check.

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os/user"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -140,6 +142,21 @@ func TestCommandsAgainstTemporal(t *testing.T) {
 	out = mustStarter(t, addr, "disable", "--cluster", "c1", "--reason", "upgrade", "--for", "30m")
 	if !strings.Contains(out, "resume by themselves") {
 		t.Errorf("disable: got %q", out)
+	}
+	// Temporal records who sent it as the starter says, not as --requester.
+	tc, err := client.Dial(client.Options{HostPort: addr})
+	require.NoError(t, err)
+	defer tc.Close()
+	var identity string
+	for it := tc.GetWorkflowHistory(context.Background(), workflows.WorkflowID("c1"), "", false, 0); it.HasNext(); {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == workflows.SignalDisable {
+			identity = a.GetIdentity()
+		}
+	}
+	if u, _ := user.Current(); !strings.HasPrefix(identity, "healthd-starter "+u.Username+"@") {
+		t.Errorf("the disable signal's identity in the history: got %q, want healthd-starter <user>@<host>", identity)
 	}
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, msg := statusOf(t, addr, "c1")
