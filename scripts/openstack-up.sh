@@ -413,7 +413,10 @@ EOF
 	# The computes get no database: they reach it through the conductor.
 	local h
 	for h in "${COMPUTES[@]}"; do
-		nova_common "host = $h" | write "/etc/nova/nova-compute-$h.conf" nova
+		# A vCPU ratio that lets the scale run (TestSyncThousandServersOnNova)
+		# put a thousand one-vCPU servers on two fake hosts of 8 vCPUs.
+		nova_common "host = $h
+cpu_allocation_ratio = 64.0" | write "/etc/nova/nova-compute-$h.conf" nova
 	done
 	local manage=(setpriv --reuid nova --regid nova --init-groups -- nova-manage --config-file /etc/nova/nova.conf)
 	local mlog="$LOG/nova-manage.log"

@@ -7,16 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/applicationcredentials"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/clusterhealth/healthd/internal/health"
@@ -266,5 +270,94 @@ func TestApplicationCredentialWithAccessRules(t *testing.T) {
 	_, err = cloud.Compute.Get(ctx, cloud.Compute.ServiceURL("flavors", "detail"), nil, nil)
 	if !gophercloud.ResponseCodeIs(err, 401) && !gophercloud.ResponseCodeIs(err, 403) {
 		t.Errorf("GET /flavors/detail with the application credential: got %v, want it refused (401 or 403)", err)
+	}
+}
+
+// The cost of a refresh on a real Nova at scale: HEALTHD_OPENSTACK_SCALE=N
+// boots N servers of one cluster (100 per request, on a flavor of 1 MB),
+// times one Sync and counts its API calls, then deletes them. It is not in
+// the test suite: a thousand servers take minutes to boot here.
+//
+//	HEALTHD_TEST_OPENSTACK=1 HEALTHD_OPENSTACK_SCALE=1000 go test -run TestSyncThousandServersOnNova -v -timeout 30m ./internal/openstack
+func TestSyncThousandServersOnNova(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("HEALTHD_OPENSTACK_SCALE"))
+	if n <= 0 {
+		t.Skip("HEALTHD_OPENSTACK_SCALE is not set: the scale run is a script, not a test of the suite")
+	}
+	b := openstacktest.Cloud(t)
+	ctx := context.Background()
+	instances, cores, ram := n+60, n+120, n*2+200_000
+	if _, err := quotasets.Update(ctx, b.Admin.Compute, b.Member.ProjectID, quotasets.UpdateOpts{Instances: &instances, Cores: &cores, RAM: &ram}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	disk, public := 0, true
+	flavor, err := flavors.Create(ctx, b.Admin.Compute, flavors.CreateOpts{Name: "healthd.scale-" + fmt.Sprint(time.Now().UnixNano()), RAM: 1, VCPUs: 1,
+		Disk: &disk, IsPublic: &public}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = flavors.Delete(context.Background(), b.Admin.Compute, flavor.ID).ExtractErr() })
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	clusterID := "scale-" + suffix
+	start := time.Now()
+	for made := 0; made < n; made += 100 {
+		batch := min(100, n-made)
+		_, err := servers.Create(ctx, b.Member.Compute, servers.CreateOpts{Name: fmt.Sprintf("scale-%s-%d", suffix, made), ImageRef: b.ImageID,
+			FlavorRef: flavor.ID, Networks: "none", Min: batch, Max: batch, Metadata: map[string]string{MetaClusterID: clusterID}}, nil).Extract()
+		if err != nil {
+			t.Fatalf("boot servers %d to %d: %v", made+1, made+batch, err)
+		}
+	}
+	t.Cleanup(func() {
+		pages, err := servers.List(b.Member.Compute, servers.ListOpts{Name: "^scale-" + suffix}).AllPages(context.Background())
+		if err != nil {
+			return
+		}
+		list, _ := servers.ExtractServers(pages)
+		for _, s := range list {
+			_ = servers.Delete(context.Background(), b.Member.Compute, s.ID).ExtractErr()
+		}
+		t.Logf("deleted %d servers", len(list))
+	})
+	compute := *b.Member.Compute
+	compute.Microversion = ComputeMicroversion
+	st := &memStore{clusters: []health.Cluster{{ID: clusterID, Project: b.Member.ProjectID, ProfileType: health.NovaServerProfile}},
+		nodes: map[string]health.Node{}}
+	sync := &Syncer{Cloud: &Cloud{Compute: &compute, Name: "bench member"}, Store: st, Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))}
+	for {
+		stats, err := sync.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active := 0
+		for _, nd := range st.nodes {
+			if nd.PhysicalStatus == "ACTIVE" {
+				active++
+			}
+		}
+		if active == n {
+			t.Logf("%d servers booted and ACTIVE after %s", n, time.Since(start).Round(time.Second))
+			break
+		}
+		if time.Since(start) > 25*time.Minute {
+			t.Fatalf("after %s: %d of %d servers ACTIVE (%+v)", time.Since(start).Round(time.Second), active, n, stats)
+		}
+		time.Sleep(5 * time.Second)
+	}
+	var took []time.Duration
+	var stats SyncStats
+	for range 5 {
+		t0 := time.Now()
+		stats, err = sync.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(t0))
+	}
+	slices.Sort(took)
+	t.Logf("a refresh of %d servers in one cluster: %d API calls (%d servers listed), median %s, worst %s of 5",
+		n, stats.Calls, stats.Servers, took[2].Round(time.Millisecond), took[4].Round(time.Millisecond))
+	if stats.Calls > 2+(stats.Servers/1000)+1 {
+		t.Errorf("API calls: got %d for %d servers, want the pages of one list and the service list", stats.Calls, stats.Servers)
 	}
 }
