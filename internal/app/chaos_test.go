@@ -167,7 +167,7 @@ func TestChaosKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &workerPair{bin: bin, env: []string{
-		"TEMPORAL_ADDRESS=" + srv.Address, "DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow, "LOG_LEVEL=info",
+		"TEMPORAL_ADDRESS=" + srv.Address, "DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow, "BRIDGE_MAX_EVENT_AGE=0", "LOG_LEVEL=info",
 		"HEALTH_CHECK_INTERVAL_MIN=1", "ENGINE_WEBHOOK_TIMEOUT=4s", "ENGINE_LEASE=5s",
 	}}
 	w.health = startProcess(t, bin, "health", w.env)

@@ -166,7 +166,7 @@ func TestRecoveryOutlivesKilledWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{
-		"TEMPORAL_ADDRESS=" + srv.Address, "DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow, "LOG_LEVEL=info", "HEALTH_CHECK_INTERVAL_MIN=1",
+		"TEMPORAL_ADDRESS=" + srv.Address, "DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow, "BRIDGE_MAX_EVENT_AGE=0", "LOG_LEVEL=info", "HEALTH_CHECK_INTERVAL_MIN=1",
 		// A short lease, so that the test does not wait a minute for the
 		// dead engine's claim to run out; the webhook timeout stays below it.
 		"ENGINE_WEBHOOK_TIMEOUT=4s", "ENGINE_LEASE=5s",

@@ -148,6 +148,8 @@ func testConfig(t testing.TB, address string) app.Config {
 	cfg.Metrics.Addr = ""
 	cfg.Health.IntervalMin = 1 // the tests' clusters poll every few seconds
 	cfg.Network.Allow = testAllow
+	// The tests publish captured notifications, whose timestamps are old.
+	cfg.Bridge.MaxEventAge = 0
 	return cfg
 }
 

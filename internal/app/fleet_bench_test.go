@@ -164,7 +164,7 @@ func BenchmarkFleet(b *testing.B) {
 	nodes := startFleetNodes(b, broken)
 
 	env := []string{"TEMPORAL_ADDRESS=" + srv.Address, "TEMPORAL_TASK_QUEUE=" + workflows.TaskQueue,
-		"DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow}
+		"DATABASE_URL=" + dsn, "METRICS_ADDR=off", "PROBE_ALLOW_CIDRS=" + testAllow, "BRIDGE_MAX_EVENT_AGE=0"}
 	for _, kv := range []string{"HEALTH_CHECK_INTERVAL_MIN=1", "LOG_LEVEL=warn"} {
 		if k, _, _ := strings.Cut(kv, "="); os.Getenv(k) == "" {
 			env = append(env, kv)
