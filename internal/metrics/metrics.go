@@ -65,6 +65,10 @@ type Metrics struct {
 	// SignalsIgnored counts recover requests not acted on, by reason
 	// (healthd_recover_signals_ignored_total).
 	SignalsIgnored *prometheus.CounterVec
+	// Decisions counts the decision core's changes of decision (a node
+	// held, quarantined, needing a human, a cluster hold), by action and
+	// reason (healthd_decisions_total).
+	Decisions *prometheus.CounterVec
 	// BridgeMessages counts notifications by outcome (healthd_bridge_messages_total).
 	BridgeMessages *prometheus.CounterVec
 	// EngineActions counts the status changes the reference engine made to
@@ -106,6 +110,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name:      "recover_signals_ignored_total",
 			Help:      "Recover requests not acted on, by reason.",
 		}, []string{"reason"}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "decisions_total",
+			Help:      "Changes of the decision core's decision about a node or a cluster (held, quarantined, needing a human, a cluster hold), by action and reason.",
+		}, []string{"action", "reason"}),
 		DetectionToRecovery: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "detection_to_recovery_seconds",
@@ -130,7 +139,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:      "Actions the reference engine took over from an executor whose lease ran out.",
 		}),
 	}
-	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.RecoveriesOverdue, m.SignalsIgnored, m.DetectionToRecovery,
+	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.RecoveriesOverdue, m.SignalsIgnored, m.Decisions, m.DetectionToRecovery,
 		m.BridgeMessages, m.EngineActions, m.EngineReclaims)
 
 	for _, v := range []health.Verdict{health.Healthy, health.Unhealthy, health.Unknown, health.Skipped} {

@@ -69,6 +69,9 @@ func TestMetricsCount(t *testing.T) {
 	h.WithTags(map[string]string{"other": "x"}).WithTags(map[string]string{workflows.TagReason: triage.ReasonNoLifecycle}).
 		Counter(workflows.MetricSignalsIgnored).Inc(1)
 	h.Timer(workflows.MetricDetectionToRecovery).Record(90 * time.Second)
+	// The decisions counter the README promises (it was dropped).
+	h.WithTags(map[string]string{workflows.TagAction: string(triage.Hold), workflows.TagReason: triage.ReasonMaxUnhealthy}).
+		Counter(workflows.MetricDecisions).Inc(2)
 	// The SDK's own metrics, and kinds the workflow does not emit, are dropped.
 	h.Counter("temporal_request").Inc(5)
 	h.Gauge(workflows.MetricRounds).Update(7)
@@ -90,6 +93,7 @@ func TestMetricsCount(t *testing.T) {
 		{"succeeded recoveries", m.Recoveries.WithLabelValues("succeeded"), 1},
 		{"overdue recoveries", m.RecoveriesOverdue, 1},
 		{"ignored for no lifecycle events", m.SignalsIgnored.WithLabelValues(triage.ReasonNoLifecycle), 1},
+		{"clusters held", m.Decisions.WithLabelValues(string(triage.Hold), triage.ReasonMaxUnhealthy), 2},
 		{"malformed messages", m.BridgeMessages.WithLabelValues("malformed"), 1},
 		{"succeeded actions", m.EngineActions.WithLabelValues("succeeded"), 1},
 		{"engine reclaims", m.EngineReclaims, 1},

@@ -51,6 +51,9 @@ func (h sdkHandler) Counter(name string) client.MetricsCounter {
 	case workflows.MetricSignalsIgnored:
 		c := m.SignalsIgnored.WithLabelValues(h.tags[workflows.TagReason])
 		return counterFunc(func(d int64) { c.Add(float64(d)) })
+	case workflows.MetricDecisions:
+		c := m.Decisions.WithLabelValues(h.tags[workflows.TagAction], h.tags[workflows.TagReason])
+		return counterFunc(func(d int64) { c.Add(float64(d)) })
 	}
 	return client.MetricsNopHandler.Counter(name)
 }
