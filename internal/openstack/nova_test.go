@@ -27,15 +27,21 @@ import (
 	"github.com/clusterhealth/healthd/internal/openstacktest"
 )
 
+// memberCloud is the bench's project member, speaking the driver's
+// microversion.
+func memberCloud(b *openstacktest.Bench) *Cloud {
+	compute := *b.Member.Compute
+	compute.Microversion = ComputeMicroversion
+	return &Cloud{Compute: &compute, Name: "bench member"}
+}
+
 // REBUILD and RECREATE on the bench's real Nova, and the node that follows
 // its server: after RECREATE the next refresh gives the node the new
 // server's ID.
 func TestRebuildAndRecreateOnNova(t *testing.T) {
 	b := openstacktest.Cloud(t)
 	ctx := context.Background()
-	compute := *b.Member.Compute
-	compute.Microversion = ComputeMicroversion
-	cloud := &Cloud{Compute: &compute, Name: "bench member"}
+	cloud := memberCloud(b)
 	r := Recoverer{Cloud: cloud, Poll: 200 * time.Millisecond}
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	clusterID := "recreate-" + suffix
@@ -137,9 +143,7 @@ func TestRebuildAndRecreateOnNova(t *testing.T) {
 func TestServerGroupClusterOnNova(t *testing.T) {
 	b := openstacktest.Cloud(t)
 	ctx := context.Background()
-	compute := *b.Member.Compute
-	compute.Microversion = ComputeMicroversion
-	cloud := &Cloud{Compute: &compute, Name: "bench member"}
+	cloud := memberCloud(b)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	clusterID := "group-" + suffix
 	g, err := servergroups.Create(ctx, b.Member.Compute, servergroups.CreateOpts{Name: clusterID, Policies: []string{"affinity"}}).Extract()
@@ -319,11 +323,9 @@ func TestSyncThousandServersOnNova(t *testing.T) {
 		}
 		t.Logf("deleted %d servers", len(list))
 	})
-	compute := *b.Member.Compute
-	compute.Microversion = ComputeMicroversion
 	st := &memStore{clusters: []health.Cluster{{ID: clusterID, Project: b.Member.ProjectID, ProfileType: health.NovaServerProfile}},
 		nodes: map[string]health.Node{}}
-	sync := &Syncer{Cloud: &Cloud{Compute: &compute, Name: "bench member"}, Store: st, Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))}
+	sync := &Syncer{Cloud: memberCloud(b), Store: st, Logger: zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel))}
 	for {
 		stats, err := sync.Sync(ctx)
 		if err != nil {
