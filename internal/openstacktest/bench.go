@@ -123,8 +123,16 @@ func open(mode string) (*Bench, error) {
 	}
 	// Tests of several packages boot servers at once: more than the default
 	// quota of 10 servers a project.
+	// Raised only: a scale run may have set them higher, with servers in use.
 	for _, c := range []*Client{b.Member, b.Other} {
-		n, cores, ram := 50, 100, 100_000
+		q, err := quotasets.Get(ctx, b.Admin.Compute, c.ProjectID).Extract()
+		if err != nil {
+			return nil, fmt.Errorf("read the quota of project %s: %w", c.ProjectID, err)
+		}
+		n, cores, ram := max(50, q.Instances), max(100, q.Cores), max(100_000, q.RAM)
+		if n == q.Instances && cores == q.Cores && ram == q.RAM {
+			continue
+		}
 		if _, err := quotasets.Update(ctx, b.Admin.Compute, c.ProjectID, quotasets.UpdateOpts{Instances: &n, Cores: &cores, RAM: &ram}).Extract(); err != nil {
 			return nil, fmt.Errorf("raise the quota of project %s: %w", c.ProjectID, err)
 		}
