@@ -8,6 +8,8 @@
 # RabbitMQ the project already uses; the databases live on the local MariaDB.
 #
 #   scripts/openstack-up.sh          # install what is missing, start what is down
+#   scripts/openstack-up.sh --senlin # and Senlin 14: api, conductor, engine,
+#                                    # health manager (one worker each, port 8777)
 #   scripts/openstack-down.sh        # stop what this started
 #
 # Idempotent: a second run finds everything answering and takes seconds.
@@ -46,6 +48,18 @@ RABBIT_URL="${OPENSTACK_RABBIT_URL:-rabbit://guest:guest@127.0.0.1:5672/}"
 COMPUTES=(fake-1 fake-2)
 PACKAGES=(keystone glance-api placement-api nova-api nova-conductor nova-scheduler
 	uwsgi-core uwsgi-plugin-python3 mariadb-client curl)
+
+WITH_SENLIN=false
+for arg in "$@"; do
+	case "$arg" in
+	--senlin) WITH_SENLIN=true ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;/^set -euo/d'; exit 0 ;;
+	*) printf 'openstack-up: unknown argument %s (--senlin, --help)\n' "$arg" >&2; exit 2 ;;
+	esac
+done
+if $WITH_SENLIN; then
+	PACKAGES+=(senlin-api senlin-engine senlin-conductor senlin-health-manager)
+fi
 
 T0=$SECONDS
 say() { printf 'openstack-up: %s\n' "$*"; }
@@ -177,6 +191,49 @@ uwsgi() {
 
 ### Stages
 
+# senlin: Senlin 14 beside healthd on the same Nova (--senlin), each service
+# through scripts/openstack/senlin-run.py (see there why).
+senlin() {
+	database senlin senlin
+	mkdir -p /var/log/senlin /var/lib/senlin
+	chown -R senlin:senlin /var/log/senlin /var/lib/senlin
+	write /etc/senlin/senlin.conf senlin <<EOF
+[DEFAULT]
+transport_url = $RABBIT_URL
+default_region_name = RegionOne
+[database]
+connection = mysql+pymysql://senlin:$DB_PASSWORD@$HOST/senlin
+[senlin_api]
+bind_host = $HOST
+bind_port = 8777
+workers = 1
+[engine]
+workers = 1
+[conductor]
+workers = 1
+[health_manager]
+workers = 1
+[authentication]
+auth_url = http://$HOST:5000/v3
+service_username = senlin
+service_password = $SERVICE_PASSWORD
+service_project_name = service
+service_user_domain = Default
+service_project_domain = Default
+[oslo_policy]
+policy_dirs = /etc/senlin/policy.d
+$(authtoken senlin clustering)
+EOF
+	install -m 0755 "$ROOT/scripts/openstack/senlin-run.py" "$STATE/senlin-run"
+	has_tables senlin || setpriv --reuid senlin --regid senlin --init-groups -- senlin-manage --config-file /etc/senlin/senlin.conf db_sync >>"$LOG/senlin-manage.log" 2>&1
+	"$STATE/osbench" senlin >>"$LOG/osbench.log"
+	local s
+	for s in api conductor engine health-manager; do
+		start "senlin-$s" senlin:senlin /usr/bin/python3 "$STATE/senlin-run" "senlin-$s" --config-file /etc/senlin/senlin.conf
+	done
+	answers "http://$HOST:8777/"
+}
+
 packages() {
 	local missing=() p
 	for p in "${PACKAGES[@]}"; do
@@ -205,6 +262,10 @@ nova-common nova/configure_neutron boolean false
 nova-common nova/configure_placement boolean false
 nova-api novaapi/configure_db boolean false
 nova-api nova/configure_api-endpoint boolean false
+senlin-common senlin/configure_db boolean false
+senlin-common senlin/configure_rabbit boolean false
+senlin-common senlin/configure_ksat boolean false
+senlin-api senlin/configure_api-endpoint boolean false
 EOF
 	# Not nova-compute: it pulls libvirt and qemu; python3-nova has the
 	# program, and the fake driver needs no hypervisor.
@@ -483,5 +544,8 @@ stage "placement" placement
 stage "glance" glance
 stage "neutron stand-in" neutron
 stage "nova" nova
+if $WITH_SENLIN; then
+	stage "senlin" senlin
+fi
 clouds
 say "up in $((SECONDS - T0)) s: OS_CLIENT_CONFIG_FILE=$DIR/clouds.yaml OS_CLOUD=healthd-member (or healthd-admin, healthd-other)"

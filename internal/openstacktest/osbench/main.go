@@ -7,6 +7,7 @@
 //	osbench keystone     projects, roles, users, the service catalog
 //	osbench glance       the image servers boot from
 //	osbench nova [-computes fake-1,fake-2]   computes registered, the flavor
+//	osbench senlin       Senlin's service user and catalog entry (--senlin)
 //
 // Keystone's URL comes from OS_AUTH_URL; the passwords from
 // OSBENCH_ADMIN_PASSWORD, OSBENCH_SERVICE_PASSWORD and
@@ -38,7 +39,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("a step is required: neutron, keystone, glance or nova")
+		return errors.New("a step is required: neutron, keystone, glance, nova or senlin")
 	}
 	fs := flag.NewFlagSet("osbench "+args[0], flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9696", "address of the Neutron stand-in (loopback)")
@@ -55,6 +56,8 @@ func run(args []string) error {
 		return srv.ListenAndServe()
 	case "keystone":
 		return keystone(ctx, *endpoint)
+	case "senlin":
+		return senlin(ctx, *endpoint)
 	case "glance":
 		pc, err := admin(ctx)
 		if err != nil {
@@ -92,7 +95,7 @@ func run(args []string) error {
 		}
 		return err
 	}
-	return fmt.Errorf("unknown step %q: neutron, keystone, glance or nova", args[0])
+	return fmt.Errorf("unknown step %q: neutron, keystone, glance, nova or senlin", args[0])
 }
 
 // secret reads a password from the environment.
@@ -170,5 +173,39 @@ func keystone(ctx context.Context, host string) error {
 	}
 	fmt.Printf("keystone: projects %s, %s and %s; users glance, placement, nova, %s, %s; catalog image, placement, compute, network\n",
 		openstacktest.ServiceProject, openstacktest.MemberProject, openstacktest.OtherProject, openstacktest.MemberUser, openstacktest.OtherUser)
+	return nil
+}
+
+// senlin registers Senlin: its service user (admin of the service project,
+// which Senlin needs to make trusts) and the clustering endpoint.
+func senlin(ctx context.Context, host string) error {
+	svcPW, err := secret("OSBENCH_SERVICE_PASSWORD")
+	if err != nil {
+		return err
+	}
+	pc, err := admin(ctx)
+	if err != nil {
+		return err
+	}
+	identity, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{Region: openstacktest.Region})
+	if err != nil {
+		return err
+	}
+	s := openstacktest.Setup{Identity: identity}
+	project, err := s.Project(ctx, openstacktest.ServiceProject)
+	if err != nil {
+		return err
+	}
+	role, err := s.Role(ctx, "admin")
+	if err != nil {
+		return err
+	}
+	if err := s.User(ctx, "senlin", svcPW, project, role); err != nil {
+		return err
+	}
+	if err := s.Service(ctx, "clustering", "senlin", "http://"+host+":8777"); err != nil {
+		return err
+	}
+	fmt.Println("senlin: user senlin, catalog clustering")
 	return nil
 }
