@@ -121,24 +121,33 @@ func admin(ctx context.Context) (*gophercloud.ProviderClient, error) {
 		DomainName: "Default", TenantName: "admin", AllowReauth: true})
 }
 
-func keystone(ctx context.Context, host string) error {
+// identitySetup is Keystone as the bootstrap admin, and the services'
+// password.
+func identitySetup(ctx context.Context) (openstacktest.Setup, string, error) {
 	svcPW, err := secret("OSBENCH_SERVICE_PASSWORD")
 	if err != nil {
-		return err
+		return openstacktest.Setup{}, "", err
 	}
+	pc, err := admin(ctx)
+	if err != nil {
+		return openstacktest.Setup{}, "", err
+	}
+	identity, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{Region: openstacktest.Region})
+	if err != nil {
+		return openstacktest.Setup{}, "", err
+	}
+	return openstacktest.Setup{Identity: identity}, svcPW, nil
+}
+
+func keystone(ctx context.Context, host string) error {
 	memberPW, err := secret("OSBENCH_MEMBER_PASSWORD")
 	if err != nil {
 		return err
 	}
-	pc, err := admin(ctx)
+	s, svcPW, err := identitySetup(ctx)
 	if err != nil {
 		return err
 	}
-	identity, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{Region: openstacktest.Region})
-	if err != nil {
-		return err
-	}
-	s := openstacktest.Setup{Identity: identity}
 	ids := map[string]string{}
 	for _, p := range []string{openstacktest.ServiceProject, openstacktest.MemberProject, openstacktest.OtherProject} {
 		if ids[p], err = s.Project(ctx, p); err != nil {
@@ -179,19 +188,10 @@ func keystone(ctx context.Context, host string) error {
 // senlin registers Senlin: its service user (admin of the service project,
 // which Senlin needs to make trusts) and the clustering endpoint.
 func senlin(ctx context.Context, host string) error {
-	svcPW, err := secret("OSBENCH_SERVICE_PASSWORD")
+	s, svcPW, err := identitySetup(ctx)
 	if err != nil {
 		return err
 	}
-	pc, err := admin(ctx)
-	if err != nil {
-		return err
-	}
-	identity, err := openstack.NewIdentityV3(pc, gophercloud.EndpointOpts{Region: openstacktest.Region})
-	if err != nil {
-		return err
-	}
-	s := openstacktest.Setup{Identity: identity}
 	project, err := s.Project(ctx, openstacktest.ServiceProject)
 	if err != nil {
 		return err
