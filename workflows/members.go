@@ -50,18 +50,16 @@ func (w *clusterHealth) nonMembers(ctx workflow.Context, ids []string) map[strin
 			asked[id] = true
 		}
 	}
-	remembered := slices.Sorted(maps.Keys(w.st.Triage.Nodes))
+	// The requests of a window (at most burstCap) first, then as many
+	// remembered nodes as the query may hold.
 	query := slices.Sorted(maps.Keys(asked))
-	for _, id := range remembered {
+	for _, id := range slices.Sorted(maps.Keys(w.st.Triage.Nodes)) {
 		if len(query) >= activities.MaxMemberQuery {
 			break
 		}
 		if !asked[id] {
 			query = append(query, id)
 		}
-	}
-	if len(query) > activities.MaxMemberQuery {
-		query = query[:activities.MaxMemberQuery]
 	}
 	var res activities.MemberNodesResult
 	err := workflow.ExecuteLocalActivity(memberOptions(ctx), a.MemberNodes,

@@ -47,17 +47,20 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(retentionLock))
 	}()
 	for _, step := range []struct {
-		n   *int64
-		sql string
+		n    *int64
+		sql  string
+		args []any
 	}{
-		{&p.HealthEvents, `DELETE FROM health_events WHERE id IN (SELECT id FROM health_events WHERE at < $1 LIMIT $2)`},
+		{&p.HealthEvents, `DELETE FROM health_events WHERE id IN (SELECT id FROM health_events WHERE at < $1 LIMIT $2)`,
+			[]any{before, retentionBatch}},
 		{&p.Actions, `DELETE FROM actions WHERE id IN (SELECT id FROM actions
-			WHERE finished_at < $1 AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') LIMIT $2)`},
+			WHERE finished_at < $1 AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') LIMIT $2)`, []any{before, retentionBatch}},
 		{&p.NodeChecks, `DELETE FROM node_checks WHERE (cluster_id, node_id) IN (SELECT c.cluster_id, c.node_id FROM node_checks c
-			WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.node_id AND n.cluster_id = c.cluster_id) AND $1::timestamptz IS NOT NULL LIMIT $2)`},
+			WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = c.node_id AND n.cluster_id = c.cluster_id) LIMIT $1)`,
+			[]any{retentionBatch}},
 	} {
 		for {
-			tag, err := conn.Exec(ctx, step.sql, before, retentionBatch)
+			tag, err := conn.Exec(ctx, step.sql, step.args...)
 			if err != nil {
 				return p, fmt.Errorf("store: prune: %w", err)
 			}
