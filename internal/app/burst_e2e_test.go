@@ -111,15 +111,16 @@ func TestEventBurstEndToEnd(t *testing.T) {
 	if got := held.Counters.RecoveriesRequested; got != 0 || len(held.InFlight) != 0 {
 		t.Errorf("status after the burst: got %d recoveries requested, %d in flight; want none", got, len(held.InFlight))
 	}
-	events, err := s.app.Store.HealthTimeline(ctx, store.HealthEventFilter{ClusterID: c.id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(events, func(e health.HealthEvent) bool {
-		return e.NodeID == "" && string(e.To) == "cluster hold "+triage.ReasonMaxUnhealthy
-	}) {
-		t.Errorf("health_events: got %v, want the cluster hold", events)
-	}
+	// The timeline is written by an activity of its own, after the status
+	// changed.
+	var events []health.HealthEvent
+	require.Eventually(t, func() bool {
+		var err error
+		events, err = s.app.Store.HealthTimeline(ctx, store.HealthEventFilter{ClusterID: c.id})
+		return err == nil && slices.ContainsFunc(events, func(e health.HealthEvent) bool {
+			return e.NodeID == "" && string(e.To) == "cluster hold "+triage.ReasonMaxUnhealthy
+		})
+	}, 30*time.Second, waitTick, "waiting for the cluster hold in health_events (got %v)", events)
 
 	// Nova reports 3 of them active again.
 	for i := range 3 {
