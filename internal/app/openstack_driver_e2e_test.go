@@ -16,6 +16,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	computeservices "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap/zaptest"
@@ -342,16 +343,21 @@ func TestOpenStackDriverEvacuatesADownHost(t *testing.T) {
 	if fenced.Status != "disabled" || !strings.Contains(fenced.DisabledReason, "fenced by healthd") {
 		t.Errorf("fake-1 after the evacuation: got status %s reason %q, want disabled by healthd's fencing", fenced.Status, fenced.DisabledReason)
 	}
-	require.Eventually(t, func() bool {
+	var seen []string
+	if !assert.Eventually(t, func() bool {
 		acts, err := m.Store.ListActions(ctx, clusterID)
 		done := 0
+		seen = seen[:0]
 		for _, a := range acts {
 			if a.Status == health.ActionSucceeded {
 				done++
 			}
+			seen = append(seen, fmt.Sprintf("%s %s %s (%s, %d attempts)", a.NodeID, a.Status, a.Reason, a.CreatedAt.Format(time.TimeOnly), a.Attempts))
 		}
 		return err == nil && len(acts) == 2 && done == 2
-	}, time.Minute, waitTick, "waiting for the two recoveries to be finished")
+	}, 3*time.Minute, waitTick, "waiting for the two recoveries to be finished") {
+		t.Fatalf("actions of the cluster: %q", seen)
+	}
 	for _, s := range onUp {
 		got, err := servers.Get(ctx, &compute, s.ID).Extract()
 		if err != nil || got.Host != "fake-2" || got.Status != "ACTIVE" {
