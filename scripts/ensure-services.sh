@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ensure-services.sh: make sure PostgreSQL and RabbitMQ answer on loopback,
-# installing (Debian/Ubuntu packages) and starting whatever is missing.
+# installing (Debian/Ubuntu packages) and starting whatever is missing, and
+# that promtool is installed.
 #
 # Idempotent and quiet when everything is up; prints one line per action it
 # takes. Exits non-zero with a message naming the service when one cannot be
@@ -159,5 +160,18 @@ ensure_rabbitmq() {
 		die "rabbitmq does not answer on $HOST:$AMQP_PORT after ${TIMEOUT}s (see /var/log/rabbitmq/)"
 }
 
+### promtool
+
+# The alert rules' tests (internal/metrics TestAlertRules) run promtool,
+# which Debian ships with Prometheus.
+ensure_promtool() {
+	if command -v promtool >/dev/null 2>&1; then
+		return
+	fi
+	say "installing prometheus (for promtool)"
+	apt_install prometheus
+}
+
 ensure_postgres
 ensure_rabbitmq
+ensure_promtool

@@ -1,0 +1,94 @@
+package metrics_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/internal/triage"
+)
+
+// rulesDir holds the alert rules and their promtool tests.
+var rulesDir = filepath.Join("..", "..", "deploy", "prometheus")
+
+// The alert rules pass promtool's check and their unit tests (each alert
+// fires on the series it is for, and not on a healthy fleet).
+func TestAlertRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not installed (Debian's prometheus package; scripts/ensure-services.sh installs it)")
+	}
+	for _, args := range [][]string{{"check", "rules", "healthd-rules.yml"}, {"test", "rules", "healthd-rules.test.yml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = rulesDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// Every series and label value the alert rules read is one healthd
+// exports: a renamed metric or outcome breaks this test, not the alert.
+func TestAlertRulesReadExportedSeries(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(rulesDir, "healthd-rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := string(raw)
+	reg := metrics.NewRegistry()
+	metrics.New(reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]map[string][]string{} // name → label → values
+	for _, f := range families {
+		labels := map[string][]string{}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = append(labels[l.GetName()], l.GetValue())
+			}
+		}
+		exported[f.GetName()] = labels
+	}
+	// decisions_total has no series until a decision is made: its actions
+	// are the decision core's, and cluster_hold.
+	actions := []string{"cluster_hold"}
+	for _, a := range []triage.Action{triage.Recover, triage.Hold, triage.Ignore, triage.AwaitApproval, triage.Change} {
+		actions = append(actions, string(a))
+	}
+	exported["healthd_decisions_total"] = map[string][]string{"action": actions,
+		"reason": {triage.ReasonNeedsHuman, triage.ReasonQuarantined}}
+
+	names := regexp.MustCompile(`healthd_[a-z_]+`).FindAllString(rules, -1)
+	if len(names) == 0 {
+		t.Fatal("no healthd series in the rules")
+	}
+	for _, name := range names {
+		if _, ok := exported[name]; !ok {
+			t.Errorf("the rules read %s, which healthd does not export", name)
+		}
+	}
+	// Each matcher of a healthd series, label="v" or label=~"a|b".
+	matcher := regexp.MustCompile(`(healthd_[a-z_]+)\{([^}]*)\}`)
+	pair := regexp.MustCompile(`(\w+)=~?"([^"]*)"`)
+	for _, m := range matcher.FindAllStringSubmatch(rules, -1) {
+		for _, p := range pair.FindAllStringSubmatch(m[2], -1) {
+			values, ok := exported[m[1]][p[1]]
+			if !ok {
+				t.Errorf("%s has no label %s", m[1], p[1])
+				continue
+			}
+			for v := range strings.SplitSeq(p[2], "|") {
+				if !slices.Contains(values, v) {
+					t.Errorf("%s{%s=%q}: healthd never exports that value (it has %v)", m[1], p[1], v, values)
+				}
+			}
+		}
+	}
+}
