@@ -5,8 +5,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -156,6 +158,21 @@ is sent: serve it only where those allowed to read the payloads can reach it.`,
 		}
 		return nil
 	}
+	readyCfg := app.Defaults()
+	ready := &cobra.Command{
+		Use:   "ready",
+		Short: "Ask the process of METRICS_ADDR whether it is ready (a container's health check)",
+		Long: `ready asks the process serving METRICS_ADDR for its /readyz and exits 0 when it
+answers 200 (its dependencies reachable), 1 with its answer otherwise. It is the
+image's HEALTHCHECK: the image has no shell and no curl. An unspecified listen
+address (0.0.0.0:9464, :9464) is asked on loopback.`,
+		Example: `  METRICS_ADDR=0.0.0.0:9464 worker ready`,
+		Args:    cobra.NoArgs,
+	}
+	settings(ready, []config.Section{&readyCfg.Metrics})
+	ready.RunE = func(cmd *cobra.Command, _ []string) error {
+		return checkReady(cmd.Context(), readyCfg.Metrics.Addr, cmd.OutOrStdout())
+	}
 	root.AddCommand(
 		process(&cobra.Command{
 			Use:   "health",
@@ -185,6 +202,7 @@ A message is acknowledged only once Temporal has accepted the signal.`,
 		migrate,
 		webhookKey,
 		codecServer,
+		ready,
 	)
 	return root
 }
@@ -209,4 +227,36 @@ func settings(cmd *cobra.Command, sections []config.Section) {
 func helpTemplate(cmd *cobra.Command, sections []config.Section) string {
 	names := slices.Sorted(maps.Keys(config.Redacted(sections...)))
 	return cmd.HelpTemplate() + "\nEnvironment: " + strings.Join(names, ", ") + "\n"
+}
+
+// checkReady GETs /readyz of the process listening on addr (an unspecified
+// host is asked on loopback) and fails unless it answers 200.
+func checkReady(ctx context.Context, addr string, out io.Writer) error {
+	if addr == "" {
+		return errors.New("METRICS_ADDR is off: the process serves no /readyz to ask")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("METRICS_ADDR: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready (%s): %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	_, err = fmt.Fprintf(out, "ready: %s\n", strings.TrimSpace(string(body)))
+	return err
 }
