@@ -42,6 +42,7 @@ func TestAlertRulesReadExportedSeries(t *testing.T) {
 	rules := string(raw)
 	reg := metrics.NewRegistry()
 	metrics.New(reg)
+	metrics.Handler(reg, nil, nil) // healthd_ready
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -89,22 +89,60 @@ func Handler(reg *prometheus.Registry, ready func(context.Context) error, logger
 		logger = zap.NewNop()
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	ready = orReady(ready)
+	readyGauge := readiness(reg)
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(logger.With(zap.String("component", "metrics_handler"))),
+	})
+	// Each scrape runs the readiness checks (each bounded by ReadyTimeout),
+	// so that an alert sees what /readyz would say.
+	mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ready(r.Context()) == nil {
+			readyGauge.Set(1)
+		} else {
+			readyGauge.Set(0)
+		}
+		metricsHandler.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ready != nil {
-			if err := ready(r.Context()); err != nil {
-				writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
-				return
-			}
+		if err := ready(r.Context()); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
 		}
 		writeText(w, http.StatusOK, "ok")
 	})
 	return mux
+}
+
+// orReady is ready, or a check that always passes when there is none.
+func orReady(ready func(context.Context) error) func(context.Context) error {
+	if ready == nil {
+		return func(context.Context) error { return nil }
+	}
+	return ready
+}
+
+// readiness is the healthd_ready gauge of reg (registered once per
+// registry: a second Handler on it shares the first one's).
+func readiness(reg *prometheus.Registry) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace,
+		Name:      "ready",
+		Help:      "1 when the process's readiness checks (those of /readyz) passed at this scrape, else 0; /readyz says which failed.",
+	})
+	if err := reg.Register(g); err != nil {
+		var dup prometheus.AlreadyRegisteredError
+		if errors.As(err, &dup) {
+			if existing, ok := dup.ExistingCollector.(prometheus.Gauge); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return g
 }
 
 func writeText(w http.ResponseWriter, code int, body string) {

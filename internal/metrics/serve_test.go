@@ -165,3 +165,41 @@ func TestReadyzAnswersWhileACheckHangs(t *testing.T) {
 		t.Errorf("healthz while a check hangs: got %d, want 200", code)
 	}
 }
+
+// healthd_ready says at each scrape what /readyz would: 1 while the checks
+// pass, 0 while one fails, so that an alert can see a process that runs
+// but is not ready.
+func TestReadyGauge(t *testing.T) {
+	var down sync.Mutex
+	failing := false
+	base, _ := serve(t, prometheus.NewRegistry(), func(context.Context) error {
+		down.Lock()
+		defer down.Unlock()
+		if failing {
+			return errors.New("temporal: connection refused")
+		}
+		return nil
+	})
+	scrape := func() string {
+		code, body := get(t, base+"/metrics")
+		if code != http.StatusOK {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for l := range strings.SplitSeq(body, "\n") {
+			if strings.HasPrefix(l, "healthd_ready ") {
+				return l
+			}
+		}
+		t.Fatalf("no healthd_ready in /metrics:\n%s", body)
+		return ""
+	}
+	if got := scrape(); got != "healthd_ready 1" {
+		t.Errorf("ready: got %q, want healthd_ready 1", got)
+	}
+	down.Lock()
+	failing = true
+	down.Unlock()
+	if got := scrape(); got != "healthd_ready 0" {
+		t.Errorf("not ready: got %q, want healthd_ready 0", got)
+	}
+}
