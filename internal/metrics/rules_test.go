@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/triage"
 )
@@ -39,7 +41,15 @@ func TestAlertRulesReadExportedSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules := string(raw)
+	checkSeries(t, "healthd-rules.yml", string(raw))
+}
+
+// exportedSeries is what healthd exports: each family's labels and their
+// values (those initialised at start, and the decision core's actions and
+// reasons for healthd_decisions_total, which has no series until a
+// decision is made).
+func exportedSeries(t *testing.T) map[string]map[string][]string {
+	t.Helper()
 	reg := metrics.NewRegistry()
 	metrics.New(reg)
 	metrics.Handler(reg, nil, nil) // healthd_ready
@@ -56,38 +66,53 @@ func TestAlertRulesReadExportedSeries(t *testing.T) {
 			}
 		}
 		exported[f.GetName()] = labels
+		if f.GetType() == dto.MetricType_HISTOGRAM {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				exported[f.GetName()+suffix] = labels
+			}
+			exported[f.GetName()+"_bucket"] = map[string][]string{"le": nil}
+		}
 	}
-	// decisions_total has no series until a decision is made: its actions
-	// are the decision core's, and cluster_hold.
 	actions := []string{"cluster_hold"}
 	for _, a := range []triage.Action{triage.Recover, triage.Hold, triage.Ignore, triage.AwaitApproval, triage.Change} {
 		actions = append(actions, string(a))
 	}
 	exported["healthd_decisions_total"] = map[string][]string{"action": actions,
 		"reason": {triage.ReasonNeedsHuman, triage.ReasonQuarantined}}
+	return exported
+}
 
-	names := regexp.MustCompile(`healthd_[a-z_]+`).FindAllString(rules, -1)
+// checkSeries checks every healthd_ series of text (PromQL, or a file of
+// it), and the label values its matchers name, against exportedSeries.
+// Labels every scrape adds (job, instance) are not healthd's to check.
+func checkSeries(t *testing.T, what, text string) {
+	t.Helper()
+	exported := exportedSeries(t)
+	names := regexp.MustCompile(`healthd_[a-z_]+`).FindAllString(text, -1)
 	if len(names) == 0 {
-		t.Fatal("no healthd series in the rules")
+		t.Fatalf("%s: no healthd series", what)
 	}
 	for _, name := range names {
 		if _, ok := exported[name]; !ok {
-			t.Errorf("the rules read %s, which healthd does not export", name)
+			t.Errorf("%s reads %s, which healthd does not export", what, name)
 		}
 	}
 	// Each matcher of a healthd series, label="v" or label=~"a|b".
 	matcher := regexp.MustCompile(`(healthd_[a-z_]+)\{([^}]*)\}`)
 	pair := regexp.MustCompile(`(\w+)=~?"([^"]*)"`)
-	for _, m := range matcher.FindAllStringSubmatch(rules, -1) {
+	for _, m := range matcher.FindAllStringSubmatch(text, -1) {
 		for _, p := range pair.FindAllStringSubmatch(m[2], -1) {
+			if p[1] == "job" || p[1] == "instance" {
+				continue
+			}
 			values, ok := exported[m[1]][p[1]]
 			if !ok {
-				t.Errorf("%s has no label %s", m[1], p[1])
+				t.Errorf("%s: %s has no label %s", what, m[1], p[1])
 				continue
 			}
 			for v := range strings.SplitSeq(p[2], "|") {
 				if !slices.Contains(values, v) {
-					t.Errorf("%s{%s=%q}: healthd never exports that value (it has %v)", m[1], p[1], v, values)
+					t.Errorf("%s: %s{%s=%q}: healthd never exports that value (it has %v)", what, m[1], p[1], v, values)
 				}
 			}
 		}
