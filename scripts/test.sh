@@ -77,6 +77,17 @@ if [ -n "$whole" ]; then
 	HEALTHD_TEST_TEMPORAL=server go test -race -count=1 -timeout 5m -run 'TestEndToEndRecovery$' ./internal/app
 fi
 
+# The image, built here without pulling (scripts/image.sh) and run against
+# this machine's services (scripts/image-test.sh), and the compose file
+# checked by docker-compose, where Docker runs: ensure-docker.sh installs and
+# starts it. HEALTHD_SKIP_DOCKER=1 leaves them out.
+if [ -n "$whole" ] && [ -z "${HEALTHD_SKIP_DOCKER:-}" ]; then
+	echo "== the image (scripts/image.sh --test) and docker-compose.yml (docker-compose config)"
+	bash scripts/ensure-docker.sh
+	bash scripts/image.sh --test
+	docker-compose -f docker-compose.yml config -q
+fi
+
 # The tests on the test bench's real OpenStack, last, with the bench up only
 # while they run (about 2.3 GB and some CPU at rest): seconds to start when
 # its packages are installed, about 4 minutes on a fresh machine.
