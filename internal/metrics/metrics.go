@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel"
+	"go.temporal.io/sdk/client"
 
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/triage"
@@ -78,6 +80,9 @@ type Metrics struct {
 	// an executor whose lease ran out (healthd_engine_reclaims_total): an
 	// engine process died, or lost the database, in the middle of an action.
 	EngineReclaims prometheus.Counter
+
+	// sdk receives the Temporal SDK's own metrics (SDKHandler).
+	sdk client.MetricsHandler
 }
 
 // New creates the metrics and registers them on reg; it panics if they are
@@ -139,6 +144,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:      "Actions the reference engine took over from an executor whose lease ran out.",
 		}),
 	}
+	// An instrument the SDK's meter cannot make is dropped, and reported
+	// through OpenTelemetry's error handler (standard error).
+	m.sdk = newSDKHandler(reg, otel.Handle)
 	reg.MustRegister(m.Rounds, m.Checks, m.Recoveries, m.RecoveriesOverdue, m.SignalsIgnored, m.Decisions, m.DetectionToRecovery,
 		m.BridgeMessages, m.EngineActions, m.EngineReclaims)
 

@@ -337,3 +337,58 @@ func TestPprofAddr(t *testing.T) {
 		t.Errorf("/debug/pprof/cmdline: got the command line %q", body)
 	}
 }
+
+// The SDK's own metrics reach the same registry with Temporal's names (as
+// its Go SDK dashboard reads them): counters as _total, timers as
+// histograms in seconds, gauges; healthd's own names stay healthd's.
+func TestSDKMetricsExported(t *testing.T) {
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+	h := m.SDKHandler().WithTags(map[string]string{"namespace": "default", "task_queue": "cluster-health"})
+	h.Counter("temporal_request").Inc(2)
+	h.Timer("temporal_workflow_task_schedule_to_start_latency").Record(30 * time.Millisecond)
+	h.Gauge("temporal_num_pollers").Update(3)
+	h.Counter(workflows.MetricRounds).Inc(1)
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.MetricFamily{}
+	for _, f := range families {
+		got[f.GetName()] = f
+	}
+	one := func(name string) *dto.Metric {
+		t.Helper()
+		f, ok := got[name]
+		if !ok || len(f.GetMetric()) != 1 {
+			t.Fatalf("%s: got %v, want one series", name, f)
+		}
+		m := f.GetMetric()[0]
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["namespace"] != "default" || labels["task_queue"] != "cluster-health" {
+			t.Errorf("%s: labels %v, want the handler's tags", name, labels)
+		}
+		return m
+	}
+	if v := one("temporal_request_total").GetCounter().GetValue(); v != 2 {
+		t.Errorf("temporal_request_total: got %v, want 2", v)
+	}
+	if h := one("temporal_workflow_task_schedule_to_start_latency_seconds").GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != 0.03 {
+		t.Errorf("schedule-to-start histogram: got %d samples summing %v, want 1 of 0.03 s", h.GetSampleCount(), h.GetSampleSum())
+	}
+	if v := one("temporal_num_pollers").GetGauge().GetValue(); v != 3 {
+		t.Errorf("temporal_num_pollers: got %v, want 3", v)
+	}
+	if v := counterValue(t, m.Rounds); v != 1 {
+		t.Errorf("healthd_rounds_total: got %v, want 1", v)
+	}
+	for name := range got {
+		if strings.HasPrefix(name, "temporal_") && strings.Contains(name, "healthd") {
+			t.Errorf("%s: a healthd metric went to the SDK's exporter", name)
+		}
+	}
+}
