@@ -36,6 +36,9 @@ const (
 	StateEvents     = "watching-events"
 )
 
+// HealthStates are all the states, as the fleet gauge counts them.
+var HealthStates = []string{StateHealthy, StateDegraded, StateRecovering, StateUnknown, StateEvents, StateDisabled}
+
 // ClusterHealth watches one cluster: polling rounds on a fixed grid, recovery
 // of unhealthy nodes, enable/disable/recover/update/unregister signals and a
 // status query. It runs until unregistered, continuing as new to bound history.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/engine"
+	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/logging"
 	"github.com/clusterhealth/healthd/internal/metrics"
 	"github.com/clusterhealth/healthd/internal/openstack"
@@ -186,6 +188,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 			if keep := m.Config.Database.Retention; keep > 0 {
 				goRun("retention", func(ctx context.Context) error { return m.prune(ctx, keep) })
 			}
+			metrics.RegisterClusters(m.Registry, m.countClusters)
 			defer w.Stop()
 			m.Logger.Info("health worker started", zap.String("task_queue", m.Config.Temporal.TaskQueue))
 		case RoleEngine:
@@ -212,6 +215,7 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 				m.Logger.Info("openstack driver started", zap.String("credentials", cloud.Name),
 					zap.Duration("refresh", m.Config.Engine.OpenStackRefresh))
 			}
+			metrics.RegisterRecoveriesInFlight(m.Registry, m.countActiveActions)
 			goRun("engine", ex.Run)
 			m.Logger.Info("engine executor started", zap.Int("workers", m.Config.Engine.Workers),
 				zap.String("driver", m.Config.Engine.Driver))
@@ -235,6 +239,33 @@ func (m *Main) Run(ctx context.Context, roles ...string) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// countClusters counts the running ClusterHealth workflows of each health
+// state in Temporal's visibility: one count a state, whatever the fleet.
+func (m *Main) countClusters(ctx context.Context) (map[string]float64, error) {
+	out := make(map[string]float64, len(workflows.HealthStates))
+	for _, state := range workflows.HealthStates {
+		r, err := m.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Namespace: m.Config.Temporal.Namespace,
+			Query: fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s = '%s'",
+				workflows.WorkflowName, workflows.SAHealthState.GetName(), state),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[state] = float64(r.GetCount())
+	}
+	return out, nil
+}
+
+// countActiveActions counts the recover actions in flight by status.
+func (m *Main) countActiveActions(ctx context.Context) (map[string]float64, error) {
+	n, err := m.Store.ActiveActions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]float64{metrics.InFlightReady: float64(n[health.ActionReady]), metrics.InFlightRunning: float64(n[health.ActionRunning])}, nil
 }
 
 // setReady registers the readiness check of one dependency; readiness runs

@@ -115,6 +115,12 @@ scrape_configs:
 	}
 	waitFor("the dev system to be scraped and ready", 2*time.Minute, func() bool { return query(`healthd_ready{job="healthd-health"}`) == 1 })
 	waitFor("a round of the demo cluster", time.Minute, func() bool { return query(`healthd_rounds_total`) >= 1 })
+	// The fleet gauges: the demo cluster counted by its state (read every
+	// 30 s at most), no recovery in flight.
+	waitFor("the demo cluster in healthd_clusters", 2*time.Minute, func() bool { return query(`sum(healthd_clusters)`) == 1 })
+	if got := query(`sum(healthd_recoveries_in_flight)`); got != 0 {
+		t.Errorf("recoveries in flight before a node broke: got %v, want 0", got)
+	}
 	if got := query(`healthd_recoveries_total{outcome="succeeded"}`); got != 0 {
 		t.Fatalf("succeeded recoveries before a node broke: got %v, want 0", got)
 	}

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,11 @@ func exportedSeries(t *testing.T) map[string]map[string][]string {
 	reg := metrics.NewRegistry()
 	metrics.New(reg)
 	metrics.Handler(reg, nil, nil) // healthd_ready
+	fixed := func(v map[string]float64) func(context.Context) (map[string]float64, error) {
+		return func(context.Context) (map[string]float64, error) { return v, nil }
+	}
+	metrics.RegisterClusters(reg, fixed(map[string]float64{}))
+	metrics.RegisterRecoveriesInFlight(reg, fixed(map[string]float64{}))
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

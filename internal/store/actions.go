@@ -134,6 +134,27 @@ func (s *Store) ListActions(ctx context.Context, clusterID string) ([]health.Act
 	return actions, nil
 }
 
+// ActiveActions counts the actions not finished yet, by status (READY,
+// RUNNING): the recoveries in flight of every cluster. It reads the
+// (status, created_at) index only.
+func (s *Store) ActiveActions(ctx context.Context) (map[health.ActionStatus]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM actions
+		WHERE status IN ('READY', 'RUNNING') GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("store: count active actions: %w", err)
+	}
+	out := map[health.ActionStatus]int{}
+	var status string
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		out[health.ActionStatus(status)] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("store: count active actions: %w", err)
+	}
+	return out, nil
+}
+
 // ClaimReadyAction claims the oldest claimable action on behalf of worker for
 // lease and returns it; ok is false when no action is claimable. An action is
 // claimable when it is READY, or RUNNING with an expired lease: a claim its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sync"
 	"testing"
@@ -714,5 +715,27 @@ func TestCreateRecoverActionOneActivePerNode(t *testing.T) {
 	// The first key still names the first action.
 	if again, created, err := s.CreateRecoverAction(ctx, "c1/e/n1/1", "c1", "n1", rebootParams); err != nil || created || again.ID != first.ID {
 		t.Errorf("first key again: got %s created %v err %v, want %s", again.ID, created, err, first.ID)
+	}
+}
+
+// ActiveActions counts the recoveries in flight by status, finished ones
+// left out.
+func TestActiveActions(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	got, err := s.ActiveActions(ctx)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("no action: got %v, %v", got, err)
+	}
+	for i, st := range []health.ActionStatus{health.ActionReady, health.ActionReady, health.ActionRunning, health.ActionSucceeded, health.ActionFailed} {
+		a := createAction(t, s, fmt.Sprintf("active-%d", i))
+		setActionStatus(t, s, a.ID, st)
+	}
+	got, err = s.ActiveActions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[health.ActionStatus]int{health.ActionReady: 2, health.ActionRunning: 1}; !maps.Equal(got, want) {
+		t.Errorf("active actions: got %v, want %v", got, want)
 	}
 }
