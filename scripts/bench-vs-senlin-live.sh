@@ -5,8 +5,10 @@
 # one cloud").
 #
 #   scripts/bench-vs-senlin-live.sh            # about 30 minutes
-#   scripts/bench-vs-senlin-live.sh --long     # and an hour's watch (about 1.5 h)
-#   RUNS=5 scripts/bench-vs-senlin-live.sh     # single stops timed (1 to 3; default 3)
+#   scripts/bench-vs-senlin-live.sh --long     # an hour at least: after the
+#                                              # failures, a server of each side
+#                                              # stopped every 10 minutes
+#   RUNS=6 scripts/bench-vs-senlin-live.sh     # single stops timed (default 3)
 #
 # It brings the bench up with Senlin (scripts/openstack-up.sh --senlin),
 # then runs TestVersusSenlin (internal/app/senlin_vs_test.go): each side a
@@ -21,7 +23,7 @@ WATCH=""
 case "${1:-}" in
 --long) WATCH=1h ;;
 "") ;;
--h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 *) echo "bench-vs-senlin-live: unknown argument $1 (--long, --help)" >&2; exit 2 ;;
 esac
 mkdir -p .data
