@@ -473,12 +473,6 @@ node and its last check from Postgres instead (DATABASE_URL, or
 	return cmd
 }
 
-// healthStates are the values of the HealthState search attribute.
-var healthStates = []string{
-	workflows.StateHealthy, workflows.StateDegraded, workflows.StateRecovering,
-	workflows.StateUnknown, workflows.StateDisabled, workflows.StateEvents,
-}
-
 func (a *app) listCmd() *cobra.Command {
 	var state string
 	var enabled, disabled, asJSON bool
@@ -487,7 +481,7 @@ func (a *app) listCmd() *cobra.Command {
 		Short: "List the registered clusters",
 		Long: `list shows every registered cluster with its health state, whether checks are
 on, and its number of unhealthy nodes, from Temporal's visibility store (which
-may lag a second or so behind). Filter by state with --state (` + strings.Join(healthStates, ", ") + `)
+may lag a second or so behind). Filter by state with --state (` + strings.Join(workflows.HealthStates, ", ") + `)
 and by --enabled or --disabled.`,
 		Example: `  starter list
   starter list --state degraded
@@ -496,8 +490,8 @@ and by --enabled or --disabled.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var f healthclient.ListFilter
 			if state != "" {
-				if !slices.Contains(healthStates, state) {
-					return fmt.Errorf("--state %q is not a health state: use one of %s", state, strings.Join(healthStates, ", "))
+				if !slices.Contains(workflows.HealthStates, state) {
+					return fmt.Errorf("--state %q is not a health state: use one of %s", state, strings.Join(workflows.HealthStates, ", "))
 				}
 				f.State = state
 			}

@@ -34,10 +34,17 @@ const (
 	StateRecovering = "recovering"
 	StateUnknown    = "unknown"
 	StateEvents     = "watching-events"
+	// StateHeld: the cluster's recoveries are held (max_unhealthy, a zone
+	// out) until a human looks.
+	StateHeld = "held"
+	// StateWaiting: a node waits for a person: an approval, or a human
+	// after failed recoveries or flapping.
+	StateWaiting = "waiting"
 )
 
-// HealthStates are all the states, as the fleet gauge counts them.
-var HealthStates = []string{StateHealthy, StateDegraded, StateRecovering, StateUnknown, StateEvents, StateDisabled}
+// HealthStates are all the states, as the starter filters and the fleet
+// gauge counts them.
+var HealthStates = []string{StateHealthy, StateDegraded, StateRecovering, StateHeld, StateWaiting, StateUnknown, StateEvents, StateDisabled}
 
 // ClusterHealth watches one cluster: polling rounds on a fixed grid, recovery
 // of unhealthy nodes, enable/disable/recover/update/unregister signals and a
@@ -98,17 +105,20 @@ type clusterHealth struct {
 	// that keeps it from continuing as new (its state is carried and its
 	// timer re-armed); it drops raw signals that break the input rules and
 	// keeps at most MaxPauses pauses.
-	hardened   bool
-	limits     Limits
-	limitsNote string
-	st         *State
-	maxRounds  int
-	roundsRun  int
-	logger     log
-	roundBusy  bool
-	pending    int // activities whose result the loop does not wait for
-	roundTimer workflow.Future
-	cancelTmr  workflow.CancelFunc
+	hardened bool
+	// fleetStates: this run shows the states held and waiting; runs
+	// recorded before show such a cluster as degraded.
+	fleetStates bool
+	limits      Limits
+	limitsNote  string
+	st          *State
+	maxRounds   int
+	roundsRun   int
+	logger      log
+	roundBusy   bool
+	pending     int // activities whose result the loop does not wait for
+	roundTimer  workflow.Future
+	cancelTmr   workflow.CancelFunc
 	// burstTimer closes the open settle window; confirmTimer wakes the
 	// workflow when a recovered node is to be taken as back (at confirmAt).
 	burstTimer    workflow.Future
@@ -196,6 +206,10 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		// One change of the issue "hostile tenants and long lives": the
 		// member check and the approvals that no longer hold a run.
 		w.hardened = workflow.GetVersion(ctx, "hostile-tenants", workflow.DefaultVersion, 1) == 1
+	}
+	if w.hardened {
+		// The states held and waiting, which operators count and alert on.
+		w.fleetStates = workflow.GetVersion(ctx, "fleet-states", workflow.DefaultVersion, 1) == 1
 	}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}

@@ -83,6 +83,9 @@ func TestZoneOutageIsHeldThenTheRestRecovered(t *testing.T) {
 	if after.Hold != nil {
 		t.Errorf("after 3 came back: got hold %+v, want none", after.Hold)
 	}
+	if held.State != StateHeld || after.State == StateHeld {
+		t.Errorf("state: got %s while held, %s after; want held, then not", held.State, after.State)
+	}
 	var recovered []string
 	for _, a := range h.engine.Actions() {
 		recovered = append(recovered, a.NodeID)
@@ -131,6 +134,9 @@ func TestEscalationLadderAndClear(t *testing.T) {
 	}
 	if got, want := strings.Join(ops, ","), "REBOOT,RECREATE,REBOOT"; got != want {
 		t.Errorf("operations: got %s, want %s (REBOOT, RECREATE within probation, then needs a human, cleared, REBOOT)", got, want)
+	}
+	if needs.State != StateWaiting {
+		t.Errorf("state while n2 needs a human: got %s, want %s", needs.State, StateWaiting)
 	}
 	if d := decisionOf(needs, "n2"); d == nil || d.Reason != triage.ReasonNeedsHuman {
 		t.Errorf("after the last step failed again: got %+v, want needs a human", d)

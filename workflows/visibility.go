@@ -25,8 +25,12 @@ func (w *clusterHealth) healthState() (string, int64) {
 	switch {
 	case !w.st.Enabled:
 		return StateDisabled, unhealthy
+	case w.fleetStates && w.st.Hold != nil:
+		return StateHeld, unhealthy
 	case len(w.st.InFlight) > 0:
 		return StateRecovering, unhealthy
+	case w.fleetStates && w.waitsForAPerson():
+		return StateWaiting, unhealthy
 	case unhealthy > 0:
 		return StateDegraded, unhealthy
 	case unknown > 0:
@@ -35,6 +39,27 @@ func (w *clusterHealth) healthState() (string, int64) {
 		return StateEvents, unhealthy
 	}
 	return StateHealthy, unhealthy
+}
+
+// waitsForAPerson reports whether a node's decision waits for a person: an
+// approval, or a human after failed recoveries or flapping.
+func (w *clusterHealth) waitsForAPerson() bool {
+	for _, d := range w.st.Decisions {
+		if waitsForAPerson(d.Reason) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitsForAPerson reports whether a decision's reason is one a person must
+// act on; the status details list those decisions too.
+func waitsForAPerson(reason string) bool {
+	switch reason {
+	case triage.ReasonAwaitingApproval, triage.ReasonNeedsHuman, triage.ReasonQuarantined:
+		return true
+	}
+	return false
 }
 
 // publish keeps search attributes and the UI details current; it writes
@@ -71,9 +96,7 @@ func (w *clusterHealth) publish(ctx workflow.Context) {
 	}
 	// Decisions that wait for a person, as operators look for them.
 	for _, id := range workflow.DeterministicKeys(w.st.Decisions) {
-		d := w.st.Decisions[id]
-		switch d.Reason {
-		case triage.ReasonAwaitingApproval, triage.ReasonNeedsHuman, triage.ReasonQuarantined:
+		if d := w.st.Decisions[id]; waitsForAPerson(d.Reason) {
 			details += fmt.Sprintf("\n\n**%s %s:** %s", id, strings.ReplaceAll(d.Reason, "_", " "), d.Detail)
 		}
 	}

@@ -21,7 +21,10 @@ func TestSenlinClusterAdopted(t *testing.T) {
 	senlin := openstacktest.SenlinOf(t, b.Member)
 	ctx := context.Background()
 	start := time.Now()
-	id := senlin.CreateCluster(t, b, fmt.Sprintf("healthd-%d", time.Now().UnixNano()), 2)
+	id, err := senlin.CreateCluster(t, b, fmt.Sprintf("healthd-%d", time.Now().UnixNano()), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("Senlin made cluster %s of 2 servers in %s", id, time.Since(start).Round(time.Millisecond))
 	nodes, err := senlin.Nodes(ctx, id)
 	if err != nil {

@@ -70,8 +70,10 @@ func (a SenlinAction) Created() time.Time {
 // CreateCluster makes a profile of os.nova.server 1.0 (the bench's flavor
 // and image, no network) and a cluster of n nodes of it, waits until the
 // cluster is ACTIVE and deletes both when the test ends. It returns the
-// cluster's ID.
-func (s *Senlin) CreateCluster(t testing.TB, b *Bench, name string, n int) string {
+// cluster's ID, and an error when the cluster did not become ACTIVE within
+// 3 minutes (Senlin's engine can lose a node's creation to an eventlet
+// error: the cluster stays CREATING).
+func (s *Senlin) CreateCluster(t testing.TB, b *Bench, name string, n int) (string, error) {
 	t.Helper()
 	ctx := context.Background()
 	var profile struct {
@@ -109,13 +111,12 @@ func (s *Senlin) CreateCluster(t testing.TB, b *Bench, name string, n int) strin
 		}
 		_, _ = s.c.Delete(ctx, s.c.ServiceURL("profiles", profile.Profile.ID), &gophercloud.RequestOpts{OkCodes: []int{204}})
 	})
-	s.WaitCluster(t, id, 3*time.Minute)
-	return id
+	return id, s.WaitCluster(id, 3*time.Minute)
 }
 
-// WaitCluster waits until the cluster is ACTIVE (and fails on ERROR).
-func (s *Senlin) WaitCluster(t testing.TB, id string, within time.Duration) {
-	t.Helper()
+// WaitCluster waits until the cluster is ACTIVE; it fails on ERROR, or
+// when within runs out.
+func (s *Senlin) WaitCluster(id string, within time.Duration) error {
 	var cluster struct {
 		Cluster struct {
 			Status string `json:"status"`
@@ -124,13 +125,13 @@ func (s *Senlin) WaitCluster(t testing.TB, id string, within time.Duration) {
 	}
 	for start := time.Now(); ; time.Sleep(time.Second) {
 		if _, err := s.c.Get(context.Background(), s.c.ServiceURL("clusters", id), &cluster, nil); err != nil {
-			t.Fatalf("senlin: cluster %s: %v", id, err)
+			return fmt.Errorf("senlin: cluster %s: %w", id, err)
 		}
 		switch st := cluster.Cluster.Status; {
 		case st == "ACTIVE":
-			return
+			return nil
 		case st == "ERROR" || time.Since(start) > within:
-			t.Fatalf("senlin: cluster %s is %s (%s) after %s", id, st, cluster.Cluster.Reason, time.Since(start).Round(time.Second))
+			return fmt.Errorf("senlin: cluster %s is %s (%s) after %s", id, st, cluster.Cluster.Reason, time.Since(start).Round(time.Second))
 		}
 	}
 }
