@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/clusterhealth/healthd/internal/metrics"
+	"github.com/clusterhealth/healthd/workflows"
 )
 
 // The fleet gauges are read at scrape time, at most once per GaugeTTL;
@@ -49,7 +50,7 @@ func TestFleetGauges(t *testing.T) {
 	}
 	fail = nil
 	states, _ := gather()
-	if len(states) != 6 || states["healthy"] != 7 || states["degraded"] != 2 || states["recovering"] != 0 {
+	if len(states) != len(workflows.HealthStates) || states["healthy"] != 7 || states["degraded"] != 2 || states["recovering"] != 0 {
 		t.Errorf("after a read: got %v, want every state, 7 healthy, 2 degraded, the others 0", states)
 	}
 	before := reads
