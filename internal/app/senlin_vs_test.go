@@ -246,7 +246,6 @@ func TestVersusSenlin(t *testing.T) {
 			s.touched[i] = time.Now()
 		}
 	}
-	t.Cleanup(func() { v.write(t) })
 
 	c := dialTemporal(t, srv.Address)
 	hd.checks = func(ctx context.Context) (int, error) {
@@ -267,6 +266,14 @@ func TestVersusSenlin(t *testing.T) {
 	monitor, stopMonitor := context.WithCancel(ctx)
 	var monitoring sync.WaitGroup
 	monitoring.Go(func() { v.monitor(monitor) })
+	// The table is written however the run ends: a run cut short still
+	// says what it measured.
+	t.Cleanup(func() {
+		stopMonitor()
+		monitoring.Wait()
+		v.summary(time.Since(begin))
+		v.write(t)
+	})
 
 	v.atRest(ctx)
 	for r := range runs {
@@ -280,9 +287,6 @@ func TestVersusSenlin(t *testing.T) {
 	if watch > 0 {
 		v.longWatch(ctx, begin.Add(watch))
 	}
-	stopMonitor()
-	monitoring.Wait()
-	v.summary(time.Since(begin))
 }
 
 // vsOutcome is what one side did about its stopped nodes.
@@ -449,6 +453,8 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 func (v *vsBench) single(outs []*vsOutcome) {
 	for _, o := range outs {
 		o.side.singles = append(o.side.singles, [2]time.Duration{o.action, o.active[0]})
+		v.t.Logf("vs-senlin: %s: a single stop at %s: action %s, ACTIVE %s, %d action(s)", o.side.name,
+			o.stopped.Format(time.TimeOnly), secs(o.action), secs(o.active[0]), len(o.actions))
 		if o.side.name == "healthd" && (o.active[0] == 0 || len(o.actions) != 1) {
 			v.t.Errorf("healthd: a stopped server: ACTIVE after %s with %d actions, want ACTIVE with one", o.active[0], len(o.actions))
 		}
