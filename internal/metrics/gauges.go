@@ -71,10 +71,16 @@ func registerGauges(reg prometheus.Registerer, name, help, label string, values 
 		errs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "gauge_read_errors_total",
 			Help: "Failed reads of a fleet gauge (its last values were served), by gauge.", ConstLabels: prometheus.Labels{"gauge": name}}),
 	}
-	reg.MustRegister(g, g.errs)
+	reg.MustRegister(g)
 }
 
-func (g *readGauges) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+// Describe and Collect cover the read-errors counter too, so that a scrape
+// sees the error of the read it caused (a collector of its own could be
+// collected before the read).
+func (g *readGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.desc
+	g.errs.Describe(ch)
+}
 
 func (g *readGauges) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
@@ -89,6 +95,7 @@ func (g *readGauges) Collect(ch chan<- prometheus.Metric) {
 			g.last, g.at = v, time.Now()
 		}
 	}
+	g.errs.Collect(ch)
 	if g.last == nil {
 		return // never read: no value rather than a false 0
 	}
