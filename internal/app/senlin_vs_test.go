@@ -638,22 +638,8 @@ func (v *vsBench) half(ctx context.Context, idx []int) {
 func (v *vsBench) restart(ctx context.Context, idx []int) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		byNode := v.serversByNode(ctx)
-		left := 0
+		left := v.startStopped(ctx, idx)
 		for _, s := range v.sides {
-			for _, i := range idx {
-				srvs := byNode[s.nodes[i]]
-				if activeServer(srvs) != "" {
-					continue
-				}
-				left++
-				for _, srv := range srvs {
-					if srv.Status == "SHUTOFF" && srv.TaskState == "" {
-						_ = servers.Start(ctx, v.b.Member.Compute, srv.ID).ExtractErr()
-					}
-				}
-				s.touched[i] = time.Now()
-			}
 			acts, _ := s.actions(ctx)
 			for _, a := range acts {
 				if !s.done(a.Status) && time.Since(a.Created) < 10*time.Minute {
@@ -670,6 +656,29 @@ func (v *vsBench) restart(ctx context.Context, idx []int) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// startStopped starts the stopped servers of the nodes at idx that have no
+// ACTIVE server, on both sides, and returns how many such nodes there are.
+func (v *vsBench) startStopped(ctx context.Context, idx []int) int {
+	byNode := v.serversByNode(ctx)
+	left := 0
+	for _, s := range v.sides {
+		for _, i := range idx {
+			srvs := byNode[s.nodes[i]]
+			if activeServer(srvs) != "" {
+				continue
+			}
+			left++
+			for _, srv := range srvs {
+				if srv.Status == "SHUTOFF" && srv.TaskState == "" {
+					_ = servers.Start(ctx, v.b.Member.Compute, srv.ID).ExtractErr()
+				}
+			}
+			s.touched[i] = time.Now()
+		}
+	}
+	return left
 }
 
 // heal brings back the nodes at idx that have no ACTIVE server (a recovery
@@ -699,23 +708,7 @@ func (v *vsBench) heal(ctx context.Context, idx []int) {
 	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
-		byNode := v.serversByNode(ctx)
-		left := 0
-		for _, s := range v.sides {
-			for _, i := range idx {
-				srvs := byNode[s.nodes[i]]
-				if activeServer(srvs) != "" {
-					continue
-				}
-				left++
-				for _, srv := range srvs {
-					if srv.Status == "SHUTOFF" && srv.TaskState == "" {
-						_ = servers.Start(ctx, v.b.Member.Compute, srv.ID).ExtractErr()
-					}
-				}
-				s.touched[i] = time.Now()
-			}
-		}
+		left := v.startStopped(ctx, idx)
 		if left == 0 {
 			return
 		}
