@@ -25,7 +25,6 @@ const gaugeReadTimeout = 5 * time.Second
 // values are served and healthd_gauge_read_errors_total counts it.
 type readGauges struct {
 	desc   *prometheus.Desc
-	label  string
 	values []string
 	read   func(context.Context) (map[string]float64, error)
 	errs   prometheus.Counter
@@ -65,7 +64,6 @@ func RegisterRecoveriesInFlight(reg prometheus.Registerer, read func(context.Con
 func registerGauges(reg prometheus.Registerer, name, help, label string, values []string, read func(context.Context) (map[string]float64, error)) {
 	g := &readGauges{
 		desc:   prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, []string{label}, nil),
-		label:  label,
 		values: values,
 		read:   read,
 		errs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "gauge_read_errors_total",
