@@ -97,7 +97,7 @@ func CheckNodeStatus(n Node, now time.Time, maxAge time.Duration) ModeResult {
 		return ModeResult{Verdict: Unknown, Detail: "engine reports no resource status"}
 	}
 	what := "resource status " + s
-	if stale, detail := staleness(what, n.PhysicalStatusAt, now, maxAge); stale {
+	if stale, detail := staleness(what, n.PhysicalStatusAt, n.UpdatedAt, now, maxAge); stale {
 		return ModeResult{Verdict: Unknown, Detail: detail}
 	}
 	if IsFailedResourceStatus(s) {
@@ -118,7 +118,7 @@ func CheckHypervisor(n Node, now time.Time, maxAge time.Duration) ModeResult {
 		return ModeResult{Verdict: Unknown, Detail: "engine reports no hypervisor"}
 	}
 	what := "hypervisor " + state + "/" + status
-	if stale, detail := staleness(what, n.HypervisorAt, now, maxAge); stale {
+	if stale, detail := staleness(what, n.HypervisorAt, n.UpdatedAt, now, maxAge); stale {
 		return ModeResult{Verdict: Unknown, Detail: detail}
 	}
 	switch {
@@ -134,13 +134,21 @@ func CheckHypervisor(n Node, now time.Time, maxAge time.Duration) ModeResult {
 
 // staleness reports whether a value observed at is too old to judge at now,
 // and says why. An observation time after now (clock skew between the
-// database and this process) counts as fresh.
-func staleness(what string, at, now time.Time, maxAge time.Duration) (bool, string) {
+// database and this process) counts as fresh. An observation made before
+// the node's last status change (changed: its UpdatedAt, such as the end of
+// a recovery) is of the node before that change: a server evacuated or
+// rebooted since must not be judged by what it was before. The database
+// stamps both times.
+func staleness(what string, at, changed, now time.Time, maxAge time.Duration) (bool, string) {
 	if maxAge <= 0 {
 		maxAge = DefaultStatusMaxAge
 	}
 	if at.IsZero() {
 		return true, what + " has no observation time: the engine has not refreshed it"
+	}
+	if at.Before(changed) {
+		return true, what + " was observed before the node's last status change, at " +
+			changed.UTC().Format(time.RFC3339) + ": the engine has not observed it since"
 	}
 	if age := now.Sub(at); age > maxAge {
 		return true, what + " is " + shortDuration(age) + " old, older than " + shortDuration(maxAge) +

@@ -221,3 +221,31 @@ func TestNodeAndClusterJSON(t *testing.T) {
 		t.Errorf("cluster JSON: got %s, want no status URL", b)
 	}
 }
+
+// A status observed before the node's last status change (the end of its
+// recovery, when the engine set it ACTIVE) is of the node before it: a
+// server evacuated from a down host is not judged by that host until the
+// engine observes it again.
+func TestObservationBeforeTheLastChange(t *testing.T) {
+	recovered := checkNow.Add(-10 * time.Second)
+	n := health.Node{ID: "n1", PhysicalID: "srv-1", Status: health.NodeActive, UpdatedAt: recovered,
+		PhysicalStatus: "SHUTOFF", HypervisorState: "down", HypervisorStatus: "disabled"}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want health.Verdict
+	}{
+		{"observed before the change", recovered.Add(-time.Second), health.Unknown},
+		{"observed with the change", recovered, health.Unhealthy},
+		{"observed after it", recovered.Add(time.Second), health.Unhealthy},
+	} {
+		n.PhysicalStatusAt, n.HypervisorAt = tc.at, tc.at
+		hv, ps := health.CheckHypervisor(n, checkNow, time.Minute), health.CheckNodeStatus(n, checkNow, time.Minute)
+		if hv.Verdict != tc.want || ps.Verdict != tc.want {
+			t.Errorf("%s: got hypervisor %s %q, resource %s %q; want %s", tc.name, hv.Verdict, hv.Detail, ps.Verdict, ps.Detail, tc.want)
+		}
+		if tc.want == health.Unknown && !strings.Contains(hv.Detail, "observed before the node's last status change") {
+			t.Errorf("%s: got %q, want the reason", tc.name, hv.Detail)
+		}
+	}
+}

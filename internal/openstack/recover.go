@@ -182,17 +182,10 @@ func (r Recoverer) evacuate(ctx context.Context, s *servers.Server, svc computes
 			return fmt.Errorf("evacuate server %s from host %s: %w", s.ID, svc.Host, describe(err))
 		}
 	}
-	if err := r.waitActive(ctx, s.ID, "evacuate"); err != nil {
-		return err
-	}
-	after, err := servers.Get(ctx, c, s.ID).Extract()
-	if err != nil {
-		return fmt.Errorf("server %s after its evacuation: %w", s.ID, describe(err))
-	}
-	if after.Host == svc.Host {
-		return fmt.Errorf("evacuate: server %s is ACTIVE, but still on host %s", s.ID, svc.Host)
-	}
-	return nil
+	// Nova answers the call before the server's task shows: the server
+	// reads ACTIVE on the old host for a moment. The evacuation is done
+	// when it is ACTIVE on another host.
+	return r.waitUntil(ctx, s.ID, "evacuate from host "+svc.Host, func(s *servers.Server) bool { return s.Host != svc.Host })
 }
 
 // MetaReplaces marks the server a RECREATE made with the ID of the one it
@@ -331,6 +324,12 @@ func (r Recoverer) reboot(ctx context.Context, s *servers.Server, kind string) e
 // waitActive waits until the server is ACTIVE with no task under way, or
 // fails when it is ERROR or gone.
 func (r Recoverer) waitActive(ctx context.Context, id, what string) error {
+	return r.waitUntil(ctx, id, what, nil)
+}
+
+// waitUntil is waitActive that also waits for done (nil: nothing more) to
+// hold of the ACTIVE server.
+func (r Recoverer) waitUntil(ctx context.Context, id, what string, done func(*servers.Server) bool) error {
 	tick := time.NewTicker(orDefault(r.Poll, DefaultPoll))
 	defer tick.Stop()
 	for {
@@ -338,7 +337,7 @@ func (r Recoverer) waitActive(ctx context.Context, id, what string) error {
 		switch {
 		case err != nil && ctx.Err() == nil && gophercloud.ResponseCodeIs(err, 404):
 			return fmt.Errorf("%s: server %s is gone", what, id)
-		case err == nil && s.Status == "ACTIVE" && s.TaskState == "":
+		case err == nil && s.Status == "ACTIVE" && s.TaskState == "" && (done == nil || done(s)):
 			return nil
 		case err == nil && s.Status == "ERROR":
 			msg := s.Fault.Message
@@ -351,9 +350,9 @@ func (r Recoverer) waitActive(ctx context.Context, id, what string) error {
 		case <-ctx.Done():
 			last := "unknown"
 			if s != nil {
-				last = s.Status
+				last = s.Status + " on host " + s.Host
 			}
-			return fmt.Errorf("%s: server %s not ACTIVE in time (still %s): %w", what, id, last, context.Cause(ctx))
+			return fmt.Errorf("%s: not done in time: server %s is still %s: %w", what, id, last, context.Cause(ctx))
 		case <-tick.C:
 		}
 	}

@@ -111,7 +111,7 @@ func TestRecover(t *testing.T) {
 			`{"reboot":{"type":"SOFT"}}`, ""},
 		{"a soft reboot that hangs is followed by a hard one", health.OpReboot, map[string]any{"type": "SOFT"},
 			append([]map[string]any{active}, repeat(map[string]any{"status": "REBOOT", "OS-EXT-STS:task_state": "rebooting"}, 40)...),
-			`{"reboot":{"type":"SOFT"}} {"reboot":{"type":"HARD"}}`, "hard reboot: server s1 not ACTIVE in time"},
+			`{"reboot":{"type":"SOFT"}} {"reboot":{"type":"HARD"}}`, "hard reboot: not done in time: server s1 is still"},
 		{"a reboot under way is waited for, not asked again", health.OpReboot, nil,
 			[]map[string]any{{"status": "HARD_REBOOT", "OS-EXT-STS:task_state": "rebooting_hard"}, active}, "", ""},
 		{"rebuild from the server's image", health.OpRebuild, nil,
@@ -174,7 +174,7 @@ func TestRecoverEvacuates(t *testing.T) {
 		{name: "without fencing, evacuated only", op: health.OpReboot, host: "down", states: []map[string]any{onH1, rebuilding, onH2, onH2},
 			actions: `{"evacuate":{}}`},
 		{name: "an evacuation that leaves the server on its host fails", op: health.OpReboot, host: "down", states: []map[string]any{onH1},
-			actions: `{"evacuate":{}}`, err: "still on host h1"},
+			actions: `{"evacuate":{}}`, err: "server s1 is still ACTIVE on host h1"},
 		{name: "a host that is up: the operation itself", op: health.OpReboot, host: "up",
 			states: []map[string]any{{"status": "SHUTOFF", "OS-EXT-SRV-ATTR:host": "h1"}, onH1}, actions: `{"reboot":{"type":"HARD"}}`},
 	}
