@@ -173,7 +173,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		// result, never the group's error.
 		g.Go(func() error {
 			defer checked.Add(1)
-			res.Nodes[i].Results = health.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
+			res.Nodes[i].Results = triage.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
 				return a.runMode(ctx, m, n, in.StatusMaxAge)
 			})
 			return nil

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clusterhealth/healthd/activities"
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 )
 
 // captureLogger keeps the warnings logged through the SDK's logger.

@@ -26,11 +26,11 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/clusterhealth/healthd/activities"
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/healthworker"
 	"github.com/clusterhealth/healthd/internal/netguard"
 	"github.com/clusterhealth/healthd/internal/probe"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 )
 
 // senlinCompareSpec is the policy both sides poll with: Senlin's defaults for

@@ -20,8 +20,9 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/devserver"
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -53,6 +54,7 @@ func TestMain(m *testing.M) {
 // server and the worker on first use. A missing server binary fails the test.
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()
+	testkit.Integration(t, "a Temporal dev server")
 	serverOnce.Do(func() { serverErr = startServer() })
 	if serverErr != nil {
 		t.Fatal(serverErr)

@@ -5,7 +5,7 @@
 # PostgreSQL persistence and PostgreSQL visibility, its schema set up by
 # Temporal's own SQL tool (temporal-sql-tool create-database, setup-schema,
 # update-schema), the namespace and the search attributes registered as an
-# operator would (internal/temporaltest does all of it, on fresh databases of
+# operator would (internal/testkit/temporaltest does all of it, on fresh databases of
 # the local PostgreSQL).
 #
 #   scripts/temporal-server.sh                      # the end-to-end tests below

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -17,32 +16,10 @@ import (
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/openstack"
+	"github.com/clusterhealth/healthd/internal/policyfile"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/workflows"
 )
-
-// maxPolicySize bounds the policy file read: real specs are a few hundred bytes.
-const maxPolicySize = 1 << 20
-
-// policyError lists every problem of a policy file, one per line with its
-// field path.
-type policyError struct {
-	file string
-	errs []health.FieldError
-}
-
-func (e *policyError) Error() string {
-	var b strings.Builder
-	problems := "problems"
-	if len(e.errs) == 1 {
-		problems = "problem"
-	}
-	fmt.Fprintf(&b, "policy %s is not valid (%d %s):", e.file, len(e.errs), problems)
-	for _, fe := range e.errs {
-		b.WriteString("\n  " + fe.Error())
-	}
-	return b.String()
-}
 
 // loadRegistration reads, parses and validates a policy file against the
 // configured interval limits and makes it the registration of clusterID.
@@ -51,40 +28,8 @@ func (a *app) loadRegistration(cmd *cobra.Command, clusterID, file string) (heal
 	if err := a.checkConfig(&a.cfg.Limits); err != nil {
 		return health.Registration{}, err
 	}
-	data, err := readPolicy(cmd.InOrStdin(), file)
-	if err != nil {
-		return health.Registration{}, err
-	}
 	lim := health.Limits{IntervalMin: a.cfg.Limits.IntervalMin, IntervalMax: a.cfg.Limits.IntervalMax}
-	pol, err := health.ParsePolicy(data, lim)
-	var ve *health.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return health.Registration{}, &policyError{file: file, errs: ve.Errors}
-	case err != nil:
-		return health.Registration{}, fmt.Errorf("policy %s: %w", file, err)
-	}
-	return pol.Registration(clusterID), nil
-}
-
-func readPolicy(stdin io.Reader, file string) ([]byte, error) {
-	r := stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxPolicySize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read policy %s: %w", file, err)
-	}
-	if len(data) > maxPolicySize {
-		return nil, fmt.Errorf("read policy %s: larger than %d bytes; is it the right file?", file, maxPolicySize)
-	}
-	return data, nil
+	return policyfile.Load(cmd.InOrStdin(), file, clusterID, lim)
 }
 
 // clusterFlag adds the --cluster flag, required.

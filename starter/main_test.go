@@ -233,7 +233,7 @@ func TestConnectionErrorNamesTheAddress(t *testing.T) {
 func TestHelpExplainsEveryCommand(t *testing.T) {
 	root := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
 	for _, c := range root.Commands() {
-		if c.Name() == "help" || c.Name() == "completion" {
+		if c.Name() == "help" || c.Name() == "completion" || c.Hidden {
 			continue
 		}
 		if c.Short == "" || c.Long == "" || !strings.Contains(c.Example, "starter "+c.Name()) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/internal/simulate"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -141,73 +139,17 @@ func forSeconds(d time.Duration) (int, error) {
 	return int(math.Ceil(d.Seconds())), nil
 }
 
+// simulateCmd points at the simulate binary: simulation runs the workflow in
+// the SDK's test environment, which the starter does not link.
 func (a *app) simulateCmd() *cobra.Command {
-	var policyFile, scenario string
-	var check bool
-	cmd := &cobra.Command{
-		Use:   "simulate --scenario NAME|FILE [--policy FILE]",
-		Short: "Run a policy against a scenario in simulated time and print the decisions",
-		Long: `simulate runs the real ClusterHealth workflow in the Temporal SDK's
-time-skipping test environment, over simulated nodes that fail, mend and
-recover as the scenario says, and prints the timeline of what healthd decides
-and why. Hours of simulated time take a second or so; nothing is contacted.
-
-A scenario is a YAML file (nodes, duration, and steps: at a time, fail or mend
-nodes, notify that their servers stopped or are active again as Nova does,
-make their recoveries fail, disable or enable, approve, deny, clear or
-maintain) or the name of a shipped one: ` + strings.Join(simulate.Shipped(), ", ") + `.
-A scenario may carry its own policy; --policy replaces it. --check fails when
-the timeline differs from the scenario's expect section.`,
-		Example: `  starter simulate --scenario zone-outage
-  starter simulate --scenario my-outage.yaml --policy health.yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sc, err := loadScenario(scenario)
-			if err != nil {
-				return err
-			}
-			reg, ok, err := sc.Registration()
-			if err != nil {
-				return err
-			}
-			if policyFile != "" {
-				if reg, err = a.loadRegistration(cmd, simulate.ClusterID, policyFile); err != nil {
-					return err
-				}
-			} else if !ok {
-				return fmt.Errorf("scenario %s has no policy: give one with --policy FILE", sc.Name)
-			}
-			fmt.Fprintf(a.out, "scenario %s: %d nodes, %s; policy: %s\n", sc.Name, sc.Nodes, time.Duration(sc.Duration), reg.Summary())
-			res, err := simulate.Run(reg, sc)
-			if err != nil {
-				return err
-			}
-			if err := res.Write(a.out); err != nil {
-				return err
-			}
-			if check {
-				return res.Check(sc)
-			}
-			return nil
+	return &cobra.Command{
+		Use:                "simulate",
+		Short:              "Moved: run go run ./simulate (or the simulate binary)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("simulate is a binary of its own: go run ./simulate --scenario NAME|FILE [--policy FILE] " +
+				"(it runs the workflow in the Temporal SDK's test environment, which the starter does not link)")
 		},
 	}
-	cmd.Flags().StringVar(&scenario, "scenario", "", "a shipped scenario's name, or a scenario file")
-	_ = cmd.MarkFlagRequired("scenario")
-	cmd.Flags().StringVar(&policyFile, "policy", "", "Senlin health policy spec, YAML or JSON, in place of the scenario's own")
-	cmd.Flags().BoolVar(&check, "check", false, "fail when the timeline differs from the scenario's expect section")
-	return cmd
-}
-
-func loadScenario(name string) (simulate.Scenario, error) {
-	if !strings.ContainsAny(name, "/.") {
-		return simulate.LoadShipped(name)
-	}
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return simulate.Scenario{}, fmt.Errorf("--scenario: %w", err)
-	}
-	if len(data) > maxPolicySize {
-		return simulate.Scenario{}, fmt.Errorf("--scenario: %s is larger than %d bytes", name, maxPolicySize)
-	}
-	return simulate.Parse(data)
 }

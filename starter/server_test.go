@@ -19,8 +19,9 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/devserver"
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -30,6 +31,7 @@ import (
 // address. A missing binary fails the test.
 func startTemporal(t *testing.T) string {
 	t.Helper()
+	testkit.Integration(t, "a Temporal dev server")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srv, err := devserver.Start(ctx, devserver.Options{Output: io.Discard})

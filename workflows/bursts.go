@@ -98,10 +98,8 @@ func (w *clusterHealth) onNodeBack(ctx workflow.Context, s RecoverSignal) {
 		return
 	}
 	w.st.Counters.NodeBackSignals++
-	if err := s.Validate(); err != nil {
-		if s.NodeID != "" {
-			w.ignoreSignal(ctx, s, triage.ReasonInvalid, err.Error())
-		}
+	if d, ok := triage.Admit(w.policy(), requestOf(s, false)); !ok {
+		w.ignoreSignal(ctx, s, d.Reason, d.Detail)
 		return
 	}
 	dup := w.seen(s.MessageID)

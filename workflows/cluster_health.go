@@ -91,6 +91,9 @@ type recoveryOutcome struct {
 
 type clusterHealth struct {
 	reg health.Registration
+	// gen is the generation of rules this run keeps (triage.Generation);
+	// the switches below are derived from it.
+	gen triage.Generation
 	// legacy: this run replays a history recorded before the decision core,
 	// whose rules it keeps (triage.Policy.Legacy).
 	legacy bool
@@ -197,20 +200,9 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		writeDone:       workflow.NewChannel(ctx),
 		approvalDue:     workflow.NewChannel(ctx),
 		approvalTimers:  map[string]workflow.CancelFunc{},
-		legacy:          workflow.GetVersion(ctx, "decision-core", workflow.DefaultVersion, 1) == workflow.DefaultVersion,
+		gen:             generation(ctx),
 	}
-	if !w.legacy {
-		w.bursts = workflow.GetVersion(ctx, "event-burst", workflow.DefaultVersion, 1) == 1
-	}
-	if w.bursts {
-		// One change of the issue "hostile tenants and long lives": the
-		// member check and the approvals that no longer hold a run.
-		w.hardened = workflow.GetVersion(ctx, "hostile-tenants", workflow.DefaultVersion, 1) == 1
-	}
-	if w.hardened {
-		// The states held and waiting, which operators count and alert on.
-		w.fleetStates = workflow.GetVersion(ctx, "fleet-states", workflow.DefaultVersion, 1) == 1
-	}
+	w.legacy, w.bursts, w.hardened, w.fleetStates = w.gen.Legacy(), w.gen.Bursts(), w.gen.Hardened(), w.gen.FleetStates()
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}

@@ -14,11 +14,23 @@ import (
 // The decision core decides; the workflow keeps its memory (State.Triage),
 // gives it the facts, and carries out and records what it decided.
 
+// generation is the run's generation of rules: each step of
+// triage.VersionSteps that the run has, in order, until the first it lacks
+// (so that a run recorded before a step asks no further).
+func generation(ctx workflow.Context) triage.Generation {
+	gen := triage.GenLegacy
+	for _, id := range triage.VersionSteps {
+		if workflow.GetVersion(ctx, id, workflow.DefaultVersion, 1) != 1 {
+			break
+		}
+		gen++
+	}
+	return gen
+}
+
 // policy is the decision core's view of the registration in this run.
 func (w *clusterHealth) policy() triage.Policy {
-	p := triage.PolicyFor(w.reg, w.legacy, !w.legacy)
-	p.Bursts = w.bursts
-	return p
+	return triage.PolicyFor(w.reg, w.gen)
 }
 
 // facts are what the workflow knows of the cluster now.
@@ -182,8 +194,7 @@ func (w *clusterHealth) onApprovalTimeout(ctx workflow.Context, t approvalTimeou
 		return // answered in time
 	}
 	delete(w.approvalTimers, t.nodeID)
-	approve := w.reg.Safety.ApprovalDefault() == health.Approve
-	r, events := w.decide(ctx, triage.Answer{NodeID: t.nodeID, Approve: approve, Timeout: true})
+	r, events := w.decide(ctx, triage.Answer{NodeID: t.nodeID, Timeout: true})
 	w.recoverDecided(ctx, r, health.SourceOperator, nil, "")
 	w.record(ctx, events)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 // The rules of what a signal or an update may carry: one place for the
@@ -59,5 +60,5 @@ const (
 	// a disable from one more is dropped until one is lifted or expires.
 	MaxPauses = 64
 	// MaxMaintained bounds the nodes in maintenance at once.
-	MaxMaintained = 1024
+	MaxMaintained = triage.MaxMaintained
 )

@@ -29,10 +29,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 				if err := req.Validate(); err != nil {
 					return err
 				}
-				if m := w.st.Triage.Nodes[req.NodeID]; m == nil || m.Approval == nil {
-					return fmt.Errorf("node_id: no recovery of node %s is waiting for approval", req.NodeID)
-				}
-				return nil
+				return w.st.Triage.CanAnswer(req.NodeID)
 			}})
 		if err != nil {
 			return fmt.Errorf("register %s update: %w", u.name, err)
@@ -46,10 +43,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			if err := req.Validate(); err != nil {
 				return err
 			}
-			if m := w.st.Triage.Nodes[req.NodeID]; m == nil || (m.NeedsHuman == "" && !m.Quarantined && m.FailedRecoveries == 0) {
-				return fmt.Errorf("node_id: node %s neither needs a human nor is quarantined: nothing to clear", req.NodeID)
-			}
-			return nil
+			return w.st.Triage.CanClear(req.NodeID)
 		}})
 	if err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateClear, err)
@@ -66,29 +60,15 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID, Pause: p}), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(req MaintainRequest) error {
-			if err := req.Validate(); err != nil {
+			if err := req.Validate(); err != nil || req.End {
 				return err
 			}
-			if m := w.st.Triage.Nodes[req.NodeID]; !req.End && (m == nil || m.Maintenance == nil) && w.maintained() >= MaxMaintained {
-				return fmt.Errorf("node_id: %d nodes are in maintenance already, the most a cluster keeps: end one first", MaxMaintained)
-			}
-			return nil
+			return w.st.Triage.CanMaintain(req.NodeID)
 		}})
 	if err != nil {
 		return fmt.Errorf("register %s update: %w", UpdateMaintain, err)
 	}
 	return nil
-}
-
-// maintained counts the nodes in maintenance.
-func (w *clusterHealth) maintained() int {
-	n := 0
-	for _, m := range w.st.Triage.Nodes {
-		if m.Maintenance != nil {
-			n++
-		}
-	}
-	return n
 }
 
 // operatorDecision runs an operator's trigger through the decision core and

@@ -99,10 +99,8 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.st.Counters.RecoverSignals++
 	fields := signalFields(w.reg.ClusterID, s)
 	ignore := func(reason, detail string) { w.ignoreSignal(ctx, s, reason, detail) }
-	if err := s.Validate(); err != nil && !w.legacy && s.NodeID != "" {
-		// A raw signal cannot be refused; a malformed one is dropped, and
-		// counted with the field that is wrong.
-		ignore(triage.ReasonInvalid, strings.Join(strings.Fields(err.Error()), " "))
+	if d, ok := triage.Admit(w.policy(), requestOf(s, false)); !ok {
+		ignore(d.Reason, d.Detail)
 		return
 	}
 	dup := w.seen(s.MessageID)
@@ -128,10 +126,15 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.record(ctx, events)
 }
 
-// requestOf is the decision core's view of a recover (or node-back) signal.
+// requestOf is the decision core's view of a recover (or node-back) signal,
+// with the input rule it breaks, if any (one line, for records).
 func requestOf(s RecoverSignal, duplicate bool) triage.Request {
-	return triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: signalReason(s),
+	r := triage.Request{NodeID: s.NodeID, Source: sourceOr(s.Source), Reason: signalReason(s),
 		Notification: s.FromNotification(), Duplicate: duplicate, Project: s.Project, At: notificationTime(s.Timestamp)}
+	if err := s.Validate(); err != nil {
+		r.Invalid = strings.Join(strings.Fields(err.Error()), " ")
+	}
+	return r
 }
 
 // recoverForSignal requests the recovery decided for the node of signal s:

@@ -14,7 +14,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/devserver"
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
 )
 
 // TestBridgeHoldsNotificationsWhileTemporalIsDown stops the real Temporal

@@ -18,7 +18,7 @@ import (
 	"github.com/clusterhealth/healthd/internal/bridge"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
 	"github.com/clusterhealth/healthd/internal/triage"
 	"github.com/clusterhealth/healthd/workflows"
 )

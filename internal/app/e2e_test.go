@@ -23,7 +23,8 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
-	"github.com/clusterhealth/healthd/internal/temporaltest"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/temporaltest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -43,6 +44,7 @@ func startTemporal(t testing.TB) testTemporal { return startTemporalWith(t, nil)
 // startTemporalWith is startTemporal with dynamic config values.
 func startTemporalWith(t testing.TB, dynamic map[string]string) testTemporal {
 	t.Helper()
+	testkit.Integration(t, "a Temporal server")
 	switch kind := os.Getenv(envTemporal); kind {
 	case "", "dev":
 	case "server":

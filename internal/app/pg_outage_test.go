@@ -12,7 +12,7 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/internal/pgtest"
+	"github.com/clusterhealth/healthd/internal/testkit/pgtest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 

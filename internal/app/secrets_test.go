@@ -33,9 +33,9 @@ import (
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 

@@ -23,8 +23,8 @@ import (
 	"github.com/clusterhealth/healthd/internal/app"
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/temporalclient"
-	"github.com/clusterhealth/healthd/internal/temporaltest"
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/temporaltest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // jwtIssuer signs API keys (JWTs, ES256) and serves its public key as a

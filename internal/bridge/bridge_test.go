@@ -27,7 +27,8 @@ import (
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
 )
 
 // Integration tests run against a real RabbitMQ: the local one, or the one
@@ -67,6 +68,7 @@ func newTestEnv(t *testing.T) *testEnv {
 // newTestEnvAt is newTestEnv on the broker at amqpURL.
 func newTestEnvAt(t *testing.T, amqpURL string) *testEnv {
 	t.Helper()
+	testkit.Integration(t, "RabbitMQ")
 	prefix := "healthd-test." + strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")) + "." + randomHex(t)
 	env := &testEnv{
 		t: t,

@@ -589,7 +589,10 @@ func TestClassifyNeverPanicsOnOddPayloads(t *testing.T) {
 	for _, p := range payloads {
 		for _, pub := range []string{"compute.h", "nova-compute:h", "orchestration.h"} {
 			for _, et := range []string{"compute.instance.shutdown.end", "instance.shutdown.end", "orchestration.stack.delete.end"} {
-				Classify(Notification{Publisher: pub, EventType: et, Payload: p})
+				ev, out := Classify(Notification{Publisher: pub, EventType: et, Payload: p})
+				if (out.Kind != KindIgnored && out.Kind != KindMalformed) || out.Reason == "" || len(out.Reason) > maxReasonBytes || ev != (Event{}) {
+					t.Errorf("%s %s %v: got %+v %+v, want ignored or malformed with a short reason, and no event", pub, et, p, out, ev)
+				}
 			}
 		}
 	}

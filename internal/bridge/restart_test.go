@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
 )
 
 // restartTimeout bounds the waits around a broker restart: a node takes

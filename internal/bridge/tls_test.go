@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clusterhealth/healthd/internal/metrics"
-	"github.com/clusterhealth/healthd/internal/rabbittest"
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/rabbittest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // TestBridgeOverTLS runs the bridge against a private node with an amqps

@@ -15,8 +15,8 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/engine"
 	"github.com/clusterhealth/healthd/internal/health"
-	"github.com/clusterhealth/healthd/internal/pgtest"
 	"github.com/clusterhealth/healthd/internal/store"
+	"github.com/clusterhealth/healthd/internal/testkit/pgtest"
 )
 
 // newPrivateEnv is newEnv on a private Postgres cluster that the test may

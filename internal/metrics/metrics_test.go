@@ -132,14 +132,57 @@ func TestMetricsSeriesExportedFromStart(t *testing.T) {
 	}
 }
 
+// Every recording method of Metrics works on a nil *Metrics (a process
+// without metrics) and does nothing there, and records on a real one.
 func TestNilMetricsIsNoop(t *testing.T) {
-	var m *metrics.Metrics
-	h := m.SDKHandler()
-	h.Counter(workflows.MetricRounds).Inc(1)
-	h.Timer(workflows.MetricDetectionToRecovery).Record(time.Second)
-	m.BridgeMessage(metrics.BridgeSignalled)
-	m.EngineAction(health.ActionFailed)
-	m.EngineReclaim()
+	calls := []struct {
+		name   string
+		call   func(*metrics.Metrics)
+		series func(*metrics.Metrics) prometheus.Collector
+	}{
+		{"SDK counter", func(m *metrics.Metrics) { m.SDKHandler().Counter(workflows.MetricRounds).Inc(1) },
+			func(m *metrics.Metrics) prometheus.Collector { return m.Rounds }},
+		{"SDK timer", func(m *metrics.Metrics) {
+			m.SDKHandler().Timer(workflows.MetricDetectionToRecovery).Record(time.Second)
+		}, func(m *metrics.Metrics) prometheus.Collector { return m.DetectionToRecovery }},
+		{"bridge message", func(m *metrics.Metrics) { m.BridgeMessage(metrics.BridgeSignalled) },
+			func(m *metrics.Metrics) prometheus.Collector { return m.BridgeMessages }},
+		{"engine action", func(m *metrics.Metrics) { m.EngineAction(health.ActionFailed) },
+			func(m *metrics.Metrics) prometheus.Collector { return m.EngineActions }},
+		{"engine reclaim", func(m *metrics.Metrics) { m.EngineReclaim() },
+			func(m *metrics.Metrics) prometheus.Collector { return m.EngineReclaims }},
+	}
+	for _, c := range calls {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s on a nil *Metrics: panicked: %v", c.name, r)
+				}
+			}()
+			c.call(nil)
+		}()
+		m := metrics.New(prometheus.NewRegistry())
+		before := sampleCount(t, c.series(m))
+		c.call(m)
+		if after := sampleCount(t, c.series(m)); after != before+1 {
+			t.Errorf("%s on a real *Metrics: samples went from %v to %v, want one more", c.name, before, after)
+		}
+	}
+}
+
+// sampleCount sums what a counter, counter vector or histogram collected:
+// counter values and histogram sample counts.
+func sampleCount(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	var n float64
+	for _, m := range collect(c) {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		n += d.GetCounter().GetValue() + float64(d.GetHistogram().GetSampleCount())
+	}
+	return n
 }
 
 // serve runs ServeListener on a loopback port and returns its base URL and a

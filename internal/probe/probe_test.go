@@ -401,7 +401,11 @@ func BenchmarkProbe(b *testing.B) {
 // an attempt's timeout starts only once it has a slot.
 func TestProbeInFlightLimit(t *testing.T) {
 	var now, peak atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	holding := make(chan struct{}, 1) // a request to /hold arrived
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			holding <- struct{}{}
+		}
 		n := now.Add(1)
 		defer now.Add(-1)
 		for {
@@ -437,7 +441,7 @@ func TestProbeInFlightLimit(t *testing.T) {
 	// that says so, without a request.
 	p = probe.New(probe.Options{InFlight: 1, Policy: netguard.Loopback})
 	go p.Probe(t.Context(), "", srv.URL+"/hold", m)
-	time.Sleep(100 * time.Millisecond)
+	<-holding // the one slot is taken
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	got := p.Probe(ctx, "", srv.URL+"/waits", m)

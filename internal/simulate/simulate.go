@@ -25,8 +25,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/clusterhealth/healthd/activities"
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/store"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 )
 
 // The store is the production adapter of the activities' interfaces.

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/clusterhealth/healthd/internal/config"
-	"github.com/clusterhealth/healthd/internal/pgtest"
 	"github.com/clusterhealth/healthd/internal/store"
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/pgtest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // TestOpenOverTLS connects to a private server whose certificate a test CA

@@ -11,7 +11,7 @@ import (
 
 	"github.com/clusterhealth/healthd/internal/config"
 	"github.com/clusterhealth/healthd/internal/temporalclient"
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // load returns the settings of env over the defaults, and their problems.

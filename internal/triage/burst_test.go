@@ -15,9 +15,7 @@ import (
 func eventsPolicy(s health.Safety) Policy {
 	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate}, Safety: s,
 		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
-	p := PolicyFor(reg, false, true)
-	p.Bursts = true
-	return p
+	return PolicyFor(reg, GenBursts)
 }
 
 // nova is a failure notification of node id, the event at at.

@@ -8,6 +8,30 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
+// Evaluate runs the modes in policy order with Senlin's short-circuit: under
+// ANY_FAILED it stops at the first definite unhealthy result, under ALL_FAILED
+// at the first definite healthy one. Modes after the stop are not run at all.
+// A suspect result never stops evaluation, because its verdict may still
+// change. Combine folds the results.
+func Evaluate(cond health.Conditional, modes []health.DetectionMode, run func(health.DetectionMode) health.ModeResult) []health.ModeResult {
+	out := make([]health.ModeResult, 0, len(modes))
+	for _, m := range modes {
+		r := run(m)
+		r.Type = m.Type
+		out = append(out, r)
+		if r.Suspect {
+			continue
+		}
+		if cond == health.AllFailed && r.Verdict == health.Healthy {
+			break
+		}
+		if cond != health.AllFailed && r.Verdict == health.Unhealthy {
+			break
+		}
+	}
+	return out
+}
+
 // Judge is a node's final verdict of a round, from its status and the
 // results of the polling modes: a node that is not ACTIVE is skipped; the
 // results combine under recovery_conditional; a node updated within the grace

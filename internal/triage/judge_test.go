@@ -66,3 +66,36 @@ func TestStaleEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestEvaluateShortCircuits(t *testing.T) {
+	modes := []health.DetectionMode{{Type: health.NodeStatusPolling}, {Type: health.NodeStatusPollURL}, {Type: health.HypervisorStatusPolling}}
+	cases := []struct {
+		name     string
+		cond     health.Conditional
+		verdicts []health.Verdict // of the modes, in order
+		suspect  int              // index of a suspect result, -1 for none
+		want     int              // modes run
+	}{
+		{"any failed stops at the first failure", health.AnyFailed, []health.Verdict{health.Healthy, health.Unhealthy, health.Unhealthy}, -1, 2},
+		{"any failed runs all while healthy", health.AnyFailed, []health.Verdict{health.Healthy, health.Unknown, health.Healthy}, -1, 3},
+		{"all failed stops at the first healthy", health.AllFailed, []health.Verdict{health.Unhealthy, health.Healthy, health.Unhealthy}, -1, 2},
+		{"all failed runs all while failing", health.AllFailed, []health.Verdict{health.Unhealthy, health.Unhealthy, health.Unhealthy}, -1, 3},
+		{"a suspect failure does not stop", health.AnyFailed, []health.Verdict{health.Unhealthy, health.Healthy, health.Unhealthy}, 0, 3},
+	}
+	for _, tc := range cases {
+		ran := 0
+		got := Evaluate(tc.cond, modes, func(m health.DetectionMode) health.ModeResult {
+			i := ran
+			ran++
+			return health.ModeResult{Verdict: tc.verdicts[i], Suspect: i == tc.suspect}
+		})
+		if ran != tc.want || len(got) != tc.want {
+			t.Errorf("%s: ran %d modes, returned %d results; want %d", tc.name, ran, len(got), tc.want)
+		}
+		for i, r := range got {
+			if r.Type != modes[i].Type {
+				t.Errorf("%s: result %d is of %s, want %s", tc.name, i, r.Type, modes[i].Type)
+			}
+		}
+	}
+}

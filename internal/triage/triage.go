@@ -42,14 +42,18 @@ type Policy struct {
 	// max_unhealthy until it is seen back (or Safety.Confirm passes), and
 	// requests for an event older than the node's last recovery ignored.
 	Bursts bool
+	// SuccessHold holds a node that passes its checks again, until it has
+	// passed success_threshold of them, instead of recovering it again; and
+	// a round weighs against max_unhealthy every node the memory holds
+	// unhealthy, as requests and retries do, not only those of the round.
+	SuccessHold bool
 }
 
-// PolicyFor is the policy of a registration. legacy is for runs recorded
-// before the safety rules; lifecycleGate for runs that have the
-// LIFECYCLE_EVENTS rule.
-func PolicyFor(reg health.Registration, legacy, lifecycleGate bool) Policy {
+// PolicyFor is the policy of a registration for a run of generation gen:
+// the rule switches are the generation's.
+func PolicyFor(reg health.Registration, gen Generation) Policy {
 	return Policy{Safety: reg.Safety, Ladder: reg.Ladder(), Polling: reg.Polling(), WatchesEvents: reg.WatchesEvents(),
-		Legacy: legacy, LifecycleGate: lifecycleGate}
+		Legacy: gen.Legacy(), LifecycleGate: !gen.Legacy(), Bursts: gen.Bursts(), SuccessHold: gen >= GenSuccessHold}
 }
 
 // Memory is what the workflow remembers of one node between decisions. A
@@ -197,6 +201,22 @@ type Request struct {
 	// workflow asked before deciding). Such a request is dropped, so that
 	// requests for made-up nodes never count toward max_unhealthy.
 	NotMember bool
+	// Invalid says which input rule the request breaks (a raw signal
+	// cannot be refused, only dropped); empty when it breaks none. See
+	// Admit.
+	Invalid string
+}
+
+// Admit is the first rule a raw recover or node-back request meets, before
+// it is deduplicated or collected into a settle window: one that breaks
+// the input rules is dropped (ReasonInvalid) and counted with the rule it
+// breaks. A request with no node ID goes on, to be ignored as such; runs
+// of GenLegacy admit every request.
+func Admit(p Policy, r Request) (Decision, bool) {
+	if r.Invalid == "" || r.NodeID == "" || p.Legacy {
+		return Decision{}, true
+	}
+	return Decision{NodeID: r.NodeID, Action: Ignore, Reason: ReasonInvalid, Detail: r.Invalid}, false
 }
 
 // Burst is the recover requests and node-back words received within one
@@ -233,7 +253,8 @@ type Answer struct {
 	Approve bool
 	By      string
 	Reason  string
-	// Timeout: no operator answered; Approve is the policy's default.
+	// Timeout: no operator answered in time; the policy's approval default
+	// (Safety.ApprovalDefault) decides, and Approve is not read.
 	Timeout bool
 }
 
@@ -305,6 +326,7 @@ const (
 // Reason kinds: what metrics count and tests match; Detail says it for people.
 const (
 	ReasonUnhealthy        = "unhealthy"
+	ReasonBelowSuccess     = "below_success_threshold"
 	ReasonNoNodeID         = "no_node_id"
 	ReasonInvalid          = "invalid_request"
 	ReasonDuplicate        = "duplicate_message_id"
@@ -457,6 +479,7 @@ type decider struct {
 func (d *decider) round(t Round) Result {
 	var r Result
 	var candidates []int // indexes into r.Decisions of unhealthy nodes
+	comingBack := 0      // unhealthy nodes that passed this round's check
 	for _, v := range t.Verdicts {
 		m := d.c.node(v.NodeID)
 		was := m.Unhealthy
@@ -493,6 +516,14 @@ func (d *decider) round(t Round) Result {
 			m.Step, m.ClimbUntil = 0, time.Time{} // probation passed: a new failure starts over
 		}
 		switch {
+		case m.Unhealthy && v.Verdict == health.Healthy && d.p.SuccessHold:
+			// Passing its checks again: it counts as unhealthy until it
+			// has passed enough of them, but a recovery now would hit a
+			// node that works.
+			comingBack++
+			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonBelowSuccess,
+				Detail:       fmt.Sprintf("healthy %d of %d rounds needed before it counts as healthy again", m.Successes, d.p.Safety.Successes()),
+				FailingSince: m.FailingSince})
 		case m.Unhealthy:
 			candidates = append(candidates, len(r.Decisions))
 			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonUnhealthy,
@@ -506,7 +537,11 @@ func (d *decider) round(t Round) Result {
 	if len(candidates) == 0 {
 		return r
 	}
-	if hold := d.clusterHold(len(candidates)); hold != nil {
+	unhealthy := len(candidates) + comingBack // the nodes of this round
+	if d.p.SuccessHold {
+		unhealthy = d.unhealthy() // the one count requests and retries use too
+	}
+	if hold := d.clusterHold(unhealthy); hold != nil {
 		r.Hold = hold
 		for _, i := range candidates {
 			if id := r.Decisions[i].NodeID; !d.inFlight(id) {
@@ -1000,11 +1035,11 @@ func (d *decider) answer(t Answer) Result {
 		return Result{Decisions: []Decision{dec}}
 	}
 	m.Approval = nil
-	who := t.By
+	who, approve := t.By, t.Approve
 	if t.Timeout {
-		who = "default after the approval timed out"
+		who, approve = "default after the approval timed out", d.p.Safety.ApprovalDefault() == health.Approve
 	}
-	if !t.Approve {
+	if !approve {
 		m.NeedsHuman = fmt.Sprintf("%s denied by %s%s", ap.Operation, who, because(t.Reason))
 		dec.Action, dec.Reason, dec.Detail = Change, ReasonDenied, "needs a human: "+m.NeedsHuman
 		return Result{Decisions: []Decision{dec}}

@@ -14,7 +14,7 @@ var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 func policy(s health.Safety) Policy {
 	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate}, Safety: s,
 		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}}
-	return PolicyFor(reg, false, true)
+	return PolicyFor(reg, GenCore)
 }
 
 // verdicts builds a round over n nodes n1..nN, the given ones unhealthy.
@@ -111,36 +111,65 @@ func TestMaxUnhealthyResumesUnderTheLimit(t *testing.T) {
 }
 
 func TestThresholds(t *testing.T) {
-	p, c := policy(health.Safety{FailureThreshold: 3, SuccessThreshold: 2}), &Cluster{}
-	steps := []struct {
+	type step struct {
 		unhealthy []int
+		inFlight  bool // n1's recovery is under way
 		want      string
+	}
+	cases := []struct {
+		name  string
+		gen   Generation
+		safe  health.Safety
+		steps []step
 	}{
-		{[]int{1}, "n1:hold/below_failure_threshold"},
-		{[]int{1}, "n1:hold/below_failure_threshold"},
-		{[]int{1}, "n1:recover/unhealthy"},
-		{nil, "n1:hold/unhealthy"}, // one healthy round of the two it needs; in flight below
-		{nil, "n1:change/healthy_again"},
-		{nil, ""},
+		{"a healthy round while recovering counts toward the success threshold", GenCore,
+			health.Safety{FailureThreshold: 3, SuccessThreshold: 2}, []step{
+				{[]int{1}, false, "n1:hold/below_failure_threshold"},
+				{[]int{1}, false, "n1:hold/below_failure_threshold"},
+				{[]int{1}, false, "n1:recover/unhealthy"},
+				{nil, true, "n1:hold/already_recovering"}, // one healthy round of the two it needs
+				{nil, false, "n1:change/healthy_again"},
+				{nil, false, ""},
+			}},
+		{"a node passing its checks again is held, not recovered, until the success threshold", GenSuccessHold,
+			health.Safety{FailureThreshold: 1, SuccessThreshold: 3}, []step{
+				{[]int{1}, false, "n1:recover/unhealthy"},
+				{nil, false, "n1:hold/below_success_threshold"},
+				{nil, false, "n1:hold/below_success_threshold"},
+				{nil, false, "n1:change/healthy_again"},
+				{nil, false, ""},
+			}},
+		{"runs older than GenSuccessHold recovered such a node again (kept so that they replay)", GenFleetStates,
+			health.Safety{FailureThreshold: 1, SuccessThreshold: 3}, []step{
+				{[]int{1}, false, "n1:recover/unhealthy"},
+				{nil, false, "n1:recover/unhealthy"},
+				{nil, false, "n1:recover/unhealthy"},
+				{nil, false, "n1:change/healthy_again"},
+			}},
 	}
-	for i, s := range steps {
-		f := Facts{}
-		if i == 3 {
-			f.InFlight = map[string]string{"n1": "a1"}
-		}
-		got := actions(round(p, c, f, t0.Add(time.Duration(i)*time.Minute), verdicts(3, s.unhealthy...)))
-		if i == 3 {
-			if want := "n1:hold/already_recovering"; got != want {
-				t.Errorf("round %d: got %s, want %s", i, got, want)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Cluster{}
+			p := PolicyFor(health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate}, Safety: tc.safe,
+				DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}}, tc.gen)
+			for i, s := range tc.steps {
+				f := Facts{}
+				if s.inFlight {
+					f.InFlight = map[string]string{"n1": "a1"}
+				}
+				at := t0.Add(time.Duration(i) * time.Minute)
+				got := actions(round(p, c, f, at, verdicts(3, s.unhealthy...)))
+				if got != s.want {
+					t.Errorf("round %d: got %s, want %s", i, got, s.want)
+				}
+				if strings.Contains(got, "recover") {
+					Decide(p, c, f, Finished{NodeID: "n1", Outcome: health.OutcomeSucceeded}, at.Add(time.Second))
+				}
 			}
-			continue
-		}
-		if got != s.want {
-			t.Errorf("round %d: got %s, want %s", i, got, s.want)
-		}
-	}
-	if len(c.Nodes) != 0 {
-		t.Errorf("memory after the node is healthy again: got %+v, want none", c.Nodes)
+			if len(c.Nodes) != 0 {
+				t.Errorf("memory after the node is healthy again: got %+v, want none", c.Nodes)
+			}
+		})
 	}
 }
 
@@ -350,13 +379,22 @@ func TestApproval(t *testing.T) {
 	if got := actions(round(p, c, Facts{}, t0.Add(11*time.Minute), verdicts(3, 1))); got != "n1:hold/needs_human" {
 		t.Errorf("after a denial: got %s", got)
 	}
+
+	// The policy's default decides a timeout, whatever Approve says.
+	p.Safety.Approval.Default = health.Approve
+	c = &Cluster{}
+	round(p, c, Facts{}, t0, verdicts(3, 1))
+	r = Decide(p, c, Facts{}, Answer{NodeID: "n1", Timeout: true}, t0.Add(10*time.Minute))
+	if got := actions(r); got != "n1:recover/approved" || !strings.Contains(r.Decisions[0].Detail, "approved by default after the approval timed out") {
+		t.Errorf("timeout with approve by default: got %s %+v", got, r.Decisions)
+	}
 }
 
 func TestRequestRules(t *testing.T) {
 	events := func() Policy {
 		reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
 			DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
-		return PolicyFor(reg, false, true)
+		return PolicyFor(reg, GenCore)
 	}
 	cases := []struct {
 		name string
@@ -392,7 +430,7 @@ func TestRequestRules(t *testing.T) {
 func TestRequestsCountTowardMaxUnhealthy(t *testing.T) {
 	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
 		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
-	p, c := PolicyFor(reg, false, true), &Cluster{}
+	p, c := PolicyFor(reg, GenCore), &Cluster{}
 	var got []string
 	inFlight := map[string]string{}
 	for i := 1; i <= 6; i++ {
@@ -434,7 +472,7 @@ func TestHealthyNodesNeedNoMemory(t *testing.T) {
 func TestRetryLetsHeldRequestsGoOn(t *testing.T) {
 	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate}, Safety: health.Safety{MaxInFlight: 1},
 		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
-	p, c := PolicyFor(reg, false, true), &Cluster{}
+	p, c := PolicyFor(reg, GenCore), &Cluster{}
 	inFlight := map[string]string{}
 	for i, want := range []string{"n1:recover/unhealthy", "n2:hold/max_in_flight"} {
 		id := fmt.Sprintf("n%d", i+1)
@@ -461,7 +499,7 @@ func TestRetryLetsHeldRequestsGoOn(t *testing.T) {
 func TestRetrySkipsFailedRecoveries(t *testing.T) {
 	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
 		DetectionModes: []health.DetectionMode{{Type: health.LifecycleEvents}}}
-	p, c := PolicyFor(reg, false, true), &Cluster{}
+	p, c := PolicyFor(reg, GenCore), &Cluster{}
 	r := Decide(p, c, Facts{Nodes: 10}, Request{NodeID: "n1", Source: "nova", Notification: true}, t0)
 	if actions(r) != "n1:recover/unhealthy" {
 		t.Fatalf("got %s", actions(r))
@@ -469,5 +507,45 @@ func TestRetrySkipsFailedRecoveries(t *testing.T) {
 	Decide(p, c, Facts{Nodes: 10}, Finished{NodeID: "n1", Outcome: health.OutcomeFailed}, t0.Add(time.Second))
 	if got := actions(Decide(p, c, Facts{Nodes: 10}, Retry{}, t0.Add(time.Second))); got != "" {
 		t.Errorf("retry after a failed recovery: got %s, want nothing", got)
+	}
+}
+
+// A node coming back still counts toward max_unhealthy until it has passed
+// success_threshold checks.
+func TestComingBackCountsTowardMaxUnhealthy(t *testing.T) {
+	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
+		Safety:         health.Safety{SuccessThreshold: 3, MaxUnhealthy: "20%"},
+		DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}}
+	p, c := PolicyFor(reg, Current), &Cluster{}
+	f := Facts{Nodes: 10}
+	if got := actions(round(p, c, f, t0, verdicts(10, 1))); got != "n1:recover/unhealthy" {
+		t.Fatalf("first failure: got %s", got)
+	}
+	Decide(p, c, f, Finished{NodeID: "n1", Outcome: health.OutcomeSucceeded}, t0.Add(time.Second))
+	if got := actions(round(p, c, f, t0.Add(time.Minute), verdicts(10, 2))); got != "n1:hold/below_success_threshold n2:recover/unhealthy" {
+		t.Errorf("n1 coming back, n2 failing (2 of 10): got %s", got)
+	}
+	Decide(p, c, f, Finished{NodeID: "n2", Outcome: health.OutcomeSucceeded}, t0.Add(61*time.Second))
+	r := round(p, c, f, t0.Add(2*time.Minute), verdicts(10, 3))
+	if got := actions(r); got != "n1:hold/below_success_threshold n2:hold/below_success_threshold n3:hold/max_unhealthy" || r.Hold == nil {
+		t.Errorf("n1 and n2 coming back, n3 failing (3 of 10, above 20%%): got %s, hold %+v", got, r.Hold)
+	}
+}
+
+// A round weighs every node the memory holds unhealthy, as requests do:
+// also one a request made unhealthy that this round's verdicts leave out.
+func TestRoundCountsTheUnhealthyOfTheMemory(t *testing.T) {
+	reg := health.Registration{Recovery: health.RecoveryAction{Name: health.OpRecreate},
+		Safety: health.Safety{MaxUnhealthy: "1"}, DetectionModes: []health.DetectionMode{{Type: health.NodeStatusPollURL}}}
+	for _, tc := range []struct {
+		gen  Generation
+		want string
+	}{{Current, "n1:hold/max_unhealthy"}, {GenFleetStates, "n1:recover/unhealthy"}} {
+		p := PolicyFor(reg, tc.gen)
+		c := &Cluster{Nodes: map[string]*Memory{"n9": {Unhealthy: true, Failures: 1, FailingSince: t0}}}
+		f := Facts{Nodes: 10, InFlight: map[string]string{"n9": "a9"}}
+		if got := actions(round(p, c, f, t0.Add(time.Minute), verdicts(3, 1))); got != tc.want {
+			t.Errorf("generation %d: got %s, want %s", tc.gen, got, tc.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clusterhealth/healthd/internal/store"
+	"github.com/clusterhealth/healthd/internal/testkit"
 )
 
 // EnvURL names the environment variable holding the URL of a database on the
@@ -69,6 +70,7 @@ func DSN(t testing.TB) string {
 // ends, and returns its DSN: for tests of the migrations themselves.
 func EmptyDSN(t testing.TB) string {
 	t.Helper()
+	testkit.Integration(t, "PostgreSQL")
 	admin := os.Getenv(EnvURL)
 	if admin == "" {
 		admin = DefaultURL

@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // serve accepts one TLS connection on loopback with f's server certificate

@@ -11,7 +11,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // rootCAs returns a pool holding the CA certificate in caFile.

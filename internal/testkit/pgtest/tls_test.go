@@ -8,8 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/clusterhealth/healthd/internal/pgtest"
-	"github.com/clusterhealth/healthd/internal/tlstest"
+	"github.com/clusterhealth/healthd/internal/testkit/pgtest"
+	"github.com/clusterhealth/healthd/internal/testkit/tlstest"
 )
 
 // TestClusterWithTLS starts a server with a test CA's certificate: a client

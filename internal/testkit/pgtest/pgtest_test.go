@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/clusterhealth/healthd/internal/pgtest"
+	"github.com/clusterhealth/healthd/internal/testkit/pgtest"
 )
 
 // connect opens a connection to the cluster, bounded by a few seconds.

@@ -20,7 +20,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/clusterhealth/healthd/internal/proctest"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/proctest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -100,6 +101,7 @@ func WithTLS(caFile, certFile, keyFile string) Option {
 // installed or the node does not start within StartTimeout. Options such as
 // WithTLS change the node's configuration.
 func Start(t testing.TB, opts ...Option) *Broker {
+	testkit.Integration(t, "a RabbitMQ broker of its own")
 	t.Helper()
 	var o options
 	for _, opt := range opts {

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clusterhealth/healthd/internal/enginetest"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
 )
 
 var mode = health.DetectionMode{Type: health.NodeStatusPollURL, PollURL: "http://nodes.test/{nodename}/health"}

@@ -38,8 +38,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/clusterhealth/healthd/internal/devserver"
-	"github.com/clusterhealth/healthd/internal/proctest"
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/proctest"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -113,6 +114,7 @@ func find(env, name string) (string, error) {
 // project's search attributes; it stops the server and drops its databases
 // when the test ends, and fails the test if anything is missing.
 func Start(t testing.TB, o Options) *Server {
+	testkit.Integration(t, "a Temporal server on PostgreSQL")
 	t.Helper()
 	s, err := start(t, o)
 	if err != nil {

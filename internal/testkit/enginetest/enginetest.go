@@ -17,6 +17,7 @@ package enginetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -305,14 +306,23 @@ func (e *Engine) MemberNodes(_ context.Context, clusterID string, ids []string) 
 	return out, nil
 }
 
-// CreateRecoverAction returns the action of that idempotency key, or creates
-// a NODE_RECOVER action that finishes at once as SetAutoFinish says. Unlike
-// the store, it does not join an active recovery of the node under another key.
+// CreateRecoverAction returns the action of that idempotency key, or the
+// node's active (READY or RUNNING) recovery under another key, as the store
+// does; else it creates a NODE_RECOVER action that finishes at once as
+// SetAutoFinish says. An empty key is refused.
 func (e *Engine) CreateRecoverAction(_ context.Context, key, clusterID, nodeID string, p health.RecoverParams) (health.Action, bool, error) {
+	if key == "" {
+		return health.Action{}, false, errors.New("create recover action: empty idempotency key")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if a, ok := e.actions[key]; ok {
 		return a, false, nil
+	}
+	for _, k := range e.keys {
+		if a := e.actions[k]; a.ClusterID == clusterID && a.NodeID == nodeID && !a.Status.Terminal() {
+			return a, false, nil
+		}
 	}
 	now := e.now()
 	a := health.Action{ID: fmt.Sprintf("a%d", len(e.actions)+1), IdempotencyKey: key, ClusterID: clusterID, NodeID: nodeID,
@@ -334,6 +344,26 @@ func (e *Engine) CreateRecoverAction(_ context.Context, key, clusterID, nodeID s
 	e.actions[key] = a
 	e.keys = append(e.keys, key)
 	return a, true, nil
+}
+
+// FinishAction gives a READY or RUNNING action its terminal status and
+// reason, as an executor does; the error wraps health.ErrNotFound when the
+// action does not exist.
+func (e *Engine) FinishAction(id string, status health.ActionStatus, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, a := range e.actions {
+		if a.ID != id {
+			continue
+		}
+		if a.Status.Terminal() {
+			return fmt.Errorf("action %s: already %s", id, a.Status)
+		}
+		a.Status, a.Reason, a.UpdatedAt = status, reason, e.now()
+		e.actions[k] = a
+		return nil
+	}
+	return fmt.Errorf("action %s: %w", id, health.ErrNotFound)
 }
 
 // GetAction returns the action; the error wraps health.ErrNotFound when it

@@ -20,7 +20,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clusterhealth/healthd/internal/proctest"
+	"github.com/clusterhealth/healthd/internal/testkit"
+	"github.com/clusterhealth/healthd/internal/testkit/proctest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -100,6 +101,7 @@ func WithTLS(certFile, keyFile string) Option {
 //
 // Options such as WithTLS change the cluster's configuration.
 func Start(t testing.TB, opts ...Option) *Cluster {
+	testkit.Integration(t, "a PostgreSQL server of its own")
 	t.Helper()
 	var o options
 	for _, opt := range opts {
