@@ -11,6 +11,7 @@ import (
 
 	"github.com/clusterhealth/healthd/healthclient"
 	"github.com/clusterhealth/healthd/internal/health"
+	"github.com/clusterhealth/healthd/internal/triage"
 	"github.com/clusterhealth/healthd/workflows"
 )
 
@@ -74,6 +75,9 @@ func writeStatus(w io.Writer, st workflows.Status, now time.Time) error {
 	}
 	if st.LimitsNote != "" {
 		row("Interval limits:", oneLine(st.LimitsNote))
+	}
+	if st.Rules != "" && st.Rules != triage.Current.String() {
+		row("Rules:", fmt.Sprintf("%s, older than the current %s: this run keeps them until it continues as new", st.Rules, triage.Current))
 	}
 	row("Last round:", formatWhen(st.LastRound, now))
 	if st.LastRoundError != "" {

@@ -249,7 +249,7 @@ func TestWriteStatus(t *testing.T) {
 	st := workflows.Status{
 		ClusterID: "c1", Registration: reg, Enabled: false, EnabledNote: "disabled by alice: upgrade",
 		DisabledUntil: now.Add(30 * time.Minute), State: workflows.StateDisabled,
-		LastRound: now.Add(-90 * time.Second), Runs: 2,
+		LastRound: now.Add(-90 * time.Second), Runs: 2, Rules: "event-burst",
 		Counters: workflows.Counters{Rounds: 12, MissedRounds: 1, Healthy: 20, Unhealthy: 1, RecoveriesRequested: 2, RecoveriesSucceeded: 1},
 		Nodes: []workflows.NodeStatus{
 			{ID: "n1", NodeState: workflows.NodeState{Name: "web-1", Status: "ACTIVE", Verdict: health.Healthy, Since: now.Add(-time.Hour)}},
@@ -266,6 +266,7 @@ func TestWriteStatus(t *testing.T) {
 	got := b.String()
 	for _, want := range []string{
 		"Workflow:          cluster-health/c1 (continued as new 1 times)",
+		"Rules:             event-burst, older than the current success-hold: this run keeps them until it continues as new",
 		"State:             disabled",
 		"Checks:            disabled (disabled by alice: upgrade)",
 		"Disabled until:    2026-11-25 12:30:00 UTC (in 30m0s)",

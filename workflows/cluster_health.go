@@ -90,9 +90,24 @@ type recoveryOutcome struct {
 }
 
 type clusterHealth struct {
-	reg health.Registration
-	// gen is the generation of rules this run keeps (triage.Generation);
-	// the switches below are derived from it.
+	reg        health.Registration
+	limits     Limits
+	limitsNote string
+	// st is the memory a run carries to the next (continue-as-new).
+	st     *State
+	logger log
+	rules
+	loop
+	timers
+	channels
+	// signals are the handlers of every signal, in the order the selector
+	// offers them.
+	signals []signalHandler
+}
+
+// rules are the generation of rules this run keeps (triage.Generation) and
+// the switches derived from it.
+type rules struct {
 	gen triage.Generation
 	// legacy: this run replays a history recorded before the decision core,
 	// whose rules it keeps (triage.Policy.Legacy).
@@ -112,16 +127,22 @@ type clusterHealth struct {
 	// fleetStates: this run shows the states held and waiting; runs
 	// recorded before show such a cluster as degraded.
 	fleetStates bool
-	limits      Limits
-	limitsNote  string
-	st          *State
-	maxRounds   int
-	roundsRun   int
-	logger      log
-	roundBusy   bool
-	pending     int // activities whose result the loop does not wait for
-	roundTimer  workflow.Future
-	cancelTmr   workflow.CancelFunc
+}
+
+// loop is the main loop's bookkeeping within one run.
+type loop struct {
+	maxRounds int
+	roundsRun int
+	roundBusy bool
+	pending   int // activities whose result the loop does not wait for
+	lastSA    saValues
+	done      bool
+}
+
+// timers are the run's timers and how to cancel them.
+type timers struct {
+	roundTimer workflow.Future
+	cancelTmr  workflow.CancelFunc
 	// burstTimer closes the open settle window; confirmTimer wakes the
 	// workflow when a recovered node is to be taken as back (at confirmAt).
 	burstTimer    workflow.Future
@@ -130,20 +151,17 @@ type clusterHealth struct {
 	cancelConfirm workflow.CancelFunc
 	leaseTimer    workflow.Future
 	cancelLse     workflow.CancelFunc
-	lastSA        saValues
-	done          bool
+	// approvalTimers cancels the timer of each approval waiting, by node.
+	approvalTimers map[string]workflow.CancelFunc
+}
 
+// channels are what the run's goroutines hand the main loop.
+type channels struct {
 	roundDone       workflow.Channel
 	recoveryDone    workflow.Channel
 	recoveryOverdue workflow.Channel
 	writeDone       workflow.Channel
 	approvalDue     workflow.Channel
-	// approvalTimers cancels the timer of each approval waiting, by node.
-	approvalTimers map[string]workflow.CancelFunc
-
-	// signals are the handlers of every signal, in the order the selector
-	// offers them.
-	signals []signalHandler
 }
 
 type log interface {
@@ -188,21 +206,18 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 	}
 	reg, limitsNote := lim.apply(in.Registration)
 	w := &clusterHealth{
-		reg:             reg,
-		limits:          lim,
-		limitsNote:      limitsNote,
-		st:              st,
-		maxRounds:       in.MaxRoundsPerRun,
-		logger:          workflow.GetLogger(ctx),
-		roundDone:       workflow.NewChannel(ctx),
-		recoveryDone:    workflow.NewChannel(ctx),
-		recoveryOverdue: workflow.NewChannel(ctx),
-		writeDone:       workflow.NewChannel(ctx),
-		approvalDue:     workflow.NewChannel(ctx),
-		approvalTimers:  map[string]workflow.CancelFunc{},
-		gen:             generation(ctx),
+		reg:        reg,
+		limits:     lim,
+		limitsNote: limitsNote,
+		st:         st,
+		logger:     workflow.GetLogger(ctx),
+		loop:       loop{maxRounds: in.MaxRoundsPerRun},
+		timers:     timers{approvalTimers: map[string]workflow.CancelFunc{}},
+		channels: channels{roundDone: workflow.NewChannel(ctx), recoveryDone: workflow.NewChannel(ctx),
+			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
-	w.legacy, w.bursts, w.hardened, w.fleetStates = w.gen.Legacy(), w.gen.Bursts(), w.gen.Hardened(), w.gen.FleetStates()
+	gen := generation(ctx)
+	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates()}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/clusterhealth/healthd/activities"
 	"github.com/clusterhealth/healthd/internal/health"
 	"github.com/clusterhealth/healthd/internal/testkit/enginetest"
+	"github.com/clusterhealth/healthd/internal/triage"
 )
 
 func urlRegistration() health.Registration {
@@ -316,5 +317,8 @@ func TestContinueAsNewCarriesState(t *testing.T) {
 	}
 	if s.Counters.RecoveriesSucceeded != 1 || s.Runs != 2 {
 		t.Errorf("after resume: got succeeded=%d runs=%d, want 1 and 2", s.Counters.RecoveriesSucceeded, s.Runs)
+	}
+	if s.Rules != triage.Current.String() {
+		t.Errorf("rules of a new run: got %q, want the current generation %q", s.Rules, triage.Current)
 	}
 }

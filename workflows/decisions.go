@@ -144,7 +144,8 @@ func (w *clusterHealth) recoverDecided(ctx workflow.Context, r triage.Result, so
 		}
 		w.logger.Info("Health check failed for node, recovery has started", "cluster_id", w.reg.ClusterID, "node_id", d.NodeID,
 			"node", name, "operation", string(d.Operation), "step", d.Step, "reason", reason)
-		w.requestRecovery(ctx, d.NodeID, name, source, reason, physicalID, d.FailingSince, d.Operation, d.Step)
+		w.requestRecovery(ctx, &Recovery{NodeID: d.NodeID, NodeName: name, Source: source, Reason: reason,
+			ExpectPhysicalID: physicalID, Detected: d.FailingSince, Operation: d.Operation, Step: d.Step})
 	}
 }
 

@@ -14,27 +14,19 @@ import (
 	"github.com/clusterhealth/healthd/internal/triage"
 )
 
-func (w *clusterHealth) requestRecovery(ctx workflow.Context, nodeID, nodeName, source, reason, physicalID string, detected time.Time,
-	op health.Operation, step int) {
+// requestRecovery asks for the recovery rec describes (its node, source,
+// reason, detection time, expected physical resource, operation and step):
+// it gets its idempotency key, request time and deadline here, and runs.
+func (w *clusterHealth) requestRecovery(ctx workflow.Context, rec *Recovery) {
 	now := workflow.Now(ctx)
-	if detected.IsZero() || detected.After(now) {
-		detected = now
+	if rec.Detected.IsZero() || rec.Detected.After(now) {
+		rec.Detected = now
 	}
-	w.st.Incidents[nodeID]++
-	rec := &Recovery{
-		NodeID:           nodeID,
-		NodeName:         nodeName,
-		Key:              fmt.Sprintf("%s/%s/%s/%d", w.reg.ClusterID, w.st.Epoch, nodeID, w.st.Incidents[nodeID]),
-		Source:           source,
-		Reason:           reason,
-		Requested:        now,
-		Detected:         detected,
-		Deadline:         now.Add(w.reg.WaitBound()),
-		ExpectPhysicalID: physicalID,
-		Operation:        op,
-		Step:             step,
-	}
-	w.st.InFlight[nodeID] = rec
+	w.st.Incidents[rec.NodeID]++
+	rec.Key = fmt.Sprintf("%s/%s/%s/%d", w.reg.ClusterID, w.st.Epoch, rec.NodeID, w.st.Incidents[rec.NodeID])
+	rec.Requested = now
+	rec.Deadline = now.Add(w.reg.WaitBound())
+	w.st.InFlight[rec.NodeID] = rec
 	w.st.Counters.RecoveriesRequested++
 	w.launchRecovery(ctx, rec)
 }

@@ -145,7 +145,8 @@ func (w *clusterHealth) recoverForSignal(ctx workflow.Context, d triage.Decision
 		detected = d.FailingSince
 	}
 	w.logger.Info("Requesting node recovery", signalFields(w.reg.ClusterID, s)...)
-	w.requestRecovery(ctx, d.NodeID, w.nodeName(d.NodeID), sourceOr(s.Source), signalReason(s), s.PhysicalID, detected, d.Operation, d.Step)
+	w.requestRecovery(ctx, &Recovery{NodeID: d.NodeID, NodeName: w.nodeName(d.NodeID), Source: sourceOr(s.Source),
+		Reason: signalReason(s), ExpectPhysicalID: s.PhysicalID, Detected: detected, Operation: d.Operation, Step: d.Step})
 }
 
 // signalFields are the log fields of a recover or node-back signal.

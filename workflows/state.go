@@ -232,6 +232,10 @@ type Status struct {
 	Runs         int                  `json:"runs"`
 	// Burst is the settle window open now, if any.
 	Burst *Burst `json:"burst,omitempty"`
+	// Rules names the generation of rules this run keeps
+	// (triage.Generation): runs started before a generation keep the older
+	// rules until they continue as new. Empty from workers that predate it.
+	Rules string `json:"rules,omitempty"`
 }
 
 // NodeStatus is one node in the status query.

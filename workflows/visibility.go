@@ -123,6 +123,7 @@ func (w *clusterHealth) status() (Status, error) {
 		NodeCount:      w.st.NodeCount,
 		LastSweep:      w.st.LastSweep,
 		RoundRunning:   w.roundBusy,
+		Rules:          w.gen.String(),
 		Counters:       w.st.Counters,
 		Nodes:          []NodeStatus{},
 		InFlight:       []Recovery{},

@@ -54,3 +54,12 @@ func (g Generation) Hardened() bool { return g >= GenHardened }
 
 // FleetStates: see GenFleetStates.
 func (g Generation) FleetStates() bool { return g >= GenFleetStates }
+
+// String names the generation by the step that led to it ("legacy" for
+// GenLegacy): what the status query reports.
+func (g Generation) String() string {
+	if g <= GenLegacy || int(g) > len(VersionSteps) {
+		return "legacy"
+	}
+	return VersionSteps[g-1]
+}

@@ -1,6 +1,12 @@
 package triage
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/clusterhealth/healthd/internal/health"
+)
 
 // MaxMaintained bounds the nodes of a cluster in maintenance at once.
 const MaxMaintained = 1024
@@ -43,4 +49,86 @@ func (c *Cluster) CanMaintain(nodeID string) error {
 		return fmt.Errorf("node_id: %d nodes are in maintenance already, the most a cluster keeps: end one first", MaxMaintained)
 	}
 	return nil
+}
+
+// The rules of operators' triggers: answers to approvals, clear, maintain.
+
+func (d *decider) answer(t Answer) Result {
+	m := d.c.node(t.NodeID)
+	ap := m.Approval
+	dec := Decision{NodeID: t.NodeID, Action: Ignore, Reason: ReasonAwaitingApproval, Detail: "no recovery is waiting for approval"}
+	if ap == nil {
+		return Result{Decisions: []Decision{dec}}
+	}
+	m.Approval = nil
+	who, approve := t.By, t.Approve
+	if t.Timeout {
+		who, approve = "default after the approval timed out", d.p.Safety.ApprovalDefault() == health.Approve
+	}
+	if !approve {
+		m.NeedsHuman = fmt.Sprintf("%s denied by %s%s", ap.Operation, who, because(t.Reason))
+		dec.Action, dec.Reason, dec.Detail = Change, ReasonDenied, "needs a human: "+m.NeedsHuman
+		return Result{Decisions: []Decision{dec}}
+	}
+	if d.inFlight(t.NodeID) {
+		d.holdInFlight(&dec)
+		return Result{Decisions: []Decision{dec}}
+	}
+	d.recover(&dec, m, ap.Operation, ap.Step, fmt.Sprintf("approved by %s%s: %s", who, because(t.Reason), ap.Reason))
+	dec.Reason = ReasonApproved
+	return Result{Decisions: []Decision{dec}}
+}
+
+func (d *decider) clear(t Clear) Result {
+	m := d.c.node(t.NodeID)
+	was := []string{}
+	if m.NeedsHuman != "" {
+		was = append(was, "needed a human ("+m.NeedsHuman+")")
+	}
+	if m.Quarantined {
+		was = append(was, "quarantined")
+	}
+	m.NeedsHuman, m.Quarantined, m.Changes, m.FailedRecoveries, m.Step, m.ClimbUntil = "", false, nil, 0, 0, time.Time{}
+	m.Approval = nil
+	detail := "cleared by " + orSomeone(t.By) + because(t.Reason)
+	if len(was) > 0 {
+		detail += "; it " + strings.Join(was, " and ")
+	}
+	return Result{Decisions: []Decision{{NodeID: t.NodeID, Action: Change, Reason: ReasonCleared, Detail: detail}}}
+}
+
+func (d *decider) maintain(t Maintain) Result {
+	m := d.c.node(t.NodeID)
+	m.Maintenance = t.Pause
+	if t.Pause == nil {
+		return Result{Decisions: []Decision{{NodeID: t.NodeID, Action: Change, Reason: ReasonMaintenance, Detail: "maintenance ended"}}}
+	}
+	return Result{Decisions: []Decision{{NodeID: t.NodeID, Action: Change, Reason: ReasonMaintenance,
+		Detail: "in maintenance" + pauseDetail(t.Pause)}}}
+}
+
+func pauseDetail(p *Pause) string {
+	s := ""
+	if p.By != "" {
+		s += " by " + p.By
+	}
+	s += because(p.Reason)
+	if p.Until.IsZero() {
+		return s + ", until lifted"
+	}
+	return s + ", until " + p.Until.UTC().Format(time.RFC3339)
+}
+
+func because(why string) string {
+	if why == "" {
+		return ""
+	}
+	return ": " + why
+}
+
+func orSomeone(who string) string {
+	if who == "" {
+		return "an operator"
+	}
+	return who
 }
