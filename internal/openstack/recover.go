@@ -332,8 +332,12 @@ func (r Recoverer) waitActive(ctx context.Context, id, what string) error {
 func (r Recoverer) waitUntil(ctx context.Context, id, what string, done func(*servers.Server) bool) error {
 	tick := time.NewTicker(orDefault(r.Poll, DefaultPoll))
 	defer tick.Stop()
+	var last *servers.Server // the last server read, for the error
 	for {
 		s, err := servers.Get(ctx, r.Cloud.Compute, id).Extract()
+		if err == nil {
+			last = s
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && gophercloud.ResponseCodeIs(err, 404):
 			return fmt.Errorf("%s: server %s is gone", what, id)
@@ -348,11 +352,11 @@ func (r Recoverer) waitUntil(ctx context.Context, id, what string, done func(*se
 		}
 		select {
 		case <-ctx.Done():
-			last := "unknown"
-			if s != nil {
-				last = s.Status + " on host " + s.Host
+			seen := "unknown"
+			if last != nil {
+				seen = last.Status + " on host " + last.Host
 			}
-			return fmt.Errorf("%s: not done in time: server %s is still %s: %w", what, id, last, context.Cause(ctx))
+			return fmt.Errorf("%s: not done in time: server %s is still %s: %w", what, id, seen, context.Cause(ctx))
 		case <-tick.C:
 		}
 	}

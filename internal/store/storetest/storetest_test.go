@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/clusterhealth/healthd/internal/store/storetest"
+	"github.com/clusterhealth/healthd/internal/testkit"
 )
 
 // recordingTB stands in for a test so that its failure can be inspected.
@@ -27,6 +28,7 @@ func (r *recordingTB) Fatalf(format string, args ...any) {
 func (r *recordingTB) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
 
 func TestUnreachableServerFailsTheTest(t *testing.T) {
+	testkit.Integration(t, "the helper as integration tests use it (under -short it skips instead of failing)")
 	t.Setenv(storetest.EnvURL, "postgres://postgres:s3cr3t-pw@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=5")
 	rec := &recordingTB{TB: t}
 	done := make(chan struct{})

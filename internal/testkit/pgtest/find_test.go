@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"fmt"
+	"github.com/clusterhealth/healthd/internal/testkit"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -24,6 +25,7 @@ func (r *fatalRecorder) Fatalf(format string, args ...any) {
 // Without the server binaries Start fails the test, saying how to install
 // them; it never skips.
 func TestStartFailsWithoutBinaries(t *testing.T) {
+	testkit.Integration(t, "the helper as integration tests use it (under -short it skips instead of failing)")
 	root := t.TempDir()
 	// A version directory without binaries does not count.
 	if err := os.MkdirAll(filepath.Join(root, "15", "bin"), 0o755); err != nil {
