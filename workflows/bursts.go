@@ -98,7 +98,7 @@ func (w *clusterHealth) onNodeBack(ctx workflow.Context, s RecoverSignal) {
 		return
 	}
 	w.st.Counters.NodeBackSignals++
-	if d, ok := triage.Admit(w.policy(), requestOf(s, false)); !ok {
+	if d, ok := triage.Admit(w.policy(), requestOf(s, false), true); !ok {
 		w.ignoreSignal(ctx, s, d.Reason, d.Detail)
 		return
 	}

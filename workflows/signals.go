@@ -99,7 +99,7 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.st.Counters.RecoverSignals++
 	fields := signalFields(w.reg.ClusterID, s)
 	ignore := func(reason, detail string) { w.ignoreSignal(ctx, s, reason, detail) }
-	if d, ok := triage.Admit(w.policy(), requestOf(s, false)); !ok {
+	if d, ok := triage.Admit(w.policy(), requestOf(s, false), false); !ok {
 		ignore(d.Reason, d.Detail)
 		return
 	}

@@ -53,20 +53,25 @@ func TestAdmit(t *testing.T) {
 		name string
 		gen  Generation
 		req  Request
+		back bool
 		want string // "" for admitted, else the ignore's reason
 	}{
-		{"a valid request", Current, Request{NodeID: "n1"}, ""},
-		{"a request that breaks a rule", Current, Request{NodeID: "n1", Invalid: "source: longer than 64 characters"}, ReasonInvalid},
-		{"one with no node id goes on, to be ignored as such", Current, Request{Invalid: "node_id: required"}, ""},
-		{"a legacy run admits it", GenLegacy, Request{NodeID: "n1", Invalid: "source: longer than 64 characters"}, ""},
+		{"a valid request", Current, Request{NodeID: "n1"}, false, ""},
+		{"a request that breaks a rule", Current, Request{NodeID: "n1", Invalid: "source: longer than 64 characters"}, false, ReasonInvalid},
+		{"a node-back word that breaks a rule", Current, Request{NodeID: "n1", Invalid: "source: longer than 64 characters"}, true, ReasonInvalid},
+		{"a request with no node id goes on, to be ignored as such", Current, Request{Invalid: "node_id: required"}, false, ""},
+		{"a node-back word with no node id is dropped", Current, Request{Invalid: "node_id: required"}, true, ReasonNoNodeID},
+		{"a legacy run admits it", GenLegacy, Request{NodeID: "n1", Invalid: "source: longer than 64 characters"}, false, ""},
 	}
 	for _, tc := range cases {
-		d, ok := Admit(PolicyFor(health.Registration{}, tc.gen), tc.req)
+		d, ok := Admit(PolicyFor(health.Registration{}, tc.gen), tc.req, tc.back)
 		switch {
 		case tc.want == "" && !ok:
 			t.Errorf("%s: got %+v, want admitted", tc.name, d)
-		case tc.want != "" && (ok || d.Reason != tc.want || d.Action != Ignore || d.Detail != tc.req.Invalid):
-			t.Errorf("%s: got %+v admitted=%v, want ignored with %s and the rule", tc.name, d, ok, tc.want)
+		case tc.want != "" && (ok || d.Reason != tc.want || d.Action != Ignore):
+			t.Errorf("%s: got %+v admitted=%v, want ignored with %s", tc.name, d, ok, tc.want)
+		case tc.want == ReasonInvalid && d.Detail != tc.req.Invalid:
+			t.Errorf("%s: got detail %q, want the rule broken", tc.name, d.Detail)
 		}
 	}
 }

@@ -206,13 +206,19 @@ type Request struct {
 	Invalid string
 }
 
-// Admit is the first rule a raw recover or node-back request meets, before
-// it is deduplicated or collected into a settle window: one that breaks
-// the input rules is dropped (ReasonInvalid) and counted with the rule it
-// breaks. A request with no node ID goes on, to be ignored as such; runs
-// of GenLegacy admit every request.
-func Admit(p Policy, r Request) (Decision, bool) {
-	if r.Invalid == "" || r.NodeID == "" || p.Legacy {
+// Admit is the first rule a raw recover (or, with back, node-back) request
+// meets, before it is deduplicated or collected into a settle window: one
+// that breaks the input rules is dropped (ReasonInvalid) and counted with
+// the rule it breaks. A node-back word with no node ID is dropped as such; a
+// recover request with none goes on, to be ignored as such by the rules
+// that weigh it. Runs of GenLegacy admit every request.
+func Admit(p Policy, r Request, back bool) (Decision, bool) {
+	switch {
+	case r.Invalid == "" || p.Legacy:
+		return Decision{}, true
+	case r.NodeID == "" && back:
+		return Decision{Action: Ignore, Reason: ReasonNoNodeID, Detail: "no node id"}, false
+	case r.NodeID == "":
 		return Decision{}, true
 	}
 	return Decision{NodeID: r.NodeID, Action: Ignore, Reason: ReasonInvalid, Detail: r.Invalid}, false
