@@ -264,7 +264,16 @@ func (r Recoverer) recreate(ctx context.Context, old *servers.Server, n health.N
 		made = created.ID
 	}
 	if err := r.waitActive(ctx, made, "recreate"); err != nil {
-		return err
+		// A replacement that failed (ERROR, or not ACTIVE in time) is
+		// deleted, so that failed recoveries do not pile up servers that
+		// claim the node; the old server stays, and the next recovery
+		// makes a new one.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := servers.Delete(dctx, c, made).ExtractErr(); derr != nil && !gophercloud.ResponseCodeIs(derr, 404) {
+			return fmt.Errorf("%w; deleting the failed replacement %s failed too: %v", err, made, describe(derr))
+		}
+		return fmt.Errorf("%w; the failed replacement %s was deleted, server %s is left as it was", err, made, old.ID)
 	}
 	if err := servers.Delete(ctx, c, old.ID).ExtractErr(); err != nil && !gophercloud.ResponseCodeIs(err, 404) {
 		return fmt.Errorf("recreate: server %s is ACTIVE, but deleting the old one %s failed: %w", made, old.ID, describe(err))

@@ -224,3 +224,83 @@ func TestRecoverStaysInTheCluster(t *testing.T) {
 		})
 	}
 }
+
+// A RECREATE whose new server goes to ERROR deletes that server and leaves
+// the old one: failed recoveries must not pile up servers claiming the node.
+func TestRecreateDeletesAFailedReplacement(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		s2      map[string]any // the replacement's state
+		wait    time.Duration
+		err     string
+		actions string
+	}{
+		{"replacement ERROR", map[string]any{"status": "ERROR", "fault": map[string]any{"message": "No valid host was found."}}, time.Second,
+			"server s2 is ERROR: No valid host was found.; the failed replacement s2 was deleted, server s1 is left as it was",
+			"POST /servers DELETE /servers/s2"},
+		{"replacement never ACTIVE", map[string]any{"status": "BUILD", "OS-EXT-STS:task_state": "spawning"}, 50 * time.Millisecond,
+			"not done in time: server s2 is still BUILD", "POST /servers DELETE /servers/s2"},
+		{"replacement ACTIVE", map[string]any{"status": "ACTIVE"}, time.Second, "", "POST /servers DELETE /servers/s1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := th.SetupHTTP()
+			defer fake.Teardown()
+			var mu sync.Mutex
+			var actions []string
+			record := func(a string) { mu.Lock(); actions = append(actions, a); mu.Unlock() }
+			reply := func(w http.ResponseWriter, code int, body any) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(code)
+				_ = json.NewEncoder(w).Encode(body)
+			}
+			old := map[string]any{"id": "s1", "name": "web-1", "tenant_id": "p1", "status": "SHUTOFF", "image": map[string]any{"id": "img-1"},
+				"flavor": map[string]any{"id": "f-1"}, "metadata": map[string]any{"cluster_node_id": "n1"}}
+			fake.Mux.HandleFunc("/v2.1/servers/detail", func(w http.ResponseWriter, r *http.Request) {
+				reply(w, 200, map[string]any{"servers": []any{old}})
+			})
+			fake.Mux.HandleFunc("/v2.1/servers", func(w http.ResponseWriter, r *http.Request) {
+				record(r.Method + " /servers")
+				reply(w, 202, map[string]any{"server": map[string]any{"id": "s2"}})
+			})
+			fake.Mux.HandleFunc("/v2.1/servers/s1", func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete {
+					record("DELETE /servers/s1")
+					w.WriteHeader(204)
+					return
+				}
+				reply(w, 200, map[string]any{"server": old})
+			})
+			fake.Mux.HandleFunc("/v2.1/servers/s2", func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete {
+					record("DELETE /servers/s2")
+					w.WriteHeader(204)
+					return
+				}
+				s := map[string]any{"id": "s2", "name": "web-1", "tenant_id": "p1"}
+				for k, v := range tc.s2 {
+					s[k] = v
+				}
+				reply(w, 200, map[string]any{"server": s})
+			})
+			fake.Mux.HandleFunc("/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) {
+				reply(w, 200, map[string]any{"services": []any{}})
+			})
+			compute := fakeclient.ServiceClient(fake)
+			compute.Endpoint = fake.Endpoint() + "v2.1/"
+			r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: tc.wait}
+			err := r.Recover(context.Background(), novaCluster, health.Action{ID: "a1", Params: health.RecoverParams{Operation: health.OpRecreate}},
+				health.Node{ID: "n1", PhysicalID: "s1"})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("got error %v, want none", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("got error %v, want one saying %q", err, tc.err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got := strings.Join(actions, " "); got != tc.actions {
+				t.Errorf("calls: got %s, want %s", got, tc.actions)
+			}
+		})
+	}
+}
