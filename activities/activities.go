@@ -105,6 +105,14 @@ type NodeCheck struct {
 	PhysicalID string              `json:"physical_id,omitempty"`
 	LastUpdate time.Time           `json:"last_update"`
 	Results    []health.ModeResult `json:"results,omitempty"`
+	// Verdict and Reason are the node's final verdict (triage.Judge) when
+	// the sweep judged it, which it does for every node of a sweep with
+	// Exceptions but those whose poll URL is still to be confirmed; InGrace
+	// says its checks failed within its grace period. The workflow judges
+	// only the nodes the sweep did not.
+	Verdict health.Verdict `json:"verdict,omitempty"`
+	Reason  string         `json:"reason,omitempty"`
+	InGrace bool           `json:"in_grace,omitempty"`
 }
 
 // CheckClusterResult is the result of CheckCluster.
@@ -255,6 +263,10 @@ func (a *Activities) keepExceptions(ctx context.Context, in CheckClusterInput, r
 			recs = append(recs, rec)
 		}
 		if v != health.Healthy || triage.Failed(in.Conditional, n.Status, n.Results) || had || watch[n.ID] {
+			if !suspect {
+				n.Verdict, n.Reason = v, why
+				n.InGrace = v == health.Healthy && triage.Failed(in.Conditional, n.Status, n.Results)
+			}
 			exceptions = append(exceptions, n)
 		}
 		delete(watch, n.ID)

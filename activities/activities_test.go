@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -218,5 +219,43 @@ func TestCheckClusterRefusesOversizedResult(t *testing.T) {
 	}
 	if !strings.Contains(appErr.Error(), "3 nodes") || !strings.Contains(appErr.Error(), "split the cluster") {
 		t.Errorf("message: got %q, want the node count and what to do", appErr.Error())
+	}
+}
+
+// A sweep with exceptions judges every node it returns, but the suspects
+// whose poll URL is still to be confirmed: the workflow judges only those.
+func TestCheckClusterJudgesItsExceptions(t *testing.T) {
+	env, _, _, base := setup(t, map[string]int{"bad": 500, "down": 500},
+		health.Node{ID: "1", Name: "good", Status: health.NodeActive},
+		health.Node{ID: "2", Name: "bad", Status: health.NodeActive},
+		health.Node{ID: "3", Name: "busy", Status: health.NodeRecovering},
+	)
+	var a *activities.Activities
+	for _, tc := range []struct {
+		limit int
+		want  map[string]string // name -> verdict, "" for left to the workflow
+	}{
+		{3, map[string]string{"bad": "", "busy": "skipped"}},          // bad is a suspect: more attempts to come
+		{1, map[string]string{"bad": "unhealthy", "busy": "skipped"}}, // one attempt: bad is judged
+	} {
+		v, err := env.ExecuteActivity(a.CheckCluster, activities.CheckClusterInput{ClusterID: "c1",
+			Modes: []health.DetectionMode{urlMode(base, tc.limit)}, Conditional: health.AnyFailed, Exceptions: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res activities.CheckClusterResult
+		if err := v.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, n := range res.Nodes {
+			got[n.Name] = string(n.Verdict)
+			if n.Verdict != "" && n.Reason == "" {
+				t.Errorf("limit %d, %s: judged %s without a reason", tc.limit, n.Name, n.Verdict)
+			}
+		}
+		if !maps.Equal(got, tc.want) {
+			t.Errorf("retry limit %d: got verdicts %v, want %v (good is plainly healthy: not returned)", tc.limit, got, tc.want)
+		}
 	}
 }

@@ -127,6 +127,12 @@ func runRound(ctx workflow.Context, reg health.Registration, exceptions, local b
 	now := workflow.Now(ctx)
 	out := roundOutcome{result: res, verdicts: make([]verdict, len(res.Nodes))}
 	for i, n := range res.Nodes {
+		if n.Verdict != "" {
+			out.verdicts[i] = verdict{v: n.Verdict, reason: n.Reason, inGrace: n.InGrace} // judged by the sweep
+			continue
+		}
+		// Not judged yet: a node confirmed above, or a sweep of a run
+		// without exceptions, or one recorded before sweeps judged.
 		v, why := triage.Judge(reg.RecoveryConditional, reg.Grace(), n.Status, n.Results, n.LastUpdate, now)
 		out.verdicts[i] = verdict{v: v, reason: why, inGrace: v == health.Healthy && triage.Failed(reg.RecoveryConditional, n.Status, n.Results)}
 	}
