@@ -127,9 +127,6 @@ type rules struct {
 	// fleetStates: this run shows the states held and waiting; runs
 	// recorded before show such a cluster as degraded.
 	fleetStates bool
-	// localSweep: a round whose last sweep took at most LocalSweepMax runs
-	// its sweep as a local activity.
-	localSweep bool
 }
 
 // loop is the main loop's bookkeeping within one run.
@@ -220,8 +217,7 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
 	gen := generation(ctx)
-	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates(),
-		localSweep: gen.LocalSweep()}
+	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates()}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}

@@ -21,44 +21,17 @@ import (
 // half a minute instead of after the whole StartToClose timeout.
 func sweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: sweepTimeout(reg),
+		StartToCloseTimeout: min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute),
 		HeartbeatTimeout:    6 * activities.SweepHeartbeatInterval,
 		Summary:             "check cluster " + reg.ClusterID,
-		RetryPolicy:         sweepRetry(),
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        10 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+		},
 	})
-}
-
-// LocalSweepMax is the longest a cluster's last sweep may have taken for its
-// next one to run as a local activity: well within a workflow task's 10 s,
-// so that a local sweep is one marker in the history and needs no workflow
-// task of its own. A longer sweep runs as an activity, which heartbeats and
-// shows in the UI while it runs.
-const LocalSweepMax = 3 * time.Second
-
-// localSweepOptions are sweepOptions for a sweep run as a local activity:
-// the same timeout and retries. A worker that dies during it leaves its
-// workflow task to time out; the next worker runs the sweep again (a sweep
-// changes nothing but the cluster's check records, which it replaces).
-func localSweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
-	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: sweepTimeout(reg),
-		Summary:             "check cluster " + reg.ClusterID,
-		RetryPolicy:         sweepRetry(),
-	})
-}
-
-func sweepTimeout(reg health.Registration) time.Duration {
-	return min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute)
-}
-
-func sweepRetry() *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        10 * time.Second,
-		MaximumAttempts:        3,
-		NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
-	}
 }
 
 // confirmOptions turns Senlin's URL retry into a RetryPolicy: attempts spaced

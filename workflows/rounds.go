@@ -50,9 +50,8 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 		watch = w.watchList()
 	}
 	exceptions := !w.legacy
-	local := w.localSweep && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		o := runRound(gctx, reg, exceptions, local, watch)
+		o := runRound(gctx, reg, exceptions, watch)
 		o.start, o.due = start, due
 		w.roundDone.Send(gctx, o)
 	})
@@ -64,21 +63,15 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 //
 // With exceptions (runs with the decision core), the sweep returns only the
 // nodes that are not plainly healthy, changed, or are watched, and a summary:
-// a healthy round costs the same whatever the cluster's size. With local,
-// the sweep runs as a local activity: in the workflow task the round's timer
-// woke, recorded as one marker.
-func runRound(ctx workflow.Context, reg health.Registration, exceptions, local bool, watch []string) roundOutcome {
+// a healthy round costs the same whatever the cluster's size.
+func runRound(ctx workflow.Context, reg health.Registration, exceptions bool, watch []string) roundOutcome {
 	var res activities.CheckClusterResult
 	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional,
 		StatusMaxAge: reg.StatusMaxAge(), Exceptions: exceptions, Watch: watch}
 	if exceptions {
 		in.Grace = reg.Grace()
 	}
-	sweep, sctx := workflow.ExecuteActivity, sweepOptions(ctx, reg)
-	if local {
-		sweep, sctx = workflow.ExecuteLocalActivity, localSweepOptions(ctx, reg)
-	}
-	if err := sweep(sctx, a.CheckCluster, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
 		return roundOutcome{err: err}
 	}
 	if res.ClusterMissing {
@@ -261,7 +254,6 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 		w.st.NodeCount = o.result.Summary.Nodes
 		verdicts[health.Healthy] += int64(o.result.Summary.Nodes - len(o.result.Nodes))
 		w.st.LastSweep = o.result.Summary
-		w.st.LastSweepTook = o.result.Took
 	}
 	w.st.Counters.Healthy += verdicts[health.Healthy]
 	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]

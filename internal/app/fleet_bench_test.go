@@ -285,7 +285,8 @@ func BenchmarkFleet(b *testing.B) {
 			}
 			sweeps := 0
 			for _, ev := range evs {
-				if isSweep(ev) && !ev.GetEventTime().AsTime().After(until) {
+				a := ev.GetActivityTaskScheduledEventAttributes()
+				if a.GetActivityType().GetName() == sweepActivity && !ev.GetEventTime().AsTime().After(until) {
 					sweeps++
 				}
 			}
