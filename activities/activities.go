@@ -122,6 +122,9 @@ type CheckClusterResult struct {
 	Cluster        health.Cluster `json:"cluster"`
 	Nodes          []NodeCheck    `json:"nodes"`
 	CheckedAt      time.Time      `json:"checked_at"`
+	// Took is how long the sweep took, by the activities' clock: the
+	// workflow runs the next sweep as a local activity when it is short.
+	Took time.Duration `json:"took,omitempty"`
 	// Summary counts the sweep's verdicts of every node when the input asked
 	// for Exceptions; Nodes then holds only the exceptions.
 	Summary *health.SweepSummary `json:"summary,omitempty"`
@@ -138,6 +141,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	if in.ClusterID == "" {
 		return CheckClusterResult{}, temporal.NewNonRetryableApplicationError("cluster_id is empty", ErrTypeBadInput, nil)
 	}
+	begin := a.now()
 	var checked atomic.Int64 // nodes looked at: the heartbeats' progress
 	stop := heartbeat(ctx, SweepHeartbeatInterval, func() any { return checked.Load() })
 	defer stop()
@@ -189,6 +193,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 	}
 	_ = g.Wait() // every function returns nil
 	res.CheckedAt = a.now()
+	res.Took = res.CheckedAt.Sub(begin)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}

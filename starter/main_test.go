@@ -266,7 +266,7 @@ func TestWriteStatus(t *testing.T) {
 	got := b.String()
 	for _, want := range []string{
 		"Workflow:          cluster-health/c1 (continued as new 1 times)",
-		"Rules:             event-burst, older than the current success-hold: this run keeps them until it continues as new",
+		"Rules:             event-burst, older than the current " + triage.Current.String() + ": this run keeps them until it continues as new",
 		"State:             disabled",
 		"Checks:            disabled (disabled by alice: upgrade)",
 		"Disabled until:    2026-11-25 12:30:00 UTC (in 30m0s)",

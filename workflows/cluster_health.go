@@ -127,6 +127,9 @@ type rules struct {
 	// fleetStates: this run shows the states held and waiting; runs
 	// recorded before show such a cluster as degraded.
 	fleetStates bool
+	// localSweep: a round whose last sweep took at most LocalSweepMax runs
+	// its sweep as a local activity.
+	localSweep bool
 }
 
 // loop is the main loop's bookkeeping within one run.
@@ -217,7 +220,8 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
 	gen := generation(ctx)
-	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates()}
+	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates(),
+		localSweep: gen.LocalSweep()}
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}

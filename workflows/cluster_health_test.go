@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
@@ -320,5 +322,50 @@ func TestContinueAsNewCarriesState(t *testing.T) {
 	}
 	if s.Rules != triage.Current.String() {
 		t.Errorf("rules of a new run: got %q, want the current generation %q", s.Rules, triage.Current)
+	}
+}
+
+// A round whose last sweep was short runs its sweep as a local activity;
+// one whose last sweep was long, as an activity.
+func TestShortSweepsRunAsLocalActivities(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		took              time.Duration
+		failLocal         bool
+		wantLocal, wantAT int
+	}{
+		{"short sweeps", time.Second, false, 4, 1},
+		{"long sweeps", LocalSweepMax + time.Second, false, 0, 5},
+		// Given up (failed, or out of LocalSweepTimeout): swept again as an activity.
+		{"local sweeps given up", time.Second, true, 4, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, threeNodes()...)
+			real := h.engine.Activities()
+			h.env.OnActivity(a.CheckCluster, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in activities.CheckClusterInput) (activities.CheckClusterResult, error) {
+					if tc.failLocal && activity.GetInfo(ctx).IsLocalActivity {
+						return activities.CheckClusterResult{}, errors.New("local sweep out of time")
+					}
+					res, err := real.CheckCluster(ctx, in)
+					res.Took = tc.took
+					return res, err
+				})
+			var local, regular int
+			h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+				if info.ActivityType.Name == "CheckCluster" {
+					local++
+				}
+			})
+			h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+				if info.ActivityType.Name == "CheckCluster" {
+					regular++
+				}
+			})
+			h.run(Input{Registration: urlRegistration()}, 270*time.Second) // rounds at 0, 60, 120, 180 and 240 s
+			if local != tc.wantLocal || regular != tc.wantAT {
+				t.Errorf("sweeps: got %d local and %d activities, want %d and %d", local, regular, tc.wantLocal, tc.wantAT)
+			}
+		})
 	}
 }

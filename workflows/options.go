@@ -21,17 +21,50 @@ import (
 // half a minute instead of after the whole StartToClose timeout.
 func sweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute),
+		StartToCloseTimeout: sweepTimeout(reg),
 		HeartbeatTimeout:    6 * activities.SweepHeartbeatInterval,
 		Summary:             "check cluster " + reg.ClusterID,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:        time.Second,
-			BackoffCoefficient:     2,
-			MaximumInterval:        10 * time.Second,
-			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
-		},
+		RetryPolicy:         sweepRetry(),
 	})
+}
+
+// LocalSweepMax is the longest a cluster's last sweep may have taken for its
+// next one to run as a local activity: well within a workflow task's 10 s,
+// so that a local sweep is one marker in the history and needs no workflow
+// task of its own. A longer sweep runs as an activity, which heartbeats and
+// shows in the UI while it runs.
+const LocalSweepMax = 3 * time.Second
+
+// LocalSweepTimeout bounds a sweep run as a local activity: one attempt,
+// within the workflow task, which answers no query while it runs. A local
+// sweep that fails or runs out of it is given up, and the round sweeps again
+// as an activity.
+const LocalSweepTimeout = 2 * LocalSweepMax
+
+// localSweepOptions are the options of a sweep run as a local activity. A
+// worker that dies during it leaves its workflow task to time out; the next
+// worker runs the sweep again (a sweep changes nothing but the cluster's
+// check records, which it replaces).
+func localSweepOptions(ctx workflow.Context, reg health.Registration) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: LocalSweepTimeout,
+		Summary:             "check cluster " + reg.ClusterID,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
+	})
+}
+
+func sweepTimeout(reg health.Registration) time.Duration {
+	return min(max(reg.RoundInterval(), 30*time.Second), 10*time.Minute)
+}
+
+func sweepRetry() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        10 * time.Second,
+		MaximumAttempts:        3,
+		NonRetryableErrorTypes: []string{activities.ErrTypeBadInput},
+	}
 }
 
 // confirmOptions turns Senlin's URL retry into a RetryPolicy: attempts spaced

@@ -50,8 +50,9 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 		watch = w.watchList()
 	}
 	exceptions := !w.legacy
+	local := w.localSweep && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
 	workflow.Go(ctx, func(gctx workflow.Context) {
-		o := runRound(gctx, reg, exceptions, watch)
+		o := runRound(gctx, reg, exceptions, local, watch)
 		o.start, o.due = start, due
 		w.roundDone.Send(gctx, o)
 	})
@@ -63,16 +64,28 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 //
 // With exceptions (runs with the decision core), the sweep returns only the
 // nodes that are not plainly healthy, changed, or are watched, and a summary:
-// a healthy round costs the same whatever the cluster's size.
-func runRound(ctx workflow.Context, reg health.Registration, exceptions bool, watch []string) roundOutcome {
+// a healthy round costs the same whatever the cluster's size. With local,
+// the sweep runs as a local activity: in the workflow task the round's timer
+// woke, recorded as one marker.
+func runRound(ctx workflow.Context, reg health.Registration, exceptions, local bool, watch []string) roundOutcome {
 	var res activities.CheckClusterResult
 	in := activities.CheckClusterInput{ClusterID: reg.ClusterID, Modes: pollingModes(reg), Conditional: reg.RecoveryConditional,
 		StatusMaxAge: reg.StatusMaxAge(), Exceptions: exceptions, Watch: watch}
 	if exceptions {
 		in.Grace = reg.Grace()
 	}
-	if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
-		return roundOutcome{err: err}
+	if local {
+		if err := workflow.ExecuteLocalActivity(localSweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
+			// Given up within LocalSweepTimeout: sweep again as an
+			// activity, which answers queries while it runs.
+			workflow.GetLogger(ctx).Info("local sweep given up; sweeping as an activity", "cluster_id", reg.ClusterID, "error", err.Error())
+			res, local = activities.CheckClusterResult{}, false
+		}
+	}
+	if !local {
+		if err := workflow.ExecuteActivity(sweepOptions(ctx, reg), a.CheckCluster, in).Get(ctx, &res); err != nil {
+			return roundOutcome{err: err}
+		}
 	}
 	if res.ClusterMissing {
 		return roundOutcome{result: res}
@@ -254,6 +267,7 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 		w.st.NodeCount = o.result.Summary.Nodes
 		verdicts[health.Healthy] += int64(o.result.Summary.Nodes - len(o.result.Nodes))
 		w.st.LastSweep = o.result.Summary
+		w.st.LastSweepTook = o.result.Took
 	}
 	w.st.Counters.Healthy += verdicts[health.Healthy]
 	w.st.Counters.Unhealthy += verdicts[health.Unhealthy]

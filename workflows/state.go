@@ -71,6 +71,8 @@ type State struct {
 	// named only its exceptions (Nodes then holds only the nodes that are not
 	// plainly healthy).
 	LastSweep *health.SweepSummary `json:"last_sweep,omitempty"`
+	// LastSweepTook is how long the last sweep took (by the activity).
+	LastSweepTook time.Duration `json:"last_sweep_took,omitempty"`
 	// Pauses are the cluster's pauses by requester: checks and recoveries
 	// resume only when none is left.
 	Pauses map[string]*triage.Pause `json:"pauses,omitempty"`

@@ -285,8 +285,7 @@ func BenchmarkFleet(b *testing.B) {
 			}
 			sweeps := 0
 			for _, ev := range evs {
-				a := ev.GetActivityTaskScheduledEventAttributes()
-				if a.GetActivityType().GetName() == sweepActivity && !ev.GetEventTime().AsTime().After(until) {
+				if isSweep(ev) && !ev.GetEventTime().AsTime().After(until) {
 					sweeps++
 				}
 			}

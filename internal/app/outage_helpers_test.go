@@ -262,6 +262,30 @@ func (f *heldFleet) arm(node string) {
 	f.armed[node] = true
 }
 
+// armed reports whether node's next poll is still to be held.
+func (f *heldFleet) isArmed(node string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.armed[node]
+}
+
+// sweepPending reports whether the cluster's workflow has a sweep activity
+// scheduled or running, by the server's description of it (which needs no
+// worker, unlike a query).
+func sweepPending(t testing.TB, c client.Client, clusterID string) bool {
+	t.Helper()
+	d, err := c.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(clusterID), "")
+	if err != nil {
+		return false
+	}
+	for _, a := range d.GetPendingActivities() {
+		if a.GetActivityType().GetName() == sweepActivity {
+			return true
+		}
+	}
+	return false
+}
+
 // webhookCalls returns the action ids of the webhook calls, in order.
 func (f *heldFleet) webhookCalls() []string {
 	f.mu.Lock()

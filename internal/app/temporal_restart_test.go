@@ -62,6 +62,14 @@ func TestTemporalRestartDuringRound(t *testing.T) {
 
 	f.arm("n-slow")
 	f.slow.waitEntered(t, 10*time.Second, "the next sweep's poll of n-slow")
+	if !sweepPending(t, c, cid) {
+		// A short sweep runs as a local activity, which answers no query
+		// while it runs and is given up after workflows.LocalSweepTimeout;
+		// the round then sweeps again as an activity: hold that poll too.
+		f.arm("n-slow")
+		require.Eventually(t, func() bool { return sweepPending(t, c, cid) && !f.isArmed("n-slow") },
+			workflows.LocalSweepTimeout+20*time.Second, waitTick, "waiting for the sweep to go on as an activity, held")
+	}
 	inFlight := clusterStatus(ctx, c, cid)
 	if !inFlight.RoundRunning {
 		t.Fatalf("with the sweep held: got no round running, want one: %+v", inFlight.Counters)

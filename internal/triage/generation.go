@@ -31,15 +31,20 @@ const (
 	// requests and retries do (every node the memory holds unhealthy).
 	GenSuccessHold
 
+	// GenLocalSweep: a round whose last sweep was short runs its sweep as a
+	// local activity (one marker in the history instead of an activity's
+	// three events and a workflow task).
+	GenLocalSweep
+
 	// Current is the generation of new runs.
-	Current = GenSuccessHold
+	Current = GenLocalSweep
 )
 
 // VersionSteps are the workflow.GetVersion change IDs that lead from one
 // generation to the next, in order: a run that has step i (version 1) is of
 // generation i+1 at least. The workflow asks them in this order and stops at
 // the first it lacks, as the runs recorded before each asked them.
-var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold"}
+var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep"}
 
 // The switches a generation turns on, for the rules and for the workflow.
 
@@ -54,6 +59,9 @@ func (g Generation) Hardened() bool { return g >= GenHardened }
 
 // FleetStates: see GenFleetStates.
 func (g Generation) FleetStates() bool { return g >= GenFleetStates }
+
+// LocalSweep: see GenLocalSweep.
+func (g Generation) LocalSweep() bool { return g >= GenLocalSweep }
 
 // String names the generation by the step that led to it ("legacy" for
 // GenLegacy): what the status query reports.
