@@ -96,40 +96,22 @@ type clusterHealth struct {
 	// st is the memory a run carries to the next (continue-as-new).
 	st     *State
 	logger log
-	rules
+	// gen is the generation of rules this run keeps (triage.Generation);
+	// its methods are the switches the workflow reads: Legacy (a history
+	// recorded before the decision core, whose rules it keeps), Bursts
+	// (settle windows, a recovered node counted until seen back, node-back
+	// signals), Hardened (the member check before deciding, approvals that
+	// are not pending work, raw signals that break the input rules dropped,
+	// at most MaxPauses pauses), FleetStates (the states held and waiting)
+	// and LocalSweep (a round whose last sweep took at most LocalSweepMax
+	// sweeps as a local activity).
+	gen triage.Generation
 	loop
 	timers
 	channels
 	// signals are the handlers of every signal, in the order the selector
 	// offers them.
 	signals []signalHandler
-}
-
-// rules are the generation of rules this run keeps (triage.Generation) and
-// the switches derived from it.
-type rules struct {
-	gen triage.Generation
-	// legacy: this run replays a history recorded before the decision core,
-	// whose rules it keeps (triage.Policy.Legacy).
-	legacy bool
-	// bursts: this run judges recover requests in settle windows, counts a
-	// recovered node until it is seen back, and hears node-back signals
-	// (triage.Policy.Bursts); runs recorded before do not.
-	bursts bool
-	// hardened: this run keeps the rules of the issue "hostile tenants and
-	// long lives"; runs recorded before do not. It asks the engine contract
-	// whether the nodes that recover requests (and maintain updates) name
-	// are members before deciding; a waiting approval is not pending work
-	// that keeps it from continuing as new (its state is carried and its
-	// timer re-armed); it drops raw signals that break the input rules and
-	// keeps at most MaxPauses pauses.
-	hardened bool
-	// fleetStates: this run shows the states held and waiting; runs
-	// recorded before show such a cluster as degraded.
-	fleetStates bool
-	// localSweep: a round whose last sweep took at most LocalSweepMax runs
-	// its sweep as a local activity.
-	localSweep bool
 }
 
 // loop is the main loop's bookkeeping within one run.
@@ -219,13 +201,11 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 		channels: channels{roundDone: workflow.NewChannel(ctx), recoveryDone: workflow.NewChannel(ctx),
 			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
-	gen := generation(ctx)
-	w.rules = rules{gen: gen, legacy: gen.Legacy(), bursts: gen.Bursts(), hardened: gen.Hardened(), fleetStates: gen.FleetStates(),
-		localSweep: gen.LocalSweep()}
+	w.gen = generation(ctx)
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}
-	if !w.legacy && in.State == nil && in.Disabled {
+	if !w.gen.Legacy() && in.State == nil && in.Disabled {
 		// Registered with its binding disabled: a pause by nobody in
 		// particular, until an enable lifts it.
 		st.Pauses = map[string]*triage.Pause{"": {Reason: "registered disabled", Since: workflow.Now(ctx)}}
@@ -243,7 +223,7 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 
 func (w *clusterHealth) run(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
-	if !w.legacy {
+	if !w.gen.Legacy() {
 		// A raw start (not through the starter or the client) can carry any
 		// cluster ID: refuse one that breaks the rule, or that is not this
 		// workflow's, before it reaches a query or a label.
@@ -280,7 +260,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		w.st.DisabledUntil = time.Time{}
 	}
 	switch {
-	case !w.legacy && len(w.st.Pauses) > 0:
+	case !w.gen.Legacy() && len(w.st.Pauses) > 0:
 		w.armPauseTimer(ctx)
 	case !w.st.Enabled && !w.st.DisabledUntil.IsZero():
 		w.startLease(ctx, w.st.DisabledUntil.Sub(now))
@@ -360,7 +340,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 				if err := f.Get(ctx, nil); err != nil {
 					return
 				}
-				if !w.legacy {
+				if !w.gen.Legacy() {
 					w.expirePauses(ctx)
 					return
 				}

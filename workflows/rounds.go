@@ -46,11 +46,11 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 	w.roundBusy = true
 	reg := w.reg
 	var watch []string
-	if !w.legacy {
+	if !w.gen.Legacy() {
 		watch = w.watchList()
 	}
-	exceptions := !w.legacy
-	local := w.localSweep && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
+	exceptions := !w.gen.Legacy()
+	local := w.gen.LocalSweep() && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		o := runRound(gctx, reg, exceptions, local, watch)
 		o.start, o.due = start, due

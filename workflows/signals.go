@@ -16,7 +16,7 @@ import (
 // refuses such signals; the raw API does not), saying which: true when
 // dropped.
 func (w *clusterHealth) dropInvalid(name string, err error) bool {
-	if !w.hardened || err == nil {
+	if !w.gen.Hardened() || err == nil {
 		return false
 	}
 	w.st.Counters.SignalsDropped++
@@ -28,7 +28,7 @@ func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
 	if w.dropInvalid(SignalEnable, s.Validate()) {
 		return
 	}
-	if !w.legacy {
+	if !w.gen.Legacy() {
 		w.liftPause(ctx, s)
 		return
 	}
@@ -58,7 +58,7 @@ func (w *clusterHealth) onDisable(ctx workflow.Context, s DisableSignal) {
 	if w.dropInvalid(SignalDisable, s.Validate()) {
 		return
 	}
-	if !w.legacy {
+	if !w.gen.Legacy() {
 		w.pause(ctx, s)
 		return
 	}
@@ -99,7 +99,8 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 	w.st.Counters.RecoverSignals++
 	fields := signalFields(w.reg.ClusterID, s)
 	ignore := func(reason, detail string) { w.ignoreSignal(ctx, s, reason, detail) }
-	if d, ok := triage.Admit(w.policy(), requestOf(s, false), false); !ok {
+	req := requestOf(s, false)
+	if d, ok := triage.Admit(w.policy(), req, false); !ok {
 		ignore(d.Reason, d.Detail)
 		return
 	}
@@ -108,7 +109,7 @@ func (w *clusterHealth) onRecover(ctx workflow.Context, s RecoverSignal) {
 		w.collect(ctx, BurstEvent{Signal: s, Duplicate: dup})
 		return
 	}
-	req := requestOf(s, dup)
+	req.Duplicate = dup
 	if !dup {
 		req.NotMember = w.nonMembers(ctx, []string{s.NodeID})[s.NodeID]
 	}
