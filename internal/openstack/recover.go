@@ -267,7 +267,12 @@ func (r Recoverer) recreate(ctx context.Context, old *servers.Server, n health.N
 		// A replacement that failed (ERROR, or not ACTIVE in time) is
 		// deleted, so that failed recoveries do not pile up servers that
 		// claim the node; the old server stays, and the next recovery
-		// makes a new one.
+		// makes a new one. When the executor itself was stopped (its
+		// lease lost, the process ending), the replacement is left to the
+		// executor that takes the action over, which waits for it.
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return err
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if derr := servers.Delete(dctx, c, made).ExtractErr(); derr != nil && !gophercloud.ResponseCodeIs(derr, 404) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,5 +303,42 @@ func TestRecreateDeletesAFailedReplacement(t *testing.T) {
 				t.Errorf("calls: got %s, want %s", got, tc.actions)
 			}
 		})
+	}
+}
+
+// An executor stopped while its replacement builds leaves it to the executor
+// that takes the action over.
+func TestRecreateStoppedLeavesTheReplacement(t *testing.T) {
+	fake := th.SetupHTTP()
+	defer fake.Teardown()
+	var deleted atomic.Bool
+	old := map[string]any{"id": "s1", "name": "web-1", "tenant_id": "p1", "status": "SHUTOFF", "image": map[string]any{"id": "img-1"},
+		"flavor": map[string]any{"id": "f-1"}}
+	reply := func(w http.ResponseWriter, body any) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	fake.Mux.HandleFunc("/v2.1/servers/detail", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]any{"servers": []any{old, map[string]any{"id": "s2", "name": "web-1", "metadata": map[string]any{MetaReplaces: "s1"}}}})
+	})
+	fake.Mux.HandleFunc("/v2.1/servers/s1", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{"server": old}) })
+	fake.Mux.HandleFunc("/v2.1/servers/s2", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			deleted.Store(true)
+		}
+		reply(w, map[string]any{"server": map[string]any{"id": "s2", "status": "BUILD", "tenant_id": "p1"}})
+	})
+	fake.Mux.HandleFunc("/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) { reply(w, map[string]any{"services": []any{}}) })
+	compute := fakeclient.ServiceClient(fake)
+	compute.Endpoint = fake.Endpoint() + "v2.1/"
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	stop, stopNow := context.WithCancel(context.Background())
+	go func() { <-ctx.Done(); stopNow() }()
+	defer cancel()
+	r := Recoverer{Cloud: &Cloud{Compute: compute}, Poll: time.Millisecond, Wait: time.Minute}
+	err := r.Recover(stop, novaCluster, health.Action{ID: "a1", Params: health.RecoverParams{Operation: health.OpRecreate}},
+		health.Node{ID: "n1", PhysicalID: "s1"})
+	if err == nil || deleted.Load() {
+		t.Errorf("stopped while the replacement builds: got error %v, deleted %v; want an error and the replacement kept", err, deleted.Load())
 	}
 }
