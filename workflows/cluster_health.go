@@ -96,16 +96,12 @@ type clusterHealth struct {
 	// st is the memory a run carries to the next (continue-as-new).
 	st     *State
 	logger log
-	// gen is the generation of rules this run keeps (triage.Generation);
-	// its methods are the switches the workflow reads: Legacy (a history
-	// recorded before the decision core, whose rules it keeps), Bursts
-	// (settle windows, a recovered node counted until seen back, node-back
-	// signals), Hardened (the member check before deciding, approvals that
-	// are not pending work, raw signals that break the input rules dropped,
-	// at most MaxPauses pauses), FleetStates (the states held and waiting)
-	// and LocalSweep (a round whose last sweep took at most LocalSweepMax
-	// sweeps as a local activity).
-	gen triage.Generation
+	// gen is the generation of rules this run keeps (triage.Generation),
+	// which the decision core's policy derives its rules from; does is what
+	// the run does besides deciding, by generation (triage.Mechanics). The
+	// workflow reads the mechanics by name, never the generation.
+	gen  triage.Generation
+	does triage.Mechanics
 	loop
 	timers
 	channels
@@ -202,10 +198,11 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
 	w.gen = generation(ctx)
+	w.does = w.gen.Mechanics()
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}
-	if !w.gen.Legacy() && in.State == nil && in.Disabled {
+	if w.does.Pauses && in.State == nil && in.Disabled {
 		// Registered with its binding disabled: a pause by nobody in
 		// particular, until an enable lifts it.
 		st.Pauses = map[string]*triage.Pause{"": {Reason: "registered disabled", Since: workflow.Now(ctx)}}
@@ -223,7 +220,7 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 
 func (w *clusterHealth) run(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
-	if !w.gen.Legacy() {
+	if w.does.CheckStart {
 		// A raw start (not through the starter or the client) can carry any
 		// cluster ID: refuse one that breaks the rule, or that is not this
 		// workflow's, before it reaches a query or a label.
@@ -260,7 +257,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		w.st.DisabledUntil = time.Time{}
 	}
 	switch {
-	case !w.gen.Legacy() && len(w.st.Pauses) > 0:
+	case w.does.Pauses && len(w.st.Pauses) > 0:
 		w.armPauseTimer(ctx)
 	case !w.st.Enabled && !w.st.DisabledUntil.IsZero():
 		w.startLease(ctx, w.st.DisabledUntil.Sub(now))
@@ -340,7 +337,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 				if err := f.Get(ctx, nil); err != nil {
 					return
 				}
-				if !w.gen.Legacy() {
+				if w.does.Pauses {
 					w.expirePauses(ctx)
 					return
 				}

@@ -4,8 +4,9 @@ package triage
 // generation it started with until it continues as new, so that a history
 // recorded under older rules replays the same; a new run takes Current. The
 // workflow reads its run's generation once (one workflow.GetVersion per
-// step, in order) and the policy derives every rule switch from it: this is
-// the one place where the rules of older runs are named.
+// step, in order); PolicyFor derives every rule switch of the core from it
+// and Mechanics everything else a run does differently: these are the one
+// place where the rules of older runs are named.
 type Generation int
 
 // The generations, oldest first. Each keeps the rules of those before it.
@@ -46,22 +47,75 @@ const (
 // the first it lacks, as the runs recorded before each asked them.
 var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep"}
 
-// The switches a generation turns on, for the rules and for the workflow.
+// Mechanics are what a run does besides deciding, by generation. The
+// workflow reads each of them by its name and never the generation itself,
+// so this function is the one place that says what the runs of an older
+// generation do differently. Once no run of an older generation remains
+// (README, "Generations"), a mechanic true for every generation left is
+// deleted with the branch that reads it.
+type Mechanics struct {
+	// CheckStart: a start whose cluster ID breaks the rule, or is not its
+	// workflow's, is refused (decision-core).
+	CheckStart bool
+	// Pauses: disable and enable are pauses by requester (a registration
+	// disabled is a pause by nobody), lifted by their requester or when
+	// they expire; before: one enabled flag and a disable lease
+	// (decision-core).
+	Pauses bool
+	// Timeline: what the core decided is recorded as health events
+	// (decision-core).
+	Timeline bool
+	// RetryWithoutRounds: a cluster without rounds asks the core again for
+	// its held nodes after each signal, its only other chance being another
+	// notification (decision-core).
+	RetryWithoutRounds bool
+	// Watch: a round is told the nodes the memory watches, and returns the
+	// nodes it could not judge for the workflow to judge once confirmed
+	// (decision-core).
+	Watch bool
+	// Bursts: recover requests collected into settle windows, node-back
+	// signals heard, confirmation timers armed (event-burst).
+	Bursts bool
+	// MemberCheck: the nodes of a request or a maintenance are checked
+	// against the cluster's members first (hostile-tenants).
+	MemberCheck bool
+	// BoundInputs: raw signals that break the input rules are dropped, and
+	// a cluster keeps at most MaxPauses pauses (hostile-tenants).
+	BoundInputs bool
+	// ApprovalsPending: a waiting approval counts as pending work, which
+	// holds a continue-as-new back (before hostile-tenants).
+	ApprovalsPending bool
+	// FleetStates: the states held and waiting are reported (fleet-states).
+	FleetStates bool
+	// LocalSweeps: a round whose last sweep was short sweeps as a local
+	// activity (local-sweep).
+	LocalSweeps bool
+}
 
-// Legacy: the run is older than the decision core.
-func (g Generation) Legacy() bool { return g == GenLegacy }
+// Mechanics are the generation's.
+func (g Generation) Mechanics() Mechanics {
+	return Mechanics{
+		CheckStart:         g >= GenCore,
+		Pauses:             g >= GenCore,
+		Timeline:           g >= GenCore,
+		RetryWithoutRounds: g >= GenCore,
+		Watch:              g >= GenCore,
+		Bursts:             g >= GenBursts,
+		MemberCheck:        g >= GenHardened,
+		BoundInputs:        g >= GenHardened,
+		ApprovalsPending:   g < GenHardened,
+		FleetStates:        g >= GenFleetStates,
+		LocalSweeps:        g >= GenLocalSweep,
+	}
+}
 
-// Bursts: see GenBursts.
-func (g Generation) Bursts() bool { return g >= GenBursts }
-
-// Hardened: see GenHardened.
-func (g Generation) Hardened() bool { return g >= GenHardened }
-
-// FleetStates: see GenFleetStates.
-func (g Generation) FleetStates() bool { return g >= GenFleetStates }
-
-// LocalSweep: see GenLocalSweep.
-func (g Generation) LocalSweep() bool { return g >= GenLocalSweep }
+// RetryHeld reports whether the core is asked again for the held nodes of
+// a cluster after a signal: only a cluster without rounds needs it (a round
+// does it otherwise), and not while it is disabled, when the core would hold
+// every node for that reason alone.
+func (m Mechanics) RetryHeld(polling, enabled bool) bool {
+	return m.RetryWithoutRounds && !polling && enabled
+}
 
 // String names the generation by the step that led to it ("legacy" for
 // GenLegacy): what the status query reports.

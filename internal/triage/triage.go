@@ -52,7 +52,7 @@ type Policy struct {
 // the rule switches are the generation's.
 func PolicyFor(reg health.Registration, gen Generation) Policy {
 	return Policy{Safety: reg.Safety, Ladder: reg.Ladder(), Polling: reg.Polling(), WatchesEvents: reg.WatchesEvents(),
-		Legacy: gen.Legacy(), LifecycleGate: !gen.Legacy(), Bursts: gen.Bursts(), SuccessHold: gen >= GenSuccessHold}
+		Legacy: gen == GenLegacy, LifecycleGate: gen > GenLegacy, Bursts: gen >= GenBursts, SuccessHold: gen >= GenSuccessHold}
 }
 
 // Memory is what the workflow remembers of one node between decisions. A
