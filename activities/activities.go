@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,6 +169,13 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		}
 	}
 	res := CheckClusterResult{Cluster: cl, Nodes: make([]NodeCheck, len(nodes))}
+	// Each poll URL template is read once for the sweep, not once a node.
+	templates := make(map[health.DetectionType]health.PollTemplate, len(in.Modes))
+	for _, m := range in.Modes {
+		if m.Type == health.NodeStatusPollURL {
+			templates[m.Type] = m.Template()
+		}
+	}
 	var g errgroup.Group
 	g.SetLimit(max(1, a.SweepConcurrency))
 	for i, n := range nodes {
@@ -186,7 +192,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		g.Go(func() error {
 			defer checked.Add(1)
 			res.Nodes[i].Results = triage.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
-				return a.runMode(ctx, m, n, in.StatusMaxAge)
+				return a.runMode(ctx, m, templates[m.Type], n, in.StatusMaxAge)
 			})
 			return nil
 		})
@@ -246,26 +252,19 @@ func (a *Activities) keepExceptions(ctx context.Context, in CheckClusterInput, r
 	var recs []health.CheckRecord
 	exceptions := res.Nodes[:0:0]
 	for _, n := range res.Nodes {
-		v, why := triage.Judge(in.Conditional, in.Grace, n.Status, n.Results, n.LastUpdate, now)
-		suspect := slices.ContainsFunc(n.Results, func(r health.ModeResult) bool { return r.Suspect })
-		if suspect {
-			v, why = health.Unhealthy, "first attempt failed, retries to come: "+why
-		}
-		sum.Count(v)
+		j := triage.JudgeNode(in.Conditional, in.Grace, n.Status, n.Results, n.LastUpdate, now)
+		sum.Count(j.Verdict)
 		old, had := prev[n.ID]
-		// A node within its grace period is healthy, yet shown: its checks
-		// failed.
-		if v != health.Healthy || triage.Failed(in.Conditional, n.Status, n.Results) {
-			rec := health.CheckRecord{NodeID: n.ID, Verdict: v, Reason: why, Since: now, CheckedAt: now}
-			if had && old.Verdict == v {
+		if j.Shown() {
+			rec := health.CheckRecord{NodeID: n.ID, Verdict: j.Verdict, Reason: j.Reason, Since: now, CheckedAt: now}
+			if had && old.Verdict == j.Verdict {
 				rec.Since = old.Since
 			}
 			recs = append(recs, rec)
 		}
-		if v != health.Healthy || triage.Failed(in.Conditional, n.Status, n.Results) || had || watch[n.ID] {
-			if !suspect {
-				n.Verdict, n.Reason = v, why
-				n.InGrace = v == health.Healthy && triage.Failed(in.Conditional, n.Status, n.Results)
+		if j.Shown() || had || watch[n.ID] {
+			if !j.Suspect {
+				n.Verdict, n.Reason, n.InGrace = j.Verdict, j.Reason, j.InGrace
 			}
 			exceptions = append(exceptions, n)
 		}
@@ -313,14 +312,16 @@ func heartbeat(ctx context.Context, every time.Duration, progress func() any) (s
 	}
 }
 
-func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, n health.Node, maxAge time.Duration) health.ModeResult {
+// runMode runs one detection mode on a node; tmpl is the mode's poll URL
+// template, read once for the sweep.
+func (a *Activities) runMode(ctx context.Context, m health.DetectionMode, tmpl health.PollTemplate, n health.Node, maxAge time.Duration) health.ModeResult {
 	switch m.Type {
 	case health.NodeStatusPolling:
 		return health.CheckNodeStatus(n, a.now(), maxAge)
 	case health.HypervisorStatusPolling:
 		return health.CheckHypervisor(n, a.now(), maxAge)
 	case health.NodeStatusPollURL:
-		u, err := m.URLFor(n.Name)
+		u, err := tmpl.For(n.Name)
 		if err != nil {
 			// The node's name would send the probe elsewhere: nothing is
 			// learnt of the node, so the check is unknown, never unhealthy.

@@ -19,6 +19,9 @@ type (
 	// DetectionMode is one detection mode of a registration, with every Senlin
 	// option filled in.
 	DetectionMode = health.DetectionMode
+	// PollTemplate is a mode's poll URL template read once, to expand for
+	// many nodes ([DetectionMode.Template]).
+	PollTemplate = health.PollTemplate
 	// DetectionType names a way of detecting an unhealthy node, such as
 	// [NodeStatusPollURL].
 	DetectionType = health.DetectionType

@@ -41,6 +41,12 @@
 #                             the server does not run on this machine)
 #   nodes-cpu-ms/round        the same of the node server process (probes, webhook)
 #   harness-cpu-ms/round      the same of the test process, which holds the harness only
+#   worker-us/probe, nodes-us/probe
+#                             the health worker's and the node server's CPU per poll
+#                             URL request: the per-node accounting
+#   node-conns/round          connections the node server accepted per round (0
+#                             when the sweeps reuse the kept connections)
+#   pg-xacts/round            transactions of the fleet's database per round
 #   worker-peak-rss-mb        the health worker's peak RSS (VmHWM) at the window's end
 #   status-p99-ms, status-max-ms, status-over-1s
 #                             status query latency: one a second in the window, then

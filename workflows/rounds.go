@@ -139,8 +139,8 @@ func runRound(ctx workflow.Context, reg health.Registration, exceptions, local b
 		}
 		// Not judged yet: a node confirmed above, or a sweep of a run
 		// without exceptions, or one recorded before sweeps judged.
-		v, why := triage.Judge(reg.RecoveryConditional, reg.Grace(), n.Status, n.Results, n.LastUpdate, now)
-		out.verdicts[i] = verdict{v: v, reason: why, inGrace: v == health.Healthy && triage.Failed(reg.RecoveryConditional, n.Status, n.Results)}
+		j := triage.JudgeNode(reg.RecoveryConditional, reg.Grace(), n.Status, n.Results, n.LastUpdate, now)
+		out.verdicts[i] = verdict{v: j.Verdict, reason: j.Reason, inGrace: j.InGrace}
 	}
 	return out
 }

@@ -111,6 +111,11 @@ import (
 //     databases counts too.
 //   - nodes-cpu-ms/round: the node server process: the probes' answers, and
 //     the webhook calls when FLEET_UNHEALTHY is set.
+//   - worker-us/probe, nodes-us/probe: the health worker's and the node
+//     server's CPU per poll URL request the node server answered.
+//   - node-conns/round: connections the node server accepted, per round.
+//   - pg-xacts/round: transactions of the fleet's database per round
+//     (pg_stat_database; a statement outside a transaction is one).
 //   - harness-cpu-ms/round: this test process (getrusage, children not
 //     included): the harness, which sleeps through the window but for its
 //     Temporal client.
@@ -204,14 +209,14 @@ func BenchmarkFleet(b *testing.B) {
 		p.clusters, p.nodes, time.Since(setup).Round(time.Millisecond), p.duration)
 
 	b.ResetTimer()
-	at0 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
+	at0 := takeFleetSample(ctx, b, st, nodes, worker.cmd.Process.Pid, postmaster)
 	breaks := breakDuringWindow(b, nodes, clusterIDs, p)
 	queries := queryDuringWindow(ctx, c, clusterIDs, at0.at.Add(p.duration))
 	if profileDir != "" {
 		go profileWorker(b, pprofAddr, profileDir, p.duration)
 	}
 	time.Sleep(time.Until(at0.at.Add(p.duration)))
-	at1 := takeFleetSample(b, nodes, worker.cmd.Process.Pid, postmaster)
+	at1 := takeFleetSample(ctx, b, st, nodes, worker.cmd.Process.Pid, postmaster)
 	b.StopTimer()
 	peakRSS := peakRSSMiB(worker.cmd.Process.Pid)
 	for _, w := range procs {
@@ -329,6 +334,20 @@ func BenchmarkFleet(b *testing.B) {
 		pgCPU = fmt.Sprintf("%.2f ms", perRound(at1.postgres-at0.postgres))
 	}
 	b.ReportMetric(nodesCPU, "nodes-cpu-ms/round")
+	// The accounting of a probe: each process's CPU per poll URL request,
+	// the connections the node server accepted per round (0 when every
+	// sweep reuses the kept ones), and the database's transactions per
+	// round.
+	if probes := at1.probes - at0.probes; probes > 0 {
+		b.ReportMetric(float64((at1.worker-at0.worker).Microseconds())/float64(probes), "worker-us/probe")
+		b.ReportMetric(float64((at1.nodes-at0.nodes).Microseconds())/float64(probes), "nodes-us/probe")
+	}
+	if completed > 0 {
+		b.ReportMetric(float64(at1.conns-at0.conns)/float64(completed), "node-conns/round")
+		if at0.xacts >= 0 && at1.xacts >= 0 {
+			b.ReportMetric(float64(at1.xacts-at0.xacts)/float64(completed), "pg-xacts/round")
+		}
+	}
 	b.ReportMetric(harnessCPU, "harness-cpu-ms/round")
 	b.ReportMetric(peakRSS, "worker-peak-rss-mb")
 	b.ReportMetric(float64(recovered), "recoveries")
@@ -430,18 +449,27 @@ func parallel(n, workers int, f func(i int)) {
 type fleetSample struct {
 	at     time.Time
 	probes int64
+	// conns: connections the node server accepted; xacts: transactions
+	// of the fleet's database (pg_stat_database, statements outside one
+	// included), -1 when not read.
+	conns, xacts int64
 	// CPU time so far of each process (see BenchmarkFleet).
 	worker, server, postgres, nodes, harness time.Duration
 }
 
-func takeFleetSample(tb testing.TB, nodes *fleetNodes, worker, postmaster int) fleetSample {
+func takeFleetSample(ctx context.Context, tb testing.TB, st *store.Store, nodes *fleetNodes, worker, postmaster int) fleetSample {
 	tb.Helper()
 	s := fleetSample{at: time.Now()}
-	probes, err := nodes.probes()
+	probes, conns, err := nodes.probes()
 	if err != nil {
 		tb.Fatalf("node server: %v", err)
 	}
-	s.probes = probes
+	s.probes, s.conns = probes, conns
+	// The statistics are those the server last flushed (at most a second
+	// old): enough over a window of minutes.
+	if err := st.Pool().QueryRow(ctx, "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()").Scan(&s.xacts); err != nil {
+		s.xacts = -1
+	}
 	if st, ok := readProcStat(worker); ok {
 		s.worker = st.cpu
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +30,8 @@ import (
 //	                   body that pollURLRegistration's pattern matches; counted
 //	POST /hook         the recovery webhook: mends the node named in the request
 //	POST /break/<name> takes a node down (until its recovery webhook mends it)
-//	GET  /probes       the number of poll URL requests answered so far
+//	GET  /probes       the number of poll URL requests answered so far, and
+//	                   of the connections accepted, space-separated
 const (
 	fleetNodesProcessEnv = "FLEET_NODES_PROCESS"
 	fleetNodesBrokenEnv  = "FLEET_NODES_BROKEN"
@@ -51,6 +51,7 @@ func TestFleetNodesProcess(t *testing.T) {
 		mu     sync.Mutex
 		broken = map[string]bool{}
 		probes atomic.Int64
+		conns  atomic.Int64
 	)
 	for name := range strings.SplitSeq(os.Getenv(fleetNodesBrokenEnv), ",") {
 		if name != "" {
@@ -87,9 +88,14 @@ func TestFleetNodesProcess(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /probes", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, probes.Load())
+		fmt.Fprint(w, probes.Load(), " ", conns.Load())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}}
 	go func() { _ = srv.Serve(l) }()
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	_ = srv.Close()
@@ -155,7 +161,7 @@ func startFleetNodes(tb testing.TB, broken []string) *fleetNodes {
 	// It answers once the test binary has started.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := n.probes(); err == nil {
+		if _, _, err := n.probes(); err == nil {
 			return n
 		}
 		select {
@@ -178,22 +184,26 @@ func (n *fleetNodes) pollURL() string { return n.base + "/node" }
 // webhookURL is the recovery webhook that mends a down node.
 func (n *fleetNodes) webhookURL() string { return n.base + "/hook" }
 
-// probes is the number of poll URL requests the process has answered.
-func (n *fleetNodes) probes() (int64, error) {
+// probes is the number of poll URL requests the process has answered, and of
+// the connections it accepted.
+func (n *fleetNodes) probes() (probes, conns int64, err error) {
 	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get(n.base + "/probes")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("node server /probes: %s", resp.Status)
+		return 0, 0, fmt.Errorf("node server /probes: %s", resp.Status)
 	}
-	return strconv.ParseInt(string(b), 10, 64)
+	if _, err := fmt.Sscan(string(b), &probes, &conns); err != nil {
+		return 0, 0, fmt.Errorf("node server /probes: %q: %v", b, err)
+	}
+	return probes, conns, nil
 }
 
 // breakNode takes a node down now.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/clusterhealth/healthd/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -396,6 +397,7 @@ type restartableTemporal struct {
 // ends, after the app (register this before runApp).
 func startRestartableTemporal(t testing.TB) *restartableTemporal {
 	t.Helper()
+	testkit.Integration(t, "a Temporal server")
 	port, err := devserver.FreePort()
 	if err != nil {
 		t.Fatal(err)

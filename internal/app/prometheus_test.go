@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/clusterhealth/healthd/internal/testkit"
 	"net/http"
 	"net/url"
 	"os"
@@ -25,6 +26,7 @@ import (
 // there; the rules are loaded and healthy, and the process is ready
 // (healthd_ready).
 func TestPrometheusScrapesTheDevSystem(t *testing.T) {
+	testkit.Integration(t, "Prometheus and a Temporal server")
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatal("prometheus is not installed (Debian's prometheus package; scripts/ensure-services.sh installs it)")

@@ -26,8 +26,45 @@ const NodeNamePlaceholder = "{nodename}"
 // {nodename}. A template without {nodename} is returned unchanged; with one,
 // an empty name and a name that is not valid UTF-8 are refused.
 func (m DetectionMode) URLFor(nodeName string) (string, error) {
+	return m.Template().For(nodeName)
+}
+
+// PollTemplate is a mode's poll URL template read once, so that a sweep
+// expands it for each of its nodes without parsing it again (URLFor).
+type PollTemplate struct {
+	raw string
+	// mark stands for every placeholder in ref, the template parsed (nil
+	// when the template has no placeholder); part names the part of the
+	// URL the first placeholder sits in; err: the template is not a URL
+	// once expanded.
+	mark string
+	ref  *url.URL
+	part string
+	err  error
+}
+
+// Template reads the mode's poll URL template.
+func (m DetectionMode) Template() PollTemplate {
+	t := PollTemplate{raw: m.PollURL}
 	if !strings.Contains(m.PollURL, NodeNamePlaceholder) {
-		return m.PollURL, nil
+		return t
+	}
+	// The template with a harmless name that is easy to find again says
+	// which part each placeholder sits in.
+	t.mark = placeholderMark(m.PollURL)
+	ref, err := url.Parse(strings.ReplaceAll(m.PollURL, NodeNamePlaceholder, t.mark))
+	if err != nil {
+		t.err = fmt.Errorf("poll_url: not a valid URL once {nodename} is expanded: %v", urlErrorDetail(err))
+		return t
+	}
+	t.ref, t.part = ref, markedPart(ref, t.mark)
+	return t
+}
+
+// For is the URL to poll for the named node, as URLFor says.
+func (t PollTemplate) For(nodeName string) (string, error) {
+	if t.mark == "" {
+		return t.raw, nil
 	}
 	if nodeName == "" {
 		return "", errors.New("poll_url: the node has no name to put in place of {nodename}")
@@ -35,25 +72,20 @@ func (m DetectionMode) URLFor(nodeName string) (string, error) {
 	if !utf8.ValidString(nodeName) {
 		return "", fmt.Errorf("poll_url: node name %s is not valid UTF-8", quoteCut(nodeName, 64))
 	}
-	// The template with a harmless name that is easy to find again says
-	// which part each placeholder sits in.
-	mark := placeholderMark(m.PollURL)
-	ref, err := url.Parse(strings.ReplaceAll(m.PollURL, NodeNamePlaceholder, mark))
-	if err != nil {
-		return "", fmt.Errorf("poll_url: not a valid URL once {nodename} is expanded: %v", urlErrorDetail(err))
+	if t.err != nil {
+		return "", t.err
 	}
-	part := markedPart(ref, mark)
-	if strings.Contains(ref.Hostname(), mark) && !hostName(nodeName) {
+	if strings.Contains(t.ref.Hostname(), t.mark) && !hostName(nodeName) {
 		return "", fmt.Errorf("poll_url: node name %s would change the poll URL's host "+
 			"(a name in the host may hold only letters, digits, '-', '.', '_' and '~')", quoteCut(nodeName, 64))
 	}
-	raw := strings.ReplaceAll(m.PollURL, NodeNamePlaceholder, escapeNodeName(nodeName))
+	raw := strings.ReplaceAll(t.raw, NodeNamePlaceholder, escapeNodeName(nodeName))
 	got, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("poll_url: node name %s would change the poll URL's %s (%v)",
-			quoteCut(nodeName, 64), part, urlErrorDetail(err))
+			quoteCut(nodeName, 64), t.part, urlErrorDetail(err))
 	}
-	if part := changedPart(ref, got, mark, nodeName); part != "" {
+	if part := changedPart(t.ref, got, t.mark, nodeName); part != "" {
 		return "", fmt.Errorf("poll_url: node name %s would change the poll URL's %s", quoteCut(nodeName, 64), part)
 	}
 	return raw, nil

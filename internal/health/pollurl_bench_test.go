@@ -6,10 +6,11 @@ import (
 	"github.com/clusterhealth/healthd/internal/health"
 )
 
-// BenchmarkURLFor measures the expansion of a poll URL template for one node,
-// as the sweep does once per node and poll-URL mode: a plain name in the
-// path, a name that needs percent-encoding, and a template without
-// {nodename}, which is returned as it is.
+// BenchmarkURLFor measures the expansion of a poll URL template for one node:
+// a plain name in the path, a name that needs percent-encoding, and a
+// template without {nodename}, which is returned as it is. "url-for" reads
+// the template again for the node (URLFor); "template" reads it once and
+// expands it for each node, as the sweep does.
 func BenchmarkURLFor(b *testing.B) {
 	cases := []struct {
 		name, template, node string
@@ -24,10 +25,19 @@ func BenchmarkURLFor(b *testing.B) {
 		if _, err := m.URLFor(c.node); err != nil {
 			b.Fatalf("%s: %v", c.name, err)
 		}
-		b.Run(c.name, func(b *testing.B) {
+		b.Run(c.name+"/url-for", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := m.URLFor(c.node); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		t := m.Template()
+		b.Run(c.name+"/template", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := t.For(c.node); err != nil {
 					b.Fatal(err)
 				}
 			}

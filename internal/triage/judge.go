@@ -2,6 +2,7 @@ package triage
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,34 @@ func Judge(cond health.Conditional, grace time.Duration, status health.NodeStatu
 	}
 	v, why := Combine(cond, results)
 	return ApplyGrace(v, why, lastUpdate, grace, now)
+}
+
+// Judgement is a node's verdict of a round, as both the sweep and the
+// workflow read it.
+type Judgement struct {
+	Verdict health.Verdict
+	Reason  string
+	// InGrace: healthy only because the node changed within its grace
+	// period; its checks failed, so it is still shown.
+	InGrace bool
+	// Suspect: a poll URL's first attempt failed with retries to come. The
+	// node counts as unhealthy until the workflow confirms it, and is judged
+	// again then.
+	Suspect bool
+}
+
+// Shown reports whether the node is worth a check record: not healthy, or
+// healthy only by its grace period.
+func (j Judgement) Shown() bool { return j.Verdict != health.Healthy || j.InGrace }
+
+// JudgeNode is the one judgement of a node in a round: Judge, with its grace
+// and its suspicion.
+func JudgeNode(cond health.Conditional, grace time.Duration, status health.NodeStatus, results []health.ModeResult, lastUpdate, now time.Time) Judgement {
+	v, why := Judge(cond, grace, status, results, lastUpdate, now)
+	if slices.ContainsFunc(results, func(r health.ModeResult) bool { return r.Suspect }) {
+		return Judgement{Verdict: health.Unhealthy, Reason: "first attempt failed, retries to come: " + why, Suspect: true}
+	}
+	return Judgement{Verdict: v, Reason: why, InGrace: v == health.Healthy && Failed(cond, status, results)}
 }
 
 // Failed reports whether an ACTIVE node's checks failed, grace aside: a node
