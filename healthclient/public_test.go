@@ -74,7 +74,7 @@ func TestPublicAPINamesOnlyExportedTypes(t *testing.T) {
 		reflect.TypeFor[healthclient.Safety](), reflect.TypeFor[healthclient.Budget](), reflect.TypeFor[healthclient.EscalationStep](),
 		reflect.TypeFor[healthclient.Flap](), reflect.TypeFor[healthclient.Approval](), reflect.TypeFor[healthclient.Outcome](),
 		reflect.TypeFor[healthclient.Decision](), reflect.TypeFor[healthclient.DecisionAction](), reflect.TypeFor[healthclient.Pause](),
-		reflect.TypeFor[healthclient.SweepSummary](),
+		reflect.TypeFor[healthclient.SweepSummary](), reflect.TypeFor[healthclient.PollTemplate](),
 	} {
 		named[typ] = true
 	}
