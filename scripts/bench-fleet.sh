@@ -15,7 +15,7 @@
 #   HEALTHD_TEST_TEMPORAL=server ... scripts/bench-fleet.sh # on the Temporal server with PostgreSQL
 #
 # The fleet comes from FLEET_CLUSTERS, FLEET_NODES, FLEET_INTERVAL,
-# FLEET_DURATION, FLEET_UNHEALTHY, FLEET_BREAK (nodes taken down during the
+# FLEET_DURATION, FLEET_PLAIN, FLEET_UNHEALTHY, FLEET_BREAK (nodes taken down during the
 # window, for detection latency), FLEET_PROFILE and FLEET_DYNAMIC_CONFIG. The worker
 # processes inherit the environment, so their settings come from
 # SWEEP_CONCURRENCY, WORKER_ACTIVITY_POLLERS, WORKER_WORKFLOW_POLLERS and the
@@ -44,6 +44,10 @@
 #   worker-us/probe, nodes-us/probe
 #                             the health worker's and the node server's CPU per poll
 #                             URL request: the per-node accounting
+#   plain-us/probe, worker/plain
+#                             a plain net/http loop's CPU per request on the same node
+#                             server at the same rate, after the workers stop
+#                             (FLEET_PLAIN=0 skips it), and the worker's per probe over it
 #   node-conns/round          connections the node server accepted per round (0
 #                             when the sweeps reuse the kept connections)
 #   pg-xacts/round            transactions of the fleet's database per round

@@ -50,6 +50,10 @@ import (
 //	FLEET_BREAK           nodes taken down during the window, one in each of as many clusters
 //	                      (the last ones), at moments spread over the window's first part
 //	                      (default 0); the engine runs and each recovery mends its node
+//	FLEET_PLAIN           "0" skips the plain loop: after the window the workers stop and a
+//	                      plain net/http loop fetches the same nodes from the same node server
+//	                      at the same rate, SWEEP_CONCURRENCY at a time per cluster, for one
+//	                      interval and then a measured min(FLEET_DURATION, 60s)
 //	FLEET_PROFILE         a directory: a 30 s CPU profile of the health worker, taken from the
 //	                      middle of the window, is written there as worker-cpu.pprof
 //	HEALTHD_TEST_TEMPORAL "server" runs the fleet on the Temporal server with PostgreSQL
@@ -116,6 +120,8 @@ import (
 //   - node-conns/round: connections the node server accepted, per round.
 //   - pg-xacts/round: transactions of the fleet's database per round
 //     (pg_stat_database; a statement outside a transaction is one).
+//   - plain-us/probe, worker/plain (unless FLEET_PLAIN=0): the plain loop's
+//     CPU per request, and the health worker's CPU per probe divided by it.
 //   - harness-cpu-ms/round: this test process (getrusage, children not
 //     included): the harness, which sleeps through the window but for its
 //     Temporal client.
@@ -377,6 +383,31 @@ func BenchmarkFleet(b *testing.B) {
 	if unanswered > 0 {
 		b.Errorf("%d clusters did not answer the status query", unanswered)
 	}
+
+	// The plain loop, side by side: the workers stop, and a plain net/http
+	// loop fetches the same nodes from the same node server at the same rate.
+	if os.Getenv("FLEET_PLAIN") == "0" || at1.probes == at0.probes {
+		return
+	}
+	for _, w := range procs {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		<-w.done
+	}
+	concurrency := 32 // SWEEP_CONCURRENCY's default
+	if v, err := strconv.Atoi(os.Getenv("SWEEP_CONCURRENCY")); err == nil && v > 0 {
+		concurrency = v
+	}
+	plain := runPlainLoop(b, plainLoop{Base: nodes.base, Clusters: clusterIDs, Nodes: p.nodes, Concurrency: concurrency,
+		Interval: p.interval, Warmup: p.interval, Duration: min(p.duration, time.Minute)})
+	if plain.Probes == 0 {
+		b.Fatalf("the plain loop made no request: %+v", plain)
+	}
+	workerUS := float64((at1.worker - at0.worker).Microseconds()) / float64(at1.probes-at0.probes)
+	plainUS := float64(plain.CPUus) / float64(plain.Probes)
+	b.ReportMetric(plainUS, "plain-us/probe")
+	b.ReportMetric(workerUS/plainUS, "worker/plain")
+	b.Logf("plain net/http loop on the same node server: %d requests (%d failed), %.1f µs of CPU each; the health worker %.1f µs per probe, %.2f times as much",
+		plain.Probes, plain.Failed, plainUS, workerUS, workerUS/plainUS)
 }
 
 type fleetParams struct {
