@@ -41,6 +41,12 @@ type PollTemplate struct {
 	ref  *url.URL
 	part string
 	err  error
+	// inert: every placeholder sits in the path, the query or the
+	// fragment, and the template with the mark in place passes every check.
+	// A name of letters, digits, '-', '_' and '~' then plays exactly the
+	// mark's part (no such character delimits, escapes or makes a dot
+	// segment), so it passes too and is put in place as it is.
+	inert bool
 }
 
 // Template reads the mode's poll URL template.
@@ -58,7 +64,20 @@ func (m DetectionMode) Template() PollTemplate {
 		return t
 	}
 	t.ref, t.part = ref, markedPart(ref, t.mark)
+	inPlace := strings.Count(ref.Path, t.mark) + strings.Count(ref.RawQuery, t.mark) + strings.Count(ref.Fragment, t.mark)
+	t.inert = inPlace == strings.Count(m.PollURL, NodeNamePlaceholder) && changedPart(ref, ref, t.mark, t.mark) == ""
 	return t
+}
+
+// inertName reports whether name is not empty and holds only letters,
+// digits, '-', '_' and '~': RFC 3986's unreserved set without the dot.
+func inertName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '.' || !unreserved(c) {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // For is the URL to poll for the named node, as URLFor says.
@@ -66,6 +85,14 @@ func (t PollTemplate) For(nodeName string) (string, error) {
 	if t.mark == "" {
 		return t.raw, nil
 	}
+	if t.inert && inertName(nodeName) {
+		return strings.ReplaceAll(t.raw, NodeNamePlaceholder, nodeName), nil
+	}
+	return t.checked(nodeName)
+}
+
+// checked is For with every check made.
+func (t PollTemplate) checked(nodeName string) (string, error) {
 	if nodeName == "" {
 		return "", errors.New("poll_url: the node has no name to put in place of {nodename}")
 	}
