@@ -391,7 +391,12 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	for _, w := range procs {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		<-w.done
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+			_ = w.cmd.Process.Kill()
+			<-w.done
+		}
 	}
 	concurrency := 32 // SWEEP_CONCURRENCY's default
 	if v, err := strconv.Atoi(os.Getenv("SWEEP_CONCURRENCY")); err == nil && v > 0 {
