@@ -169,11 +169,11 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		}
 	}
 	res := CheckClusterResult{Cluster: cl, Nodes: make([]NodeCheck, len(nodes))}
-	// Each poll URL template is read once for the sweep, not once a node.
-	templates := make(map[health.DetectionType]health.PollTemplate, len(in.Modes))
+	// The poll URL template is read once for the sweep, not once a node.
+	var tmpl health.PollTemplate
 	for _, m := range in.Modes {
 		if m.Type == health.NodeStatusPollURL {
-			templates[m.Type] = m.Template()
+			tmpl = m.Template()
 		}
 	}
 	var g errgroup.Group
@@ -192,7 +192,7 @@ func (a *Activities) CheckCluster(ctx context.Context, in CheckClusterInput) (Ch
 		g.Go(func() error {
 			defer checked.Add(1)
 			res.Nodes[i].Results = triage.Evaluate(in.Conditional, in.Modes, func(m health.DetectionMode) health.ModeResult {
-				return a.runMode(ctx, m, templates[m.Type], n, in.StatusMaxAge)
+				return a.runMode(ctx, m, tmpl, n, in.StatusMaxAge)
 			})
 			return nil
 		})

@@ -23,7 +23,7 @@ const burstCap = 1024
 
 // settling reports whether requests are collected into settle windows.
 func (w *clusterHealth) settling() bool {
-	return w.does.Bursts && w.reg.Safety.Settle() > 0
+	return w.does().Bursts && w.reg.Safety.Settle() > 0
 }
 
 // collect adds a signal to the open settle window, opening one if none is.
@@ -93,7 +93,7 @@ func (w *clusterHealth) closeBurst(ctx workflow.Context, full bool) {
 // onNodeBack hears that a node is back: judged with the open settle window
 // when requests are collected, at once otherwise.
 func (w *clusterHealth) onNodeBack(ctx workflow.Context, s RecoverSignal) {
-	if !w.does.Bursts {
+	if !w.does().Bursts {
 		w.logger.Info("node-back signal ignored: this run predates it", signalFields(w.reg.ClusterID, s)...)
 		return
 	}
@@ -121,7 +121,7 @@ func (w *clusterHealth) onNodeBack(ctx workflow.Context, s RecoverSignal) {
 // confirmation in step with the state; they are not pending work, since
 // both are derived from state a new run carries.
 func (w *clusterHealth) armTimers(ctx workflow.Context) {
-	if !w.does.Bursts {
+	if !w.does().Bursts {
 		return
 	}
 	now := workflow.Now(ctx)

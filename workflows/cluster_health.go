@@ -97,11 +97,9 @@ type clusterHealth struct {
 	st     *State
 	logger log
 	// gen is the generation of rules this run keeps (triage.Generation),
-	// which the decision core's policy derives its rules from; does is what
-	// the run does besides deciding, by generation (triage.Mechanics). The
-	// workflow reads the mechanics by name, never the generation.
-	gen  triage.Generation
-	does triage.Mechanics
+	// which the decision core's policy derives its rules from; does says
+	// what the run does besides deciding.
+	gen triage.Generation
 	loop
 	timers
 	channels
@@ -198,11 +196,10 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 			recoveryOverdue: workflow.NewChannel(ctx), writeDone: workflow.NewChannel(ctx), approvalDue: workflow.NewChannel(ctx)},
 	}
 	w.gen = generation(ctx)
-	w.does = w.gen.Mechanics()
 	if st.Decisions == nil {
 		st.Decisions = map[string]*NodeDecision{}
 	}
-	if w.does.Pauses && in.State == nil && in.Disabled {
+	if w.does().Pauses && in.State == nil && in.Disabled {
 		// Registered with its binding disabled: a pause by nobody in
 		// particular, until an enable lifts it.
 		st.Pauses = map[string]*triage.Pause{"": {Reason: "registered disabled", Since: workflow.Now(ctx)}}
@@ -218,9 +215,14 @@ func newClusterHealth(ctx workflow.Context, in Input, lim Limits) *clusterHealth
 	return w
 }
 
+// does is what the run does besides deciding, by its generation
+// (triage.Mechanics): the workflow reads the mechanics by name, never the
+// generation.
+func (w *clusterHealth) does() triage.Mechanics { return w.gen.Mechanics() }
+
 func (w *clusterHealth) run(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
-	if w.does.CheckStart {
+	if w.does().CheckStart {
 		// A raw start (not through the starter or the client) can carry any
 		// cluster ID: refuse one that breaks the rule, or that is not this
 		// workflow's, before it reaches a query or a label.
@@ -257,7 +259,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		w.st.DisabledUntil = time.Time{}
 	}
 	switch {
-	case w.does.Pauses && len(w.st.Pauses) > 0:
+	case w.does().Pauses && len(w.st.Pauses) > 0:
 		w.armPauseTimer(ctx)
 	case !w.st.Enabled && !w.st.DisabledUntil.IsZero():
 		w.startLease(ctx, w.st.DisabledUntil.Sub(now))
@@ -337,7 +339,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 				if err := f.Get(ctx, nil); err != nil {
 					return
 				}
-				if w.does.Pauses {
+				if w.does().Pauses {
 					w.expirePauses(ctx)
 					return
 				}

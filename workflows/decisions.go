@@ -87,7 +87,7 @@ func (w *clusterHealth) decide(ctx workflow.Context, t triage.Trigger) (triage.R
 	if _, round := t.(triage.Round); round || r.Hold != nil || r.Gated {
 		events = append(events, w.setHold(ctx, r.Hold, now)...)
 	}
-	if !w.does.Timeline {
+	if !w.does().Timeline {
 		events = nil
 	}
 	return r, events
@@ -152,7 +152,7 @@ func (w *clusterHealth) recoverDecided(ctx workflow.Context, r triage.Result, so
 // retryHeld decides again for held nodes of a cluster without rounds, whose
 // only other chance would be another notification.
 func (w *clusterHealth) retryHeld(ctx workflow.Context) {
-	if !w.does.RetryHeld(w.reg.Polling(), w.st.Enabled) {
+	if !w.does().RetryHeld(w.reg.Polling(), w.st.Enabled) {
 		return
 	}
 	r, events := w.decide(ctx, triage.Retry{})
@@ -173,7 +173,7 @@ func (w *clusterHealth) startApprovalTimer(ctx workflow.Context, nodeID string) 
 	tctx, cancel := workflow.WithCancel(ctx)
 	w.approvalTimers[nodeID] = cancel
 	d := max(m.Approval.Until.Sub(workflow.Now(ctx)), 0)
-	if w.does.ApprovalsPending {
+	if w.does().ApprovalsPending {
 		w.pending++
 	}
 	workflow.Go(tctx, func(gctx workflow.Context) {
@@ -188,7 +188,7 @@ type approvalTimeout struct {
 }
 
 func (w *clusterHealth) onApprovalTimeout(ctx workflow.Context, t approvalTimeout) {
-	if w.does.ApprovalsPending {
+	if w.does().ApprovalsPending {
 		w.pending--
 	}
 	if !t.fired {

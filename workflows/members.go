@@ -41,7 +41,7 @@ func memberOptions(ctx workflow.Context) workflow.Context {
 // when the check is not made: a run recorded before it, or the database
 // not answering), and forgets the remembered nodes that left.
 func (w *clusterHealth) nonMembers(ctx workflow.Context, ids []string) map[string]bool {
-	if !w.does.MemberCheck || len(ids) == 0 {
+	if !w.does().MemberCheck || len(ids) == 0 {
 		return nil
 	}
 	asked := map[string]bool{}

@@ -53,7 +53,7 @@ func (w *clusterHealth) registerUpdates(ctx workflow.Context) error {
 			if req.End {
 				return w.operatorDecision(ctx, triage.Maintain{NodeID: req.NodeID}), nil
 			}
-			if w.does.MemberCheck && w.nonMembers(ctx, []string{req.NodeID})[req.NodeID] {
+			if w.does().MemberCheck && w.nonMembers(ctx, []string{req.NodeID})[req.NodeID] {
 				return UpdateResult{}, temporal.NewApplicationError("node_id: no node "+req.NodeID+" in the cluster", ErrTypeNotMember)
 			}
 			p := w.newPause(ctx, req.Requester, req.Reason, req.ForSeconds, req.Indefinite)

@@ -35,7 +35,7 @@ func (w *clusterHealth) newPause(ctx workflow.Context, by, reason string, forSec
 }
 
 func (w *clusterHealth) pause(ctx workflow.Context, s DisableSignal) {
-	if _, again := w.st.Pauses[s.Requester]; w.does.BoundInputs && !again && len(w.st.Pauses) >= MaxPauses {
+	if _, again := w.st.Pauses[s.Requester]; w.does().BoundInputs && !again && len(w.st.Pauses) >= MaxPauses {
 		w.st.Counters.SignalsDropped++
 		w.logger.Warn("disable signal dropped: the cluster keeps at most MaxPauses pauses; lift or wait for one",
 			"cluster_id", w.reg.ClusterID, "requester", s.Requester, "pauses", len(w.st.Pauses))

@@ -46,11 +46,11 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 	w.roundBusy = true
 	reg := w.reg
 	var watch []string
-	if w.does.Watch {
+	if w.does().Watch {
 		watch = w.watchList()
 	}
-	exceptions := w.does.Watch
-	local := w.does.LocalSweeps && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
+	exceptions := w.does().Watch
+	local := w.does().LocalSweeps && w.st.LastSweep != nil && w.st.LastSweepTook <= LocalSweepMax
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		o := runRound(gctx, reg, exceptions, local, watch)
 		o.start, o.due = start, due

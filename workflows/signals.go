@@ -16,7 +16,7 @@ import (
 // refuses such signals; the raw API does not), saying which: true when
 // dropped.
 func (w *clusterHealth) dropInvalid(name string, err error) bool {
-	if !w.does.BoundInputs || err == nil {
+	if !w.does().BoundInputs || err == nil {
 		return false
 	}
 	w.st.Counters.SignalsDropped++
@@ -28,7 +28,7 @@ func (w *clusterHealth) onEnable(ctx workflow.Context, s EnableSignal) {
 	if w.dropInvalid(SignalEnable, s.Validate()) {
 		return
 	}
-	if w.does.Pauses {
+	if w.does().Pauses {
 		w.liftPause(ctx, s)
 		return
 	}
@@ -58,7 +58,7 @@ func (w *clusterHealth) onDisable(ctx workflow.Context, s DisableSignal) {
 	if w.dropInvalid(SignalDisable, s.Validate()) {
 		return
 	}
-	if w.does.Pauses {
+	if w.does().Pauses {
 		w.pause(ctx, s)
 		return
 	}

@@ -25,11 +25,11 @@ func (w *clusterHealth) healthState() (string, int64) {
 	switch {
 	case !w.st.Enabled:
 		return StateDisabled, unhealthy
-	case w.does.FleetStates && w.st.Hold != nil:
+	case w.does().FleetStates && w.st.Hold != nil:
 		return StateHeld, unhealthy
 	case len(w.st.InFlight) > 0:
 		return StateRecovering, unhealthy
-	case w.does.FleetStates && w.waitsForAPerson():
+	case w.does().FleetStates && w.waitsForAPerson():
 		return StateWaiting, unhealthy
 	case unhealthy > 0:
 		return StateDegraded, unhealthy

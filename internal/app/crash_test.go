@@ -74,22 +74,29 @@ func startProcess(t testing.TB, bin, role string, env []string) *process {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
+		p.stop()
 		if t.Failed() {
 			t.Logf("worker %s (pid %d) output:\n%s", role, p.cmd.Process.Pid, p.out.String())
 		}
 	})
 	return p
+}
+
+// stop ends the process gracefully (SIGTERM), or with SIGKILL when it has not
+// ended 30 s later; it returns at once when the process has already ended.
+func (p *process) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // kill ends the process with SIGKILL, as a crash or a lost machine would: no

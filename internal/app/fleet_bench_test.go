@@ -390,13 +390,7 @@ func BenchmarkFleet(b *testing.B) {
 		return
 	}
 	for _, w := range procs {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-w.done:
-		case <-time.After(30 * time.Second):
-			_ = w.cmd.Process.Kill()
-			<-w.done
-		}
+		w.stop()
 	}
 	concurrency := 32 // SWEEP_CONCURRENCY's default
 	if v, err := strconv.Atoi(os.Getenv("SWEEP_CONCURRENCY")); err == nil && v > 0 {
