@@ -62,7 +62,9 @@ func newLimitedHarness(t *testing.T, lim Limits, nodes ...health.Node) *harness 
 	s.SetMetricsHandler(m)
 	env := s.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("c1")})
-	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	// The clock starts on the cluster's phase, so that its rounds fall at
+	// whole intervals after the start (every interval that divides a day).
+	start := PhaseOrigin("c1", 24*time.Hour, time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 	env.SetStartTime(start)
 	h := &harness{t: t, env: env, start: start, metrics: m}
 	// Nodes without a creation time were created an hour before the start.
@@ -247,8 +249,9 @@ func TestDisableStopsRoundsAndEnableResumes(t *testing.T) {
 	if got, want := enabled.Counters.Rounds, int64(2); got != want {
 		t.Errorf("rounds after enable: got %d, want %d (a round at once)", got, want)
 	}
-	if got, want := enabled.NextRound, h.start.Add(570*time.Second); !got.Equal(want) {
-		t.Errorf("next round after enable: got %s, want %s", got, want)
+	// A round at once, at 510 s, then the cluster's phase again: 540 s.
+	if got, want := enabled.NextRound, h.start.Add(540*time.Second); !got.Equal(want) {
+		t.Errorf("next round after enable: got %s, want %s (on the phase)", got, want)
 	}
 }
 

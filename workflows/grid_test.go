@@ -1,11 +1,16 @@
 package workflows
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clusterhealth/healthd/activities"
@@ -72,5 +77,68 @@ func TestFailedRoundIsShown(t *testing.T) {
 	if recovered.LastRoundError != "" || recovered.Counters.Rounds != 2 || recovered.NodeCount != 3 {
 		t.Errorf("after a round that ran: got last error %q, %d rounds, %d nodes; want none, 2, 3",
 			recovered.LastRoundError, recovered.Counters.Rounds, recovered.NodeCount)
+	}
+}
+
+// TestPhaseOrigin: a cluster's grid lies on its own phase, which its ID
+// picks: the origin is at most an interval before the moment the grid
+// starts, grids started at other moments keep the phase, and the phases of a
+// fleet registered in the same second spread over the interval.
+func TestPhaseOrigin(t *testing.T) {
+	const iv = 60 * time.Second
+	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	first := PhaseOrigin("fleet-0001", iv, t0)
+	for _, d := range []time.Duration{0, time.Millisecond, 17 * time.Second, iv - 1, iv, 3*iv + 5*time.Second, 1000 * time.Hour} {
+		at := t0.Add(d)
+		o := PhaseOrigin("fleet-0001", iv, at)
+		if o.After(at) || at.Sub(o) >= iv {
+			t.Errorf("origin at +%s: got %s, want within the interval before %s", d, o, at)
+		}
+		if off := o.Sub(first) % iv; off != 0 {
+			t.Errorf("origin at +%s is %s off the cluster's phase", d, off)
+		}
+	}
+	if o := PhaseOrigin("c1", 0, t0); !o.Equal(t0) {
+		t.Errorf("no interval: got %s, want the moment itself", o)
+	}
+	// 1,000 clusters registered in the same second: their second rounds
+	// (origin + interval) fall in every tenth of the interval, about 100
+	// in each, instead of all in one second.
+	var buckets [10]int
+	for i := range 1000 {
+		next := PhaseOrigin(fmt.Sprintf("fleet-%04d", i), iv, t0).Add(iv)
+		if !next.After(t0) || next.Sub(t0) > iv {
+			t.Fatalf("cluster %d: second round at +%s, want within one interval", i, next.Sub(t0))
+		}
+		buckets[next.Sub(t0)*10/(iv+1)]++
+	}
+	for b, n := range buckets {
+		if n < 60 || n > 140 {
+			t.Errorf("second rounds in tenth %d of the interval: %d of 1000, want about 100 (all: %v)", b, n, buckets)
+		}
+	}
+}
+
+// TestRoundsKeepThePhase: a cluster registered off its phase runs its first
+// round at once and its next one at its phase, less than an interval later;
+// the rounds after it follow one interval apart.
+func TestRoundsKeepThePhase(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	h.env.SetStartTime(h.start.Add(17 * time.Second)) // 17 s after the phase of c1
+	var starts []time.Duration
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if info.ActivityType.Name == "CheckCluster" {
+			starts = append(starts, h.env.Now().Sub(h.start))
+		}
+	})
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "CheckCluster" {
+			starts = append(starts, h.env.Now().Sub(h.start))
+		}
+	})
+	h.run(Input{Registration: urlRegistration()}, 170*time.Second)
+	want := []time.Duration{17 * time.Second, 60 * time.Second, 120 * time.Second, 180 * time.Second}
+	if !slices.Equal(starts, want) {
+		t.Errorf("sweeps after the phase: got %v, want %v", starts, want)
 	}
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -36,11 +37,17 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 		return
 	}
 	start := workflow.Now(ctx)
-	if w.st.GridOrigin.IsZero() {
-		w.st.GridOrigin = start
-	}
 	if due.IsZero() || due.After(start) {
 		due = start
+	}
+	if w.st.GridOrigin.IsZero() {
+		w.st.GridOrigin = start
+		if w.does().RoundPhases {
+			// The first round runs now; the grid is the cluster's phase,
+			// taken as the slot this round fills.
+			w.st.GridOrigin = PhaseOrigin(w.reg.ClusterID, w.reg.RoundInterval(), start)
+			due = w.st.GridOrigin
+		}
 	}
 	w.st.LastRound = start
 	w.roundBusy = true
@@ -204,6 +211,29 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 	if w.st.Enabled && !w.done {
 		w.scheduleRound(ctx, max(next.Sub(now), 0))
 	}
+}
+
+// PhaseOrigin is the last point at or before t of the cluster's phase: the
+// offset within the interval (from the Unix epoch) that a hash of its ID
+// picks, as Prometheus offsets each target's scrapes by a hash of the target.
+// A grid laid from it spreads the rounds of clusters registered together over
+// the interval, instead of starting them all in the same second of it, which
+// is a burst of work each interval for the worker, Temporal and the nodes,
+// and late rounds and slow queries while it lasts. A cluster's rounds keep
+// their second whenever its grid starts again, and the first point of the
+// grid after t is never more than one interval away.
+func PhaseOrigin(clusterID string, interval time.Duration, t time.Time) time.Time {
+	if interval < time.Millisecond {
+		return t
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(clusterID))
+	phase := int64(h.Sum64()%uint64(interval/time.Millisecond)) * int64(time.Millisecond) // whole milliseconds
+	since := (t.UnixNano() - phase) % int64(interval)
+	if since < 0 {
+		since += int64(interval)
+	}
+	return t.Add(-time.Duration(since))
 }
 
 // nextGridPoint returns the first point of the grid origin + k*interval at or

@@ -220,8 +220,10 @@ type Result struct {
 	Status workflows.Status
 }
 
-// start is the simulated clock's origin.
-var start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+// start is the simulated clock's origin: on the cluster's phase, so that
+// its rounds fall at whole intervals of the timeline (every interval that
+// divides a day).
+var start = workflows.PhaseOrigin(ClusterID, 24*time.Hour, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 
 // Run simulates the scenario under the registration.
 func Run(reg health.Registration, sc Scenario) (Result, error) {

@@ -37,15 +37,20 @@ const (
 	// three events and a workflow task).
 	GenLocalSweep
 
+	// GenRoundPhase: a cluster's rounds keep a phase of their own within
+	// the interval, which its ID picks, so that the rounds of clusters
+	// registered together spread over the interval.
+	GenRoundPhase
+
 	// Current is the generation of new runs.
-	Current = GenLocalSweep
+	Current = GenRoundPhase
 )
 
 // VersionSteps are the workflow.GetVersion change IDs that lead from one
 // generation to the next, in order: a run that has step i (version 1) is of
 // generation i+1 at least. The workflow asks them in this order and stops at
 // the first it lacks, as the runs recorded before each asked them.
-var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep"}
+var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep", "round-phase"}
 
 // Mechanics are what a run does besides deciding, by generation. The
 // workflow reads each of them by its name and never the generation itself,
@@ -90,6 +95,10 @@ type Mechanics struct {
 	// LocalSweeps: a round whose last sweep was short sweeps as a local
 	// activity (local-sweep).
 	LocalSweeps bool
+	// RoundPhases: a grid of rounds that starts (on register, enable or an
+	// update) is laid on the cluster's own phase within the interval, not
+	// on the moment it starts (round-phase).
+	RoundPhases bool
 }
 
 // Mechanics are the generation's.
@@ -106,6 +115,7 @@ func (g Generation) Mechanics() Mechanics {
 		ApprovalsPending:   g < GenHardened,
 		FleetStates:        g >= GenFleetStates,
 		LocalSweeps:        g >= GenLocalSweep,
+		RoundPhases:        g >= GenRoundPhase,
 	}
 }
 

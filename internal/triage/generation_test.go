@@ -27,6 +27,7 @@ func TestMechanics(t *testing.T) {
 		{"ApprovalsPending", GenHardened, true},
 		{"FleetStates", GenFleetStates, false},
 		{"LocalSweeps", GenLocalSweep, false},
+		{"RoundPhases", GenRoundPhase, false},
 	}
 	if n := reflect.TypeFor[Mechanics]().NumField(); n != len(tests) {
 		t.Fatalf("Mechanics has %d fields, the table %d: add the new one", n, len(tests))
