@@ -52,6 +52,8 @@
 #                             when the sweeps reuse the kept connections)
 #   pg-xacts/round            transactions of the fleet's database per round
 #   worker-peak-rss-mb        the health worker's peak RSS (VmHWM) at the window's end
+#   settle-s                  from the last registration until every cluster had swept
+#                             once; the window starts then
 #   status-p99-ms, status-max-ms, status-over-1s
 #                             status query latency: one a second in the window, then
 #                             every cluster once after it
