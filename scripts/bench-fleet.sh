@@ -28,7 +28,8 @@
 #   late-p50-ms, late-p99-ms  round start lateness: sweep activity start minus the
 #                             round timer's fire time, from the histories
 #   dispatch-ms/round         the part of it until the round's workflow task started
-#   missed-rounds             grid points skipped, fleet-wide (Counters.MissedRounds)
+#   missed-rounds             grid points skipped in the window, fleet-wide (Counters.MissedRounds)
+#   missed-before-window      the same before the window, while the fleet was registered
 #   round-errors              failed sweeps, fleet-wide (Counters.RoundErrors)
 #   events/round              history events per round, fleet-wide
 #   probes/s                  poll URL requests the node server answered
