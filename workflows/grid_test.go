@@ -142,3 +142,22 @@ func TestRoundsKeepThePhase(t *testing.T) {
 		t.Errorf("sweeps after the phase: got %v, want %v", starts, want)
 	}
 }
+
+// TestUpdateKeepsThePhase: an update that changes the interval lays the new
+// grid on the cluster's phase, its first point at most an interval after the
+// last round, not an interval after it.
+func TestUpdateKeepsThePhase(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	h.env.SetStartTime(h.start.Add(17 * time.Second)) // 17 s after the phase of c1
+	longer := urlRegistration()
+	longer.Interval = 120
+	h.at(30*time.Second, func() { h.env.SignalWorkflow(SignalUpdate, UpdateSignal{Registration: longer}) })
+	var s Status
+	h.at(40*time.Second, func() { s = h.status() })
+	h.run(Input{Registration: urlRegistration()}, 50*time.Second)
+	// The last round ran at 17 s, on no phase; the 120 s grid's first point
+	// after it is the phase's, at 120 s (not 137 s).
+	if want := h.start.Add(120 * time.Second); !s.NextRound.Equal(want) {
+		t.Errorf("next round after the update: got +%s, want +%s", s.NextRound.Sub(h.start), want.Sub(h.start))
+	}
+}
