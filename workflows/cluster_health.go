@@ -265,6 +265,7 @@ func (w *clusterHealth) run(ctx workflow.Context) error {
 		w.startLease(ctx, w.st.DisabledUntil.Sub(now))
 	}
 	if w.st.Enabled && w.reg.Polling() {
+		w.onPhase()
 		if w.st.NextRound.IsZero() || !w.st.NextRound.After(now) {
 			w.startRound(ctx)
 		} else {

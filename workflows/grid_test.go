@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/clusterhealth/healthd/activities"
+	"github.com/clusterhealth/healthd/internal/health"
 )
 
 // TestNextGridPoint covers the round grid: rounds stay on origin + k*interval
@@ -159,5 +160,37 @@ func TestUpdateKeepsThePhase(t *testing.T) {
 	// after it is the phase's, at 120 s (not 137 s).
 	if want := h.start.Add(120 * time.Second); !s.NextRound.Equal(want) {
 		t.Errorf("next round after the update: got +%s, want +%s", s.NextRound.Sub(h.start), want.Sub(h.start))
+	}
+}
+
+// TestCarriedGridMovesOntoThePhase: a run that continues from one whose grid
+// started at the registration (17 s off the phase of c1) moves its next
+// round onto the phase, less than an interval after the last round, and keeps
+// the phase from then on.
+func TestCarriedGridMovesOntoThePhase(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	off := h.start.Add(17 * time.Second)
+	// The old run's grid: rounds at -43 s and 17 s after the phase.
+	st := &State{Enabled: true, GridOrigin: off.Add(-60 * time.Second), LastRound: off.Add(-60 * time.Second), NextRound: off,
+		LastSweep: &health.SweepSummary{Nodes: 3, Healthy: 3}, LastSweepTook: time.Second}
+	h.env.SetStartTime(off.Add(time.Second)) // the new run starts 1 s after the old grid's round
+	var starts []time.Duration
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if info.ActivityType.Name == "CheckCluster" {
+			starts = append(starts, h.env.Now().Sub(h.start))
+		}
+	})
+	var s Status
+	h.at(5*time.Second, func() { s = h.status() })
+	h.run(Input{Registration: urlRegistration(), State: st}, 150*time.Second)
+	// The last round ran at -43 s; the phase's first point after it is 0 s,
+	// past, so a round runs at once (18 s), then 60 and 120 s (on the old
+	// grid: 18, 77 and 137 s).
+	want := []time.Duration{18 * time.Second, 60 * time.Second, 120 * time.Second}
+	if !slices.Equal(starts, want) {
+		t.Errorf("sweeps: got %v, want %v", starts, want)
+	}
+	if !s.NextRound.Equal(h.start.Add(60 * time.Second)) {
+		t.Errorf("next round: got +%s, want +60s", s.NextRound.Sub(h.start))
 	}
 }

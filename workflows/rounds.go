@@ -213,6 +213,22 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 	}
 }
 
+// onPhase moves a grid carried from a run of an older generation, which
+// started when its cluster was registered, onto the cluster's phase: the
+// next round at the phase's first point after the last round (at most an
+// interval after it, as the old grid's was; at once if that is past). A fleet registered before
+// phases thus spreads out as its runs continue as new.
+func (w *clusterHealth) onPhase() {
+	interval := w.reg.RoundInterval()
+	origin := w.st.GridOrigin
+	if !w.does().RoundPhases || origin.IsZero() || w.st.LastRound.IsZero() || w.st.NextRound.IsZero() ||
+		PhaseOrigin(w.reg.ClusterID, interval, origin).Equal(origin) {
+		return
+	}
+	w.st.GridOrigin = PhaseOrigin(w.reg.ClusterID, interval, w.st.LastRound)
+	w.st.NextRound = w.st.GridOrigin.Add(interval)
+}
+
 // PhaseOrigin is the last point at or before t of the cluster's phase: the
 // offset within the interval (from the Unix epoch) that a hash of its ID
 // picks, as Prometheus offsets each target's scrapes by a hash of the target.
