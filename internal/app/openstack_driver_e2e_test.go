@@ -343,20 +343,23 @@ func TestOpenStackDriverEvacuatesADownHost(t *testing.T) {
 	if fenced.Status != "disabled" || !strings.Contains(fenced.DisabledReason, "fenced by healthd") {
 		t.Errorf("fake-1 after the evacuation: got status %s reason %q, want disabled by healthd's fencing", fenced.Status, fenced.DisabledReason)
 	}
-	var seen []string
 	if !assert.Eventually(t, func() bool {
 		acts, err := m.Store.ListActions(ctx, clusterID)
 		done := 0
-		seen = seen[:0]
 		for _, a := range acts {
 			if a.Status == health.ActionSucceeded {
 				done++
 			}
-			seen = append(seen, fmt.Sprintf("%s %s %s (%s, %d attempts)", a.NodeID, a.Status, a.Reason, a.CreatedAt.Format(time.TimeOnly), a.Attempts))
 		}
 		return err == nil && len(acts) == 2 && done == 2
 	}, 3*time.Minute, waitTick, "waiting for the two recoveries to be finished") {
-		t.Fatalf("actions of the cluster: %q", seen)
+		// Read again here: the condition may still run in its own goroutine.
+		acts, err := m.Store.ListActions(ctx, clusterID)
+		var seen []string
+		for _, a := range acts {
+			seen = append(seen, fmt.Sprintf("%s %s %s (%s, %d attempts)", a.NodeID, a.Status, a.Reason, a.CreatedAt.Format(time.TimeOnly), a.Attempts))
+		}
+		t.Fatalf("actions of the cluster (%d, read error %v): %q", len(acts), err, seen)
 	}
 	for _, s := range onUp {
 		got, err := servers.Get(ctx, &compute, s.ID).Extract()
