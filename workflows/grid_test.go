@@ -126,21 +126,11 @@ func TestPhaseOrigin(t *testing.T) {
 func TestRoundsKeepThePhase(t *testing.T) {
 	h := newHarness(t, threeNodes()...)
 	h.env.SetStartTime(h.start.Add(17 * time.Second)) // 17 s after the phase of c1
-	var starts []time.Duration
-	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		if info.ActivityType.Name == "CheckCluster" {
-			starts = append(starts, h.env.Now().Sub(h.start))
-		}
-	})
-	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
-		if info.ActivityType.Name == "CheckCluster" {
-			starts = append(starts, h.env.Now().Sub(h.start))
-		}
-	})
+	starts := h.sweepStarts()
 	h.run(Input{Registration: urlRegistration()}, 170*time.Second)
 	want := []time.Duration{17 * time.Second, 60 * time.Second, 120 * time.Second, 180 * time.Second}
-	if !slices.Equal(starts, want) {
-		t.Errorf("sweeps after the phase: got %v, want %v", starts, want)
+	if !slices.Equal(*starts, want) {
+		t.Errorf("sweeps after the phase: got %v, want %v", *starts, want)
 	}
 }
 
@@ -174,12 +164,7 @@ func TestCarriedGridMovesOntoThePhase(t *testing.T) {
 	st := &State{Enabled: true, GridOrigin: off.Add(-60 * time.Second), LastRound: off.Add(-60 * time.Second), NextRound: off,
 		LastSweep: &health.SweepSummary{Nodes: 3, Healthy: 3}, LastSweepTook: time.Second}
 	h.env.SetStartTime(off.Add(time.Second)) // the new run starts 1 s after the old grid's round
-	var starts []time.Duration
-	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
-		if info.ActivityType.Name == "CheckCluster" {
-			starts = append(starts, h.env.Now().Sub(h.start))
-		}
-	})
+	starts := h.sweepStarts()
 	var s Status
 	h.at(5*time.Second, func() { s = h.status() })
 	h.run(Input{Registration: urlRegistration(), State: st}, 150*time.Second)
@@ -187,10 +172,27 @@ func TestCarriedGridMovesOntoThePhase(t *testing.T) {
 	// past, so a round runs at once (18 s), then 60 and 120 s (on the old
 	// grid: 18, 77 and 137 s).
 	want := []time.Duration{18 * time.Second, 60 * time.Second, 120 * time.Second}
-	if !slices.Equal(starts, want) {
-		t.Errorf("sweeps: got %v, want %v", starts, want)
+	if !slices.Equal(*starts, want) {
+		t.Errorf("sweeps: got %v, want %v", *starts, want)
 	}
 	if !s.NextRound.Equal(h.start.Add(60 * time.Second)) {
 		t.Errorf("next round: got +%s, want +60s", s.NextRound.Sub(h.start))
 	}
+}
+
+// sweepStarts records when each sweep starts, as a local activity or an
+// activity, after the harness's start.
+func (h *harness) sweepStarts() *[]time.Duration {
+	var starts []time.Duration
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if info.ActivityType.Name == "CheckCluster" {
+			starts = append(starts, h.env.Now().Sub(h.start))
+		}
+	})
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "CheckCluster" {
+			starts = append(starts, h.env.Now().Sub(h.start))
+		}
+	})
+	return &starts
 }

@@ -43,10 +43,9 @@ func (w *clusterHealth) startRound(ctx workflow.Context) {
 	if w.st.GridOrigin.IsZero() {
 		w.st.GridOrigin = start
 		if w.does().RoundPhases {
-			// The first round runs now; the grid is the cluster's phase,
-			// taken as the slot this round fills.
-			w.st.GridOrigin = PhaseOrigin(w.reg.ClusterID, w.reg.RoundInterval(), start)
-			due = w.st.GridOrigin
+			// The first round runs now, in the slot of the phase's grid
+			// that it fills.
+			due = w.phaseGrid(start)
 		}
 	}
 	w.st.LastRound = start
@@ -213,20 +212,27 @@ func (w *clusterHealth) onRoundDone(ctx workflow.Context, o roundOutcome) {
 	}
 }
 
+// phaseGrid lays the round grid on the cluster's phase from t: its origin
+// is the phase's last point at or before t, which it returns, so that its
+// next point is at most an interval after t.
+func (w *clusterHealth) phaseGrid(t time.Time) time.Time {
+	w.st.GridOrigin = PhaseOrigin(w.reg.ClusterID, w.reg.RoundInterval(), t)
+	return w.st.GridOrigin
+}
+
 // onPhase moves a grid carried from a run of an older generation, which
 // started when its cluster was registered, onto the cluster's phase: the
 // next round at the phase's first point after the last round (at most an
-// interval after it, as the old grid's was; at once if that is past). A fleet registered before
-// phases thus spreads out as its runs continue as new.
+// interval after it, as the old grid's was; at once if that is past). A
+// fleet registered before phases thus spreads out as its runs continue as
+// new.
 func (w *clusterHealth) onPhase() {
-	interval := w.reg.RoundInterval()
 	origin := w.st.GridOrigin
 	if !w.does().RoundPhases || origin.IsZero() || w.st.LastRound.IsZero() || w.st.NextRound.IsZero() ||
-		PhaseOrigin(w.reg.ClusterID, interval, origin).Equal(origin) {
+		PhaseOrigin(w.reg.ClusterID, w.reg.RoundInterval(), origin).Equal(origin) {
 		return
 	}
-	w.st.GridOrigin = PhaseOrigin(w.reg.ClusterID, interval, w.st.LastRound)
-	w.st.NextRound = w.st.GridOrigin.Add(interval)
+	w.st.NextRound = w.phaseGrid(w.st.LastRound).Add(w.reg.RoundInterval())
 }
 
 // PhaseOrigin is the last point at or before t of the cluster's phase: the

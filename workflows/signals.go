@@ -233,9 +233,8 @@ func (w *clusterHealth) onUpdate(ctx workflow.Context, s UpdateSignal) {
 	default:
 		w.st.GridOrigin = w.st.LastRound
 		if w.does().RoundPhases {
-			// The new grid keeps the cluster's phase; its first point is at
-			// most an interval after the last round.
-			w.st.GridOrigin = PhaseOrigin(r.ClusterID, r.RoundInterval(), w.st.LastRound)
+			// The new grid keeps the cluster's phase.
+			w.phaseGrid(w.st.LastRound)
 		}
 		next := w.st.GridOrigin.Add(r.RoundInterval())
 		w.scheduleRound(ctx, max(next.Sub(workflow.Now(ctx)), 0))

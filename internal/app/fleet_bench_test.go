@@ -223,12 +223,11 @@ func BenchmarkFleet(b *testing.B) {
 
 	// The rounds missed so far (while the fleet was being registered), so
 	// that missed-rounds counts the window's own.
-	missedBefore := int64(0)
-	parallel(len(clusterIDs), 8, func(i int) {
-		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		atomic.AddInt64(&missedBefore, clusterStatus(qctx, c, clusterIDs[i]).Counters.MissedRounds)
-	})
+	var missedBefore int64
+	before, _ := fleetStatuses(ctx, c, clusterIDs)
+	for _, s := range before {
+		missedBefore += s.Counters.MissedRounds
+	}
 
 	b.ResetTimer()
 	at0 := takeFleetSample(ctx, b, st, nodes, worker.cmd.Process.Pid, postmaster)
@@ -250,15 +249,7 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	from, until := at0.at, at1.at
 
-	statuses := make([]workflows.Status, len(clusterIDs))
-	took := make([]time.Duration, len(clusterIDs))
-	parallel(len(clusterIDs), 8, func(i int) {
-		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		t0 := time.Now()
-		statuses[i] = clusterStatus(qctx, c, clusterIDs[i])
-		took[i] = time.Since(t0)
-	})
+	statuses, took := fleetStatuses(ctx, c, clusterIDs)
 	inWindow := <-queries
 	allQueries := append(slices.Clone(inWindow), took...)
 	var slow int
@@ -530,6 +521,21 @@ func takeFleetSample(ctx context.Context, tb testing.TB, st *store.Store, nodes 
 	}
 	s.harness = processCPU()
 	return s
+}
+
+// fleetStatuses queries every cluster's status, 8 at a time, and how long
+// each query took; the zero Status for a query not answered within 30 s.
+func fleetStatuses(ctx context.Context, c client.Client, clusterIDs []string) ([]workflows.Status, []time.Duration) {
+	statuses := make([]workflows.Status, len(clusterIDs))
+	took := make([]time.Duration, len(clusterIDs))
+	parallel(len(clusterIDs), 8, func(i int) {
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		statuses[i] = clusterStatus(qctx, c, clusterIDs[i])
+		took[i] = time.Since(t0)
+	})
+	return statuses, took
 }
 
 // fleetSettleMax bounds the wait for every cluster's first sweep.
