@@ -308,7 +308,7 @@ func (w *clusterHealth) applyVerdicts(ctx workflow.Context, o roundOutcome, now 
 			events = append(events, health.HealthEvent{ClusterID: cid, NodeID: n.ID, At: now, From: "", To: v.v, Reason: v.reason})
 		}
 		ns.Name, ns.Status, ns.Verdict, ns.Reason, ns.LastChecked, ns.InGrace = n.Name, string(n.Status), v.v, v.reason, now, v.inGrace
-		tv = append(tv, triage.Verdict{NodeID: n.ID, Verdict: v.v, Reason: v.reason})
+		tv = append(tv, triage.Verdict{NodeID: n.ID, Verdict: v.v, Reason: v.reason, InGrace: v.inGrace})
 		if v.v == health.Unhealthy {
 			unhealthy = append(unhealthy, n.ID)
 		}

@@ -374,3 +374,29 @@ func actionNodes(h *harness) []string {
 	slices.Sort(ids) // recoveries asked for at one time are asked for concurrently
 	return ids
 }
+
+// Recoveries that succeed but after which the node fails again before it is
+// seen working count as failed ones: the third needs a human, instead of a
+// recovery every round for ever.
+func TestRecoveriesThatDoNotHelpNeedAHuman(t *testing.T) {
+	h := newHarness(t, threeNodes()...)
+	reg := urlRegistration()
+	reg.NodeUpdateTimeout, reg.WaitTimeout = 0, 300 // no grace after a recovery
+	h.engine.SetHealthy("web-2", false)
+	// The fake engine mends the node at each recovery; it is broken again
+	// before the next round sees it.
+	for at := 30 * time.Second; at < 600*time.Second; at += 60 * time.Second {
+		h.at(at, func() { h.engine.SetHealthy("web-2", false) })
+	}
+	var needs Status
+	h.at(590*time.Second, func() { needs = h.status() })
+	h.run(Input{Registration: reg}, 600*time.Second)
+
+	if got := len(h.engine.Actions()); got != 3 {
+		t.Errorf("recoveries of a node that fails again after each: got %d, want 3", got)
+	}
+	d := decisionOf(needs, "n2")
+	if d == nil || d.Reason != triage.ReasonNeedsHuman || !strings.Contains(d.Detail, "did not bring it back") {
+		t.Errorf("n2 after them: got %+v, want needs a human, the recoveries not having brought it back", d)
+	}
+}

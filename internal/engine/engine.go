@@ -64,8 +64,11 @@ type Store interface {
 	// ListStatusClusters returns every cluster with a status URL.
 	ListStatusClusters(ctx context.Context) ([]health.Cluster, error)
 	// SetObservedStatus writes the observed physical and hypervisor status of
-	// the cluster's nodes in one statement and returns how many it updated.
-	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus) (int, error)
+	// the cluster's nodes in one statement, observed from at (Now), and
+	// returns how many it updated.
+	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus, at time.Time) (int, error)
+	// Now is the store's clock, which stamps status changes.
+	Now(ctx context.Context) (time.Time, error)
 }
 
 // Watcher wakes the executor when actions change; Watch("") watches all.

@@ -129,11 +129,17 @@ func (e *Executor) refreshAll(ctx context.Context, failing map[string]bool) {
 func (e *Executor) refreshCluster(ctx context.Context, cl health.Cluster) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, statusFetchTimeout)
 	defer cancel()
+	// The report is of the moment before the fetch: a recovery that ends
+	// while it is under way makes it stale.
+	at, err := e.Store.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
 	rep, err := e.fetchStatus(ctx, cl.StatusURL)
 	if err != nil {
 		return 0, err
 	}
-	n, err := e.Store.SetObservedStatus(ctx, cl.ID, rep.Nodes)
+	n, err := e.Store.SetObservedStatus(ctx, cl.ID, rep.Nodes, at)
 	if err != nil {
 		return 0, fmt.Errorf("write node status: %w", err)
 	}

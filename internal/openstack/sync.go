@@ -38,7 +38,8 @@ type Store interface {
 	GetNode(ctx context.Context, id string) (health.Node, error)
 	UpsertNode(ctx context.Context, n health.Node) error
 	DeleteNode(ctx context.Context, clusterID, id string) error
-	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus) (int, error)
+	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus, at time.Time) (int, error)
+	Now(ctx context.Context) (time.Time, error)
 }
 
 // Syncer keeps the nodes of the clusters of Nova servers current: every
@@ -109,6 +110,13 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 	if len(clusters) == 0 {
 		return st, nil
 	}
+	// What the pass reads is of this moment, by the store's clock: a
+	// recovery that ends while the pass is under way (a server evacuated
+	// after it was listed) makes it stale, however late it is written.
+	at, err := s.Store.Now(ctx)
+	if err != nil {
+		return st, err
+	}
 	byCluster := map[string][]servers.Server{}
 	byID := map[string]servers.Server{}
 	more := false // the last page had a next link: one more (empty) page was read
@@ -149,7 +157,7 @@ func (s *Syncer) Sync(ctx context.Context) (SyncStats, error) {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.ID, err))
 			continue
 		}
-		if err := s.syncCluster(ctx, cl, members, hosts, &st); err != nil {
+		if err := s.syncCluster(ctx, cl, members, hosts, at, &st); err != nil {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", cl.ID, err))
 		}
 	}
@@ -204,7 +212,8 @@ func (s *Syncer) hypervisors(ctx context.Context) (map[string]hypervisor, int) {
 	return out, 1
 }
 
-func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []servers.Server, hosts map[string]hypervisor, st *SyncStats) error {
+func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []servers.Server, hosts map[string]hypervisor,
+	at time.Time, st *SyncStats) error {
 	nodes, err := s.Store.ListNodes(ctx, cl.ID)
 	if err != nil {
 		return err
@@ -222,7 +231,12 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 	}
 	seen := map[string]bool{}
 	var obs []health.ObservedStatus
-	for _, srv := range members {
+	// The server of each node: the one it has when it still claims the
+	// node (a RECREATE makes a second server that claims it until the old
+	// one is deleted), else the first in Nova's list.
+	nodeOf := make([]string, len(members))
+	server := map[string]string{}
+	for i, srv := range members {
 		if srv.TenantID != cl.Project {
 			log.Warn("server of another project claims the cluster; not a member", zap.String("server_id", srv.ID),
 				zap.String("project", srv.TenantID))
@@ -236,8 +250,19 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 			log.Warn("server metadata names no valid node; not a member", zap.String("server_id", srv.ID), zap.Error(err))
 			continue
 		}
-		if seen[id] {
-			log.Warn("two servers claim one node; the first is the member", zap.String("node_id", id), zap.String("server_id", srv.ID))
+		nodeOf[i] = id
+		if _, ok := server[id]; !ok || have[id].PhysicalID == srv.ID {
+			server[id] = srv.ID
+		}
+	}
+	for i, srv := range members {
+		id := nodeOf[i]
+		if id == "" {
+			continue
+		}
+		if server[id] != srv.ID {
+			log.Warn("two servers claim one node; the node keeps its own, else the first", zap.String("node_id", id),
+				zap.String("server_id", srv.ID), zap.String("member_server_id", server[id]))
 			continue
 		}
 		seen[id] = true
@@ -261,7 +286,13 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 			}
 			n.Name, n.PhysicalID = clipName(srv.Name), srv.ID
 			n.PhysicalStatus, n.HypervisorState, n.HypervisorStatus = o.PhysicalStatus, o.HypervisorState, o.HypervisorStatus
-			n.PhysicalStatusAt, n.HypervisorAt = time.Time{}, time.Time{} // stamped by the database
+			n.PhysicalStatusAt, n.HypervisorAt = time.Time{}, time.Time{} // an empty value has no time
+			if n.PhysicalStatus != "" {
+				n.PhysicalStatusAt = at
+			}
+			if n.HypervisorState != "" || n.HypervisorStatus != "" {
+				n.HypervisorAt = at
+			}
 			if err := s.Store.UpsertNode(ctx, n); err != nil {
 				return err
 			}
@@ -279,7 +310,7 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 				zap.String("server_id", n.PhysicalID))
 		}
 	}
-	marked, err := s.Store.SetObservedStatus(ctx, cl.ID, obs)
+	marked, err := s.Store.SetObservedStatus(ctx, cl.ID, obs, at)
 	st.Marked += marked
 	return err
 }

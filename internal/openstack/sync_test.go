@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	th "github.com/gophercloud/gophercloud/v2/testhelper"
 	fakeclient "github.com/gophercloud/gophercloud/v2/testhelper/client"
@@ -75,7 +76,9 @@ func (m *memStore) DeleteNode(_ context.Context, clusterID, id string) error {
 	return nil
 }
 
-func (m *memStore) SetObservedStatus(_ context.Context, clusterID string, obs []health.ObservedStatus) (int, error) {
+func (m *memStore) Now(context.Context) (time.Time, error) { return time.Now(), nil }
+
+func (m *memStore) SetObservedStatus(_ context.Context, clusterID string, obs []health.ObservedStatus, _ time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	count := 0
@@ -286,5 +289,48 @@ func TestSyncCallsPerRefresh(t *testing.T) {
 			}
 			t.Logf("%d servers in 3 clusters: %d API calls a refresh (%d server list pages)", tc.servers, stats.Calls, requests)
 		})
+	}
+}
+
+// While a RECREATE's new server and the old one both claim a node, the node
+// keeps the server it has, wherever Nova lists the other; once the old one
+// is gone, the new one is the node's.
+func TestSyncTwoServersClaimANode(t *testing.T) {
+	fake := th.SetupHTTP()
+	defer fake.Teardown()
+	var mu sync.Mutex
+	list := []map[string]any{
+		member("new", "n1", sampleProject, "host1", "ACTIVE"),
+		member("old", "n1", sampleProject, "host1", "ACTIVE"),
+	}
+	novaServers(t, fake, func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(list)
+	})
+	novaServices(t, fake)
+	compute := fakeclient.ServiceClient(fake)
+	compute.Endpoint = fake.Endpoint() + "v2.1/"
+	st := &memStore{
+		clusters: []health.Cluster{{ID: "c1", Project: sampleProject, ProfileType: "os.nova.server-1.0"}},
+		nodes: map[string]health.Node{
+			"n1": {ID: "n1", ClusterID: "c1", Name: "server-old", PhysicalID: "old", Status: health.NodeActive},
+		},
+	}
+	s := &Syncer{Cloud: &Cloud{Compute: compute}, Store: st, Logger: zaptest.NewLogger(t)}
+	if _, err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.nodes["n1"].PhysicalID; got != "old" {
+		t.Errorf("both servers listed, the new one first: the node's server is %s, want old", got)
+	}
+	mu.Lock()
+	list = list[:1]
+	mu.Unlock()
+	if _, err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.nodes["n1"].PhysicalID; got != "new" {
+		t.Errorf("the old server deleted: the node's server is %s, want new", got)
 	}
 }

@@ -305,12 +305,15 @@ func (s *Store) SetNodePhysicalStatus(ctx context.Context, nodeID, physicalStatu
 // SetObservedStatus records, in one statement, what the engine observed of
 // the cluster's nodes: each observation overwrites the physical status and
 // hypervisor columns of the nodes it names (by name, or by physical id when
-// it has no name), and the database stamps physical_status_at and
-// hypervisor_at with the time of the write. Nodes no observation names are
-// left alone, so their values age. Observations that name no node are
-// ignored. It returns how many nodes it updated; a cluster without nodes, or
-// an unknown one, gives 0.
-func (s *Store) SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus) (int, error) {
+// it has no name), and physical_status_at and hypervisor_at become at, when
+// the engine began to observe, by the database's clock (Now); a zero at
+// stamps the time of the write. An observation that began before a node's
+// last status change (the end of a recovery) is thus older than it, and
+// judged stale (health.CheckHypervisor), however late it is written. Nodes
+// no observation names are left alone, so their values age. Observations
+// that name no node are ignored. It returns how many nodes it updated; a
+// cluster without nodes, or an unknown one, gives 0.
+func (s *Store) SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus, at time.Time) (int, error) {
 	if clusterID == "" {
 		return 0, errors.New("store: set observed status: empty cluster id")
 	}
@@ -334,16 +337,33 @@ func (s *Store) SetObservedStatus(ctx context.Context, clusterID string, obs []h
 		UPDATE nodes AS n SET
 			physical_status = v.physical_status,
 			hypervisor_state = v.hypervisor_state,
-			hypervisor_status = v.hypervisor_status
+			hypervisor_status = v.hypervisor_status,
+			-- Left as stored, the triggers stamp the time of the write (or
+			-- NULL for an empty value).
+			physical_status_at = CASE WHEN $7::timestamptz IS NULL OR v.physical_status = ''
+				THEN n.physical_status_at ELSE $7 END,
+			hypervisor_at = CASE WHEN $7::timestamptz IS NULL OR (v.hypervisor_state = '' AND v.hypervisor_status = '')
+				THEN n.hypervisor_at ELSE $7 END
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
 			AS v(name, physical_id, physical_status, hypervisor_state, hypervisor_status)
 		WHERE n.cluster_id = $1
 			AND CASE WHEN v.name <> '' THEN n.name = v.name ELSE n.physical_id = v.physical_id END`,
-		clusterID, names, physicalIDs, physical, hvState, hvStatus)
+		clusterID, names, physicalIDs, physical, hvState, hvStatus, nullTime(at))
 	if err != nil {
 		return 0, fmt.Errorf("store: set observed status of cluster %q: %w", clusterID, err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// Now is the database's clock: the one that stamps status changes
+// (updated_at) and observations. An engine reads it before it observes, and
+// passes it to SetObservedStatus.
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&t); err != nil {
+		return time.Time{}, fmt.Errorf("store: read the database's clock: %w", err)
+	}
+	return t, nil
 }
 
 // nullTime maps the zero time to SQL NULL.

@@ -122,7 +122,7 @@ func TestSetObservedStatus(t *testing.T) {
 		{PhysicalID: "srv-2", PhysicalStatus: "ACTIVE"}, // by physical id; no hypervisor reported
 		{Name: "no-such-node", PhysicalStatus: "ERROR"},
 		{PhysicalStatus: "ERROR"}, // names no node
-	})
+	}, time.Time{})
 	if err != nil {
 		t.Fatalf("SetObservedStatus: %v", err)
 	}
@@ -164,14 +164,65 @@ func TestSetObservedStatus(t *testing.T) {
 		wantTime("hypervisor_at", got.HypervisorAt, tt.hypervNow, tt.hypervNull)
 	}
 
-	if n, err := s.SetObservedStatus(ctx, "c1", nil); err != nil || n != 0 {
+	if n, err := s.SetObservedStatus(ctx, "c1", nil, time.Time{}); err != nil || n != 0 {
 		t.Errorf("SetObservedStatus with no observations: got %d %v, want 0 nil", n, err)
 	}
-	if n, err := s.SetObservedStatus(ctx, "no-such-cluster", []health.ObservedStatus{{Name: "web-1"}}); err != nil || n != 0 {
+	if n, err := s.SetObservedStatus(ctx, "no-such-cluster", []health.ObservedStatus{{Name: "web-1"}}, time.Time{}); err != nil || n != 0 {
 		t.Errorf("SetObservedStatus of an unknown cluster: got %d %v, want 0 nil", n, err)
 	}
-	if _, err := s.SetObservedStatus(ctx, "", nil); err == nil {
+	if _, err := s.SetObservedStatus(ctx, "", nil, time.Time{}); err == nil {
 		t.Error("SetObservedStatus with an empty cluster id: got nil, want an error")
+	}
+}
+
+// TestObservationBeganBeforeARecoveryEnded: an engine that listed a
+// server before its recovery ended, and writes what it saw after, writes an
+// observation older than the node's last status change: judged stale, not
+// unhealthy (the server was evacuated meanwhile).
+func TestObservationBeganBeforeARecoveryEnded(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	seedCluster(t, s, "c1")
+	seedNode(t, s, health.Node{ID: "n1", ClusterID: "c1", Name: "web-1", PhysicalID: "srv-1", Status: health.NodeActive})
+	began, err := s.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !about(began, time.Now()) {
+		t.Errorf("Now: got %v, want about now", began)
+	}
+	// The recovery ends after the engine began to look.
+	if err := s.SetNodeStatus(ctx, "n1", health.NodeActive, "Recovery succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetObservedStatus(ctx, "c1", []health.ObservedStatus{
+		{Name: "web-1", PhysicalStatus: "ACTIVE", HypervisorState: "down", HypervisorStatus: "enabled"},
+	}, began); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.GetNode(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !n.HypervisorAt.Equal(began) || !n.PhysicalStatusAt.Equal(began) {
+		t.Errorf("observation times: got %v and %v, want when the engine began, %v", n.PhysicalStatusAt, n.HypervisorAt, began)
+	}
+	if !n.HypervisorAt.Before(n.UpdatedAt) {
+		t.Fatalf("observed at %v, status changed at %v: want the observation older", n.HypervisorAt, n.UpdatedAt)
+	}
+	if r := health.CheckHypervisor(n, time.Now(), time.Minute); r.Verdict != health.Unknown {
+		t.Errorf("HYPERVISOR_STATUS_POLLING of it: got %s (%s), want unknown", r.Verdict, r.Detail)
+	}
+	// The next observation, begun after the change, is judged.
+	next, _ := s.Now(ctx)
+	if _, err := s.SetObservedStatus(ctx, "c1", []health.ObservedStatus{
+		{Name: "web-1", PhysicalStatus: "ACTIVE", HypervisorState: "up", HypervisorStatus: "enabled"},
+	}, next); err != nil {
+		t.Fatal(err)
+	}
+	n, _ = s.GetNode(ctx, "n1")
+	if r := health.CheckHypervisor(n, time.Now(), time.Minute); r.Verdict != health.Healthy {
+		t.Errorf("the next observation: got %s (%s), want healthy", r.Verdict, r.Detail)
 	}
 }
 

@@ -42,15 +42,22 @@ const (
 	// registered together spread over the interval.
 	GenRoundPhase
 
+	// GenSeenBack: a recovery counts as having worked once the node is seen
+	// working after it, not when the action succeeds: one after which the
+	// node fails again first counts toward max_failed_recoveries as a
+	// failed one, and a round that started before a recovery ended says
+	// nothing of the recovered node.
+	GenSeenBack
+
 	// Current is the generation of new runs.
-	Current = GenRoundPhase
+	Current = GenSeenBack
 )
 
 // VersionSteps are the workflow.GetVersion change IDs that lead from one
 // generation to the next, in order: a run that has step i (version 1) is of
 // generation i+1 at least. The workflow asks them in this order and stops at
 // the first it lacks, as the runs recorded before each asked them.
-var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep", "round-phase"}
+var VersionSteps = []string{"decision-core", "event-burst", "hostile-tenants", "fleet-states", "success-hold", "local-sweep", "round-phase", "seen-back"}
 
 // Mechanics are what a run does besides deciding, by generation. The
 // workflow reads each of them by its name and never the generation itself,

@@ -81,7 +81,7 @@ func TestGenerationNames(t *testing.T) {
 		t.Fatalf("%d version steps for %d generations after legacy: each generation needs its step", len(VersionSteps), Current)
 	}
 	for g, want := range map[Generation]string{GenLegacy: "legacy", GenCore: "decision-core", GenBursts: "event-burst",
-		GenHardened: "hostile-tenants", GenFleetStates: "fleet-states", GenSuccessHold: "success-hold", GenLocalSweep: "local-sweep", GenRoundPhase: "round-phase"} {
+		GenHardened: "hostile-tenants", GenFleetStates: "fleet-states", GenSuccessHold: "success-hold", GenLocalSweep: "local-sweep", GenRoundPhase: "round-phase", GenSeenBack: "seen-back"} {
 		if got := g.String(); got != want {
 			t.Errorf("generation %d: got %q, want %q", g, got, want)
 		}

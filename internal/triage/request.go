@@ -42,12 +42,18 @@ func (d *decider) screen(t Request, back bool) (Decision, bool) {
 		return ignore(ReasonStale, fmt.Sprintf("the event (at %s) is older than the node's last recovery, asked for at %s",
 			t.At.UTC().Format(time.RFC3339Nano), m.Requested.UTC().Format(time.RFC3339Nano)))
 	}
+	if m := d.c.Nodes[t.NodeID]; d.p.SeenBack && m != nil && !t.At.IsZero() && t.At.Before(m.Recovered) {
+		return ignore(ReasonStale, fmt.Sprintf("the event (at %s) happened before the node's last recovery ended, at %s",
+			t.At.UTC().Format(time.RFC3339Nano), m.Recovered.UTC().Format(time.RFC3339Nano)))
+	}
 	return dec, true
 }
 
-// fail marks the node of an accepted request unhealthy.
-func (d *decider) fail(t Request) *Memory {
+// fail marks the node of an accepted request unhealthy, and adds to
+// decisions what that changes besides.
+func (d *decider) fail(t Request, decisions *[]Decision) *Memory {
 	m := d.c.node(t.NodeID)
+	*decisions = d.failedAgain(*decisions, t.NodeID, m)
 	if !m.Unhealthy {
 		m.Unhealthy, m.Failures, m.Successes = true, max(m.Failures, d.p.Safety.Failures()), 0
 		if m.FailingSince.IsZero() {
@@ -77,21 +83,21 @@ func (d *decider) request(t Request) Result {
 	if dec, ok := d.screen(t, false); !ok {
 		return Result{Decisions: []Decision{dec}}
 	}
-	m := d.fail(t)
-	dec := Decision{NodeID: t.NodeID, Action: Ignore, FailingSince: m.FailingSince}
 	var r Result
+	m := d.fail(t, &r.Decisions)
+	dec := Decision{NodeID: t.NodeID, Action: Ignore, FailingSince: m.FailingSince}
 	if !d.p.Legacy {
 		r.Gated = d.p.Bursts
 		if hold := d.clusterHold(d.unhealthy()); hold != nil {
 			dec.Action, dec.Reason, dec.Detail = Hold, hold.Reason, hold.Detail
 			m.Queued = hold.Reason == ReasonMaxUnhealthy
 			r.Hold = hold
-			r.Decisions = []Decision{dec}
+			r.Decisions = append(r.Decisions, dec)
 			return r
 		}
 	}
 	d.unhealthyNode(&dec, m, t.Reason, t.Source)
-	r.Decisions = []Decision{dec}
+	r.Decisions = append(r.Decisions, dec)
 	return r
 }
 
@@ -146,7 +152,7 @@ func (d *decider) burst(t Burst) Result {
 	}
 	mems := make([]*Memory, len(accepted))
 	for i, q := range accepted {
-		mems[i] = d.fail(q)
+		mems[i] = d.fail(q, &r.Decisions)
 	}
 	var hold *Decision
 	if !d.p.Legacy {

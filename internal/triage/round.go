@@ -20,9 +20,19 @@ func (d *decider) round(t Round) Result {
 	comingBack := 0      // unhealthy nodes that passed this round's check
 	for _, v := range t.Verdicts {
 		m := d.c.node(v.NodeID)
+		if d.p.SeenBack && t.Start.Before(m.Recovered) {
+			// The sweep began before the recovery ended: its checks are of
+			// the node as it was.
+			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonBeforeRecovery,
+				Detail: fmt.Sprintf("checked from %s, before its recovery ended at %s: the next round judges it",
+					t.Start.UTC().Format(time.RFC3339Nano), m.Recovered.UTC().Format(time.RFC3339Nano)),
+				FailingSince: m.FailingSince})
+			continue
+		}
 		was := m.Unhealthy
 		switch v.Verdict {
 		case health.Unhealthy:
+			r.Decisions = d.failedAgain(r.Decisions, v.NodeID, m)
 			if m.Failures == 0 {
 				m.FailingSince = t.Start
 			}
@@ -32,6 +42,9 @@ func (d *decider) round(t Round) Result {
 				m.Unhealthy = true
 			}
 		case health.Healthy:
+			if !v.InGrace {
+				d.seenWorking(m)
+			}
 			if m.Unhealthy {
 				m.Successes++
 				if m.Successes >= d.p.Safety.Successes() {

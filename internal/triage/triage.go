@@ -46,13 +46,22 @@ type Policy struct {
 	// a round weighs against max_unhealthy every node the memory holds
 	// unhealthy, as requests and retries do, not only those of the round.
 	SuccessHold bool
+	// SeenBack: a successful recovery leaves the node's count of failed
+	// recoveries as it was until the node is seen working (a round judges
+	// it healthy outside its grace period, or, without rounds, it is said
+	// or taken to be back); failing again before that counts as one more
+	// failed recovery. A round that started before the node's recovery
+	// ended does not judge the node; nor does an event that happened
+	// before it ended.
+	SeenBack bool
 }
 
 // PolicyFor is the policy of a registration for a run of generation gen:
 // the rule switches are the generation's.
 func PolicyFor(reg health.Registration, gen Generation) Policy {
 	return Policy{Safety: reg.Safety, Ladder: reg.Ladder(), Polling: reg.Polling(), WatchesEvents: reg.WatchesEvents(),
-		Legacy: gen == GenLegacy, LifecycleGate: gen > GenLegacy, Bursts: gen >= GenBursts, SuccessHold: gen >= GenSuccessHold}
+		Legacy: gen == GenLegacy, LifecycleGate: gen > GenLegacy, Bursts: gen >= GenBursts, SuccessHold: gen >= GenSuccessHold,
+		SeenBack: gen >= GenSeenBack}
 }
 
 // Memory is what the workflow remembers of one node between decisions. A
@@ -95,9 +104,11 @@ type Memory struct {
 	// request for an event older than that is about the failure it
 	// recovered.
 	Requested time.Time `json:"requested,omitzero"`
-	// Recovered is when its last recovery succeeded, in a cluster without
-	// rounds, while nothing has said it is back: it still counts toward
-	// max_unhealthy until then, or until Safety.Confirm has passed.
+	// Recovered is when its last recovery succeeded, while the node has not
+	// been seen working since. In a cluster without rounds it still counts
+	// toward max_unhealthy until something says it is back, or until
+	// Safety.Confirm has passed. With Policy.SeenBack (rounds or not),
+	// failing again before it is seen working counts as a failed recovery.
 	Recovered time.Time `json:"recovered,omitzero"`
 }
 
@@ -179,6 +190,9 @@ type Verdict struct {
 	NodeID  string
 	Verdict health.Verdict
 	Reason  string
+	// InGrace: healthy only because the node changed within its grace
+	// period (its checks failed): not seen working.
+	InGrace bool
 }
 
 // Request asks for the recovery of one node, from a notification, the engine
@@ -358,6 +372,7 @@ const (
 	ReasonTakenAsBack      = "taken_as_back"
 	ReasonNotMember        = "not_a_member"
 	ReasonLeft             = "left_the_cluster"
+	ReasonBeforeRecovery   = "checked_before_recovery"
 )
 
 // Decision is what happens to one node, and why.
@@ -469,6 +484,7 @@ func (d *decider) expire() []Decision {
 
 // mend ends a node's failure.
 func (d *decider) mend(m *Memory) {
+	d.seenWorking(m)
 	m.Unhealthy, m.Failures, m.Successes, m.FailingSince = false, 0, 0, time.Time{}
 	m.Queued, m.Recovered, m.Requested = false, time.Time{}, time.Time{}
 }
