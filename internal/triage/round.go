@@ -75,6 +75,12 @@ func (d *decider) round(t Round) Result {
 			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonBelowSuccess,
 				Detail:       fmt.Sprintf("healthy %d of %d rounds needed before it counts as healthy again", m.Successes, d.p.Safety.Successes()),
 				FailingSince: m.FailingSince})
+		case m.Unhealthy && d.p.SeenBack && !m.Recovered.IsZero():
+			// Recovered, and not judged since (its status unknown, or it
+			// is not ACTIVE): a recovery now would act on nothing seen.
+			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonNotJudged,
+				Detail: fmt.Sprintf("recovered at %s, not judged since (%s: %s)",
+					m.Recovered.UTC().Format(time.RFC3339), v.Verdict, v.Reason), FailingSince: m.FailingSince})
 		case m.Unhealthy:
 			candidates = append(candidates, len(r.Decisions))
 			r.Decisions = append(r.Decisions, Decision{NodeID: v.NodeID, Action: Hold, Reason: ReasonUnhealthy,

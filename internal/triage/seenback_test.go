@@ -15,6 +15,11 @@ import (
 func TestSeenBack(t *testing.T) {
 	healthy := func(int) []Verdict { return verdicts(3) }
 	failing := func(int) []Verdict { return verdicts(3, 1) }
+	unknown := func(int) []Verdict {
+		vs := verdicts(3)
+		vs[0].Verdict, vs[0].Reason = health.Unknown, "HYPERVISOR_STATUS_POLLING: observed before the node's last status change"
+		return vs
+	}
 	inGrace := func(int) []Verdict {
 		vs := verdicts(3)
 		vs[0].InGrace, vs[0].Reason = true, "within grace period: 503"
@@ -49,6 +54,12 @@ func TestSeenBack(t *testing.T) {
 			[]step{{failing, ok}, {inGrace, ""}, {failing, ok}, {inGrace, ""}, {failing, ok}, {inGrace, ""}, {failing, ""}},
 			[]string{"recover/unhealthy", "change/healthy_again", "recover/unhealthy", "change/healthy_again", "recover/unhealthy",
 				"change/healthy_again", "change/needs_human hold/needs_human"}},
+		{"recovered and not judged since (its status unknown): held, not recovered again, until a verdict", GenSeenBack,
+			[]step{{failing, ok}, {unknown, ""}, {unknown, ""}, {healthy, ""}},
+			[]string{"recover/unhealthy", "hold/not_judged_since_recovery", "hold/not_judged_since_recovery", "change/healthy_again"}},
+		{"runs older than GenSeenBack recovered it again on an unknown verdict", GenRoundPhase,
+			[]step{{failing, ok}, {unknown, ok}},
+			[]string{"recover/unhealthy", "recover/unhealthy"}},
 		{"failed and ineffective recoveries count together", GenSeenBack,
 			[]step{{failing, failed}, {failing, ok}, {failing, failed}, {failing, ""}},
 			[]string{"recover/unhealthy", "recover/unhealthy", "recover/unhealthy change/needs_human", "hold/needs_human"}},

@@ -373,6 +373,7 @@ const (
 	ReasonNotMember        = "not_a_member"
 	ReasonLeft             = "left_the_cluster"
 	ReasonBeforeRecovery   = "checked_before_recovery"
+	ReasonNotJudged        = "not_judged_since_recovery"
 )
 
 // Decision is what happens to one node, and why.
