@@ -37,6 +37,7 @@ type Store interface {
 	ListNodes(ctx context.Context, clusterID string) ([]health.Node, error)
 	GetNode(ctx context.Context, id string) (health.Node, error)
 	UpsertNode(ctx context.Context, n health.Node) error
+	SetNodeResource(ctx context.Context, clusterID, nodeID, name, physicalID string) error
 	DeleteNode(ctx context.Context, clusterID, id string) error
 	SetObservedStatus(ctx context.Context, clusterID string, obs []health.ObservedStatus, at time.Time) (int, error)
 	Now(ctx context.Context) (time.Time, error)
@@ -271,23 +272,28 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 			o.HypervisorState, o.HypervisorStatus = h.state, h.status
 		}
 		n, ok := have[id]
-		if !ok || n.PhysicalID != srv.ID || n.Name != clipName(srv.Name) {
-			if !ok {
-				// Node IDs are the contract's, across clusters: a tenant
-				// must not move another cluster's node into this one.
-				if other, err := s.Store.GetNode(ctx, id); err == nil && other.ClusterID != cl.ID {
-					log.Warn("server claims a node of another cluster; not a member", zap.String("node_id", id),
-						zap.String("server_id", srv.ID), zap.String("other_cluster_id", other.ClusterID))
-					continue
-				}
-				n = health.Node{ID: id, ClusterID: cl.ID, Status: health.NodeActive}
-				st.Added++
-				log.Info("node added", zap.String("node_id", id), zap.String("server_id", srv.ID))
+		switch {
+		case ok && (n.PhysicalID != srv.ID || n.Name != clipName(srv.Name)):
+			// Its server was replaced (or renamed): the node keeps its
+			// status, which a recovery ending now may be writing.
+			err := s.Store.SetNodeResource(ctx, cl.ID, id, clipName(srv.Name), srv.ID)
+			if errors.Is(err, health.ErrNotFound) {
+				continue // deleted meanwhile: the next refresh adds it again
 			}
-			n.Name, n.PhysicalID = clipName(srv.Name), srv.ID
-			n.PhysicalStatus, n.HypervisorState, n.HypervisorStatus = o.PhysicalStatus, o.HypervisorState, o.HypervisorStatus
-			n.PhysicalStatusAt, n.HypervisorAt = time.Time{}, time.Time{} // an empty value has no time
-			if n.PhysicalStatus != "" {
+			if err != nil {
+				return err
+			}
+		case !ok:
+			// Node IDs are the contract's, across clusters: a tenant
+			// must not move another cluster's node into this one.
+			if other, err := s.Store.GetNode(ctx, id); err == nil && other.ClusterID != cl.ID {
+				log.Warn("server claims a node of another cluster; not a member", zap.String("node_id", id),
+					zap.String("server_id", srv.ID), zap.String("other_cluster_id", other.ClusterID))
+				continue
+			}
+			n = health.Node{ID: id, ClusterID: cl.ID, Name: clipName(srv.Name), PhysicalID: srv.ID, Status: health.NodeActive,
+				PhysicalStatus: o.PhysicalStatus, HypervisorState: o.HypervisorState, HypervisorStatus: o.HypervisorStatus}
+			if n.PhysicalStatus != "" { // an empty value has no time
 				n.PhysicalStatusAt = at
 			}
 			if n.HypervisorState != "" || n.HypervisorStatus != "" {
@@ -296,6 +302,8 @@ func (s *Syncer) syncCluster(ctx context.Context, cl health.Cluster, members []s
 			if err := s.Store.UpsertNode(ctx, n); err != nil {
 				return err
 			}
+			st.Added++
+			log.Info("node added", zap.String("node_id", id), zap.String("server_id", srv.ID))
 			continue
 		}
 		obs = append(obs, o)

@@ -66,6 +66,19 @@ func (m *memStore) UpsertNode(_ context.Context, n health.Node) error {
 	return nil
 }
 
+func (m *memStore) SetNodeResource(_ context.Context, clusterID, nodeID, name, physicalID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.nodes[nodeID]
+	if !ok || n.ClusterID != clusterID {
+		return health.ErrNotFound
+	}
+	n.Name, n.PhysicalID = name, physicalID
+	n.PhysicalStatus, n.HypervisorState, n.HypervisorStatus = "", "", ""
+	m.nodes[nodeID] = n
+	return nil
+}
+
 func (m *memStore) DeleteNode(_ context.Context, clusterID, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -286,6 +286,28 @@ func (s *Store) SetNodeStatus(ctx context.Context, nodeID string, status health.
 	return nil
 }
 
+// SetNodeResource points an existing node of the cluster at another
+// backing resource, or renames it, as an engine does when it finds the
+// node's resource replaced (a RECREATE made a new server). The node's
+// status, its reason and its times are left as they are: a recovery that
+// ends meanwhile writes them, and a node read before must not overwrite
+// them. What was observed of the old resource is cleared, unknown until the
+// engine observes the new one. The error wraps health.ErrNotFound when the
+// cluster has no such node.
+func (s *Store) SetNodeResource(ctx context.Context, clusterID, nodeID, name, physicalID string) error {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE nodes SET name = $3, physical_id = $4,
+			physical_status = '', hypervisor_state = '', hypervisor_status = ''
+		WHERE cluster_id = $1 AND id = $2`, clusterID, nodeID, name, physicalID)
+	if err != nil {
+		return fmt.Errorf("store: set resource of node %q: %w", nodeID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: set resource of node %q of cluster %q: %w", nodeID, clusterID, health.ErrNotFound)
+	}
+	return nil
+}
+
 // SetNodePhysicalStatus records what the engine last observed of the node's
 // backing resource; the database stamps physical_status_at with the time of
 // the write. It is not a status transition: updated_at is unchanged. The

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -284,5 +285,44 @@ func TestMigrateStatusTimesOfExistingRows(t *testing.T) {
 	}
 	if n, err = s.GetNode(ctx, "n1"); err != nil || !about(n.PhysicalStatusAt, time.Now()) {
 		t.Errorf("after the engine writes it again: got %v (err %v), want about now", n.PhysicalStatusAt, err)
+	}
+}
+
+// TestSetNodeResource: an engine that finds a node's server replaced points
+// the node at the new one without touching what the recoveries write (its
+// status and times), and forgets what it saw of the old server.
+func TestSetNodeResource(t *testing.T) {
+	s := storetest.New(t)
+	ctx := testContext(t)
+	seedCluster(t, s, "c1")
+	seedCluster(t, s, "c2")
+	seedNode(t, s, health.Node{ID: "n1", ClusterID: "c1", Name: "web-1", PhysicalID: "old", Status: health.NodeActive,
+		PhysicalStatus: "ACTIVE", HypervisorState: "down", HypervisorStatus: "disabled"})
+	// A recovery ends after the engine read the node.
+	if err := s.SetNodeStatus(ctx, "n1", health.NodeActive, "Recovery succeeded"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.GetNode(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetNodeResource(ctx, "c1", "n1", "web-1b", "new"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.GetNode(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Name != "web-1b" || n.PhysicalID != "new" {
+		t.Errorf("resource: got %s %s, want web-1b new", n.Name, n.PhysicalID)
+	}
+	if n.Status != health.NodeActive || n.StatusReason != "Recovery succeeded" || !n.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("status: got %s %q updated %v, want it as the recovery left it (%v)", n.Status, n.StatusReason, n.UpdatedAt, before.UpdatedAt)
+	}
+	if n.PhysicalStatus != "" || n.HypervisorState != "" || !n.PhysicalStatusAt.IsZero() || !n.HypervisorAt.IsZero() {
+		t.Errorf("what was observed of the old server: got %+v, want it cleared", n)
+	}
+	if err := s.SetNodeResource(ctx, "c2", "n1", "x", "y"); !errors.Is(err, health.ErrNotFound) {
+		t.Errorf("a node of another cluster: got %v, want not found", err)
 	}
 }
