@@ -238,3 +238,45 @@ func TestStatusRefreshRecovers(t *testing.T) {
 		t.Errorf("web-1 after the source recovered: got %s, want SHUTOFF", n.PhysicalStatus)
 	}
 }
+
+// A report fetched while a node's recovery ends is of the node before it:
+// stamped with the moment the fetch began, it is older than the node's last
+// status change, and judged unknown rather than starting another recovery.
+// The next report, fetched after, is judged.
+func TestStatusReportFetchedWhileARecoveryEnds(t *testing.T) {
+	e := newEnv(t)
+	var first atomic.Bool
+	first.Store(true)
+	srv := newStatusServer(t, func(w http.ResponseWriter, r *http.Request) {
+		status := "ACTIVE"
+		if first.Swap(false) {
+			// The recovery ends while the engine waits for this answer,
+			// which is of the server as it was.
+			if err := e.s.SetNodeStatus(r.Context(), "c1-n1", health.NodeActive, "Recovery succeeded"); err != nil {
+				t.Errorf("SetNodeStatus: %v", err)
+			}
+			status = "ERROR"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(engine.StatusReport{Nodes: []health.ObservedStatus{{Name: "web-1", PhysicalStatus: status}}})
+	})
+	e.seedStatusNodes(t, "c1", srv.URL, time.Now().Add(-time.Minute))
+	e.start(t, &engine.Executor{ID: "ex1", Workers: 1, StatusRefresh: 200 * time.Millisecond})
+	maxAge := health.Registration{Interval: 60}.StatusMaxAge()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		if n := e.node(t, "c1-n1"); n.PhysicalStatus != "ERROR" {
+			c.Errorf("web-1: got %s, want the first report's ERROR written", n.PhysicalStatus)
+		}
+	}, waitTimeout, time.Millisecond)
+	n := e.node(t, "c1-n1")
+	if got := health.CheckNodeStatus(n, time.Now(), maxAge); got.Verdict != health.Unknown {
+		t.Errorf("the report fetched while the recovery ended: got %s (%s), want unknown (observed at %v, status changed at %v)",
+			got.Verdict, got.Detail, n.PhysicalStatusAt, n.UpdatedAt)
+	}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		n := e.node(t, "c1-n1")
+		if got := health.CheckNodeStatus(n, time.Now(), maxAge); got.Verdict != health.Healthy {
+			c.Errorf("the next report: got %s (%s), want healthy", got.Verdict, got.Detail)
+		}
+	}, waitTimeout, waitTick)
+}
