@@ -37,7 +37,9 @@ type Safety struct {
 	// policy's one recovery action, with no probation.
 	Escalation []EscalationStep `json:"escalation,omitempty"`
 	// MaxFailedRecoveries is how many recoveries of a node may fail in a row
-	// before it needs a human (0 means DefaultMaxFailedRecoveries).
+	// before it needs a human (0 means DefaultMaxFailedRecoveries). A
+	// recovery that succeeded counts as failed when the node fails again
+	// before it is seen working (runs of generation seen-back).
 	MaxFailedRecoveries int `json:"max_failed_recoveries,omitempty"`
 	// Flap quarantines a node whose verdict keeps changing (zero: off).
 	Flap Flap `json:"flap,omitzero"`
